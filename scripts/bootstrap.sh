@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks for PgkdAspire: rabbitmq-server (apt), azurite (npm, into
+# .tools/, git-ignored) and the .NET packages. Idempotent; a few seconds when everything is present.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+AZURITE_VERSION=3.37.0
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "[bootstrap] need root to run: $* (install sudo or run as root)" >&2; exit 1; fi; }
+
+command -v dotnet >/dev/null || { echo "[bootstrap] dotnet not found: install the .NET 10 SDK" >&2; exit 1; }
+command -v npm >/dev/null || { echo "[bootstrap] npm not found: apt-get install -y nodejs npm" >&2; exit 1; }
+
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  say "installing rabbitmq-server with apt (about 30 s)"
+  as_root apt-get update -qq
+  # policy-rc.d on these machines keeps apt from starting the system broker; the AppHost runs its own.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+fi
+
+if [ ! -x "$root/.tools/node_modules/.bin/azurite-blob" ] \
+   || ! grep -q "\"version\": \"$AZURITE_VERSION\"" "$root/.tools/node_modules/azurite/package.json" 2>/dev/null; then
+  say "installing azurite@$AZURITE_VERSION into .tools/ (about 30 s)"
+  mkdir -p "$root/.tools"
+  npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
+fi
+
+stamp="$root/.tools/restore.stamp"
+newest=$(find "$root" -path "$root/.tools" -prune -o \( -name '*.csproj' -o -name '*.props' -o -name 'global.json' \) -newer "$stamp" -print -quit 2>/dev/null || true)
+if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
+  say "restoring .NET packages"
+  dotnet restore "$root/PgkdAspire.sln" --nologo -v q
+  touch "$stamp"
+fi
+say "ready"
