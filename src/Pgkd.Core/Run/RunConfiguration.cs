@@ -1,0 +1,136 @@
+using System.Globalization;
+using Pgkd.Core.Guidance;
+using Pgkd.Core.Teacher;
+
+namespace Pgkd.Core.Run;
+
+/// <summary>PGKD proper, or the paper's baseline that spends the same teacher samples without guidance.</summary>
+public enum RunStrategy
+{
+    Pgkd,
+    /// <summary>Balanced requests, no validation report, no hard negatives.</summary>
+    RandomAugmentation,
+}
+
+/// <summary>
+/// Everything a user chooses for a run. Defaults are the unofficial ones seen in public PGKD code
+/// (10 rounds, patience 5, 16 samples per request, 16 hard negatives); the paper gives none.
+/// </summary>
+public sealed record RunConfiguration
+{
+    /// <summary>Teacher rounds after the seed-only round 0.</summary>
+    public int MaxRounds { get; init; } = 10;
+
+    /// <summary>New examples requested from the teacher per round.</summary>
+    public int SamplesPerRound { get; init; } = 16;
+
+    public int Patience { get; init; } = 5;
+
+    public double MinDelta { get; init; }
+
+    public StoppingMetric StoppingMetric { get; init; } = StoppingMetric.ValidationLoss;
+
+    /// <summary>The run's seed; per-round seeds (samples, few-shot picks) are derived from it.</summary>
+    public int Seed { get; init; } = 42;
+
+    /// <summary>Ablation switch: show the teacher the validation report.</summary>
+    public bool IncludeValidationReport { get; init; } = true;
+
+    /// <summary>Ablation switch: show the teacher hard negatives and prediction samples.</summary>
+    public bool IncludeHardNegatives { get; init; } = true;
+
+    public RunStrategy Strategy { get; init; } = RunStrategy.Pgkd;
+
+    /// <summary>Mining settings; its Seed is replaced per round by one derived from <see cref="Seed"/>.</summary>
+    public HardNegativeOptions HardNegatives { get; init; } = HardNegativeOptions.Default;
+
+    public int FewShotPerClass { get; init; } = 3;
+
+    public int MaxPromptTokens { get; init; } = 8000;
+
+    /// <summary>Total teacher tokens (prompt + completion) the run may spend.</summary>
+    public long TeacherTokenBudget { get; init; } = 2_000_000;
+
+    /// <summary>Total teacher cost the run may spend, in US dollars.</summary>
+    public decimal TeacherCostBudgetUsd { get; init; } = 10m;
+
+    public int MinTextLength { get; init; } = 5;
+
+    public int MaxTextLength { get; init; } = 2000;
+
+    /// <summary>Each class gets at least this many requested examples per round (when the total allows).</summary>
+    public int FloorPerClass { get; init; } = 1;
+
+    /// <summary>Added to every class's (1 − F1) weight so easy classes still get examples.</summary>
+    public double AllocationSmoothing { get; init; } = ClassAllocation.DefaultSmoothing;
+
+    public static RunConfiguration Default { get; } = new();
+
+    /// <summary>
+    /// Every problem, each naming its field, e.g. "MaxRounds must be between 1 and 100, was 0".
+    /// With <paramref name="classCount"/>, also checks that the floor fits in a round's samples.
+    /// </summary>
+    public IReadOnlyList<string> Validate(int? classCount = null)
+    {
+        var errors = new List<string>();
+        void Range(string name, long value, long min, long max)
+        {
+            if (value < min || value > max) errors.Add($"{name} must be between {min} and {max}, was {value}");
+        }
+        Range(nameof(MaxRounds), MaxRounds, 1, 100);
+        Range(nameof(SamplesPerRound), SamplesPerRound, 1, 100_000);
+        Range(nameof(Patience), Patience, 1, 100);
+        if (!(MinDelta >= 0) || !double.IsFinite(MinDelta))
+            errors.Add($"{nameof(MinDelta)} must be a finite number of 0 or more, was {MinDelta.ToString(CultureInfo.InvariantCulture)}");
+        if (!Enum.IsDefined(StoppingMetric)) errors.Add($"{nameof(StoppingMetric)} is not a known metric: {(int)StoppingMetric}");
+        if (!Enum.IsDefined(Strategy)) errors.Add($"{nameof(Strategy)} is not a known strategy: {(int)Strategy}");
+        if (HardNegatives is null) errors.Add($"{nameof(HardNegatives)} is required");
+        else errors.AddRange(HardNegatives.Validate(nameof(HardNegatives) + "."));
+        Range(nameof(FewShotPerClass), FewShotPerClass, 0, 50);
+        Range(nameof(MaxPromptTokens), MaxPromptTokens, 256, 2_000_000);
+        Range(nameof(TeacherTokenBudget), TeacherTokenBudget, 1, long.MaxValue);
+        if (TeacherCostBudgetUsd <= 0)
+            errors.Add($"{nameof(TeacherCostBudgetUsd)} must be more than 0, was {TeacherCostBudgetUsd.ToString(CultureInfo.InvariantCulture)}");
+        Range(nameof(MaxTextLength), MaxTextLength, 1, 100_000);
+        Range(nameof(MinTextLength), MinTextLength, 0, Math.Max(0, MaxTextLength));
+        Range(nameof(FloorPerClass), FloorPerClass, 0, 100_000);
+        if (!(AllocationSmoothing > 0) || !double.IsFinite(AllocationSmoothing))
+            errors.Add($"{nameof(AllocationSmoothing)} must be a positive number, was {AllocationSmoothing.ToString(CultureInfo.InvariantCulture)}");
+        if (classCount is { } k && (long)FloorPerClass * k > SamplesPerRound)
+            errors.Add($"{nameof(SamplesPerRound)} ({SamplesPerRound}) is less than {nameof(FloorPerClass)} ({FloorPerClass}) × {k} classes");
+        return errors;
+    }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> listing every problem, if any.</summary>
+    public RunConfiguration EnsureValid(int? classCount = null)
+    {
+        var errors = Validate(classCount);
+        if (errors.Count > 0) throw new ArgumentException("Invalid run configuration: " + string.Join("; ", errors));
+        return this;
+    }
+
+    public EarlyStoppingOptions EarlyStoppingOptions => new()
+    {
+        Patience = Patience,
+        MinDelta = MinDelta,
+        Metric = StoppingMetric,
+        MaxRounds = MaxRounds,
+    };
+
+    /// <summary>Prompt switches for this strategy: random augmentation never shows guidance.</summary>
+    public TeacherPromptOptions PromptOptions => new()
+    {
+        IncludeValidationReport = Strategy == RunStrategy.Pgkd && IncludeValidationReport,
+        IncludeHardNegatives = Strategy == RunStrategy.Pgkd && IncludeHardNegatives,
+        FewShotPerClass = FewShotPerClass,
+        MaxPromptTokens = MaxPromptTokens,
+    };
+
+    /// <summary>Mining options for a round, with a seed derived from the run's seed and the round.</summary>
+    public HardNegativeOptions HardNegativeOptionsForRound(int round) =>
+        HardNegatives with { Seed = SeedForRound(round) };
+
+    /// <summary>A per-round seed, so rounds differ but a rerun of the same configuration repeats exactly.</summary>
+    public int SeedForRound(int round) =>
+        unchecked((int)SeededRandom.Derive(unchecked((ulong)Seed), (ulong)round));
+}
