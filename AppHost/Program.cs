@@ -1,0 +1,49 @@
+// The system diagram. A teacher LLM writes training data for a small student classifier, guided each round by
+// the student's validation report and hard negatives (PGKD). Services talk only through RabbitMQ and share
+// datasets and checkpoints in blob storage.
+using Pgkd.Contracts;
+using PgkdAspire.AppHost.LocalStack;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+// Infrastructure. In the cloud: a RabbitMQ container and Azure Storage / Azure OpenAI by connection string.
+// Locally: the same software as plain processes (no Docker), Debian's rabbitmq-server and npm's Azurite.
+IResourceBuilder<IResourceWithConnectionString> rabbit, blobs;
+if (builder.ExecutionContext.IsPublishMode)
+{
+    rabbit = builder.AddRabbitMQ(ServiceNames.Rabbit).WithDataVolume().WithManagementPlugin();
+    blobs = builder.AddConnectionString(ServiceNames.Blobs);
+}
+else
+{
+    var local = LocalStackOptions.FromConfiguration(builder.Configuration, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
+    local.EnsureCanStart();
+    rabbit = builder.AddLocalRabbitMQ(ServiceNames.Rabbit, local);
+    blobs = builder.AddAzuriteBlobs(ServiceNames.Blobs, local);
+}
+
+// Every service uses the bus and the blobs, waits for both, and is healthy only once it reaches them.
+IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProject : IProjectMetadata, new() =>
+    builder.AddProject<TProject>(name)
+        .WithReference(rabbit).WaitFor(rabbit)
+        .WithReference(blobs).WaitFor(blobs)
+        .WithHttpHealthCheck("/health");
+
+// The teacher: Azure OpenAI (or any OpenAI-compatible endpoint) in the cloud; offline, our emulator.
+var generator = AddService<Projects.Pgkd_Generator>(ServiceNames.Generator);
+if (builder.ExecutionContext.IsPublishMode)
+{
+    generator.WithReference(builder.AddConnectionString("teacher"));
+}
+else
+{
+    var teacherEmulator = AddService<Projects.Pgkd_TeacherEmulator>(ServiceNames.TeacherEmulator);
+    generator.WithReference(teacherEmulator).WaitFor(teacherEmulator);
+}
+
+AddService<Projects.Pgkd_Trainer>(ServiceNames.Trainer);
+AddService<Projects.Pgkd_Evaluator>(ServiceNames.Evaluator);
+AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
+    .WithExternalHttpEndpoints();
+
+builder.Build().Run();

@@ -1,0 +1,68 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Pgkd.Contracts;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// MassTransit over RabbitMQ from <c>ConnectionStrings:rabbit</c> (an amqp:// URI). Queues are prefixed with
+/// the service name, so each service gets its own copy of a published event while replicas of one service
+/// compete for it.
+/// </summary>
+public static class PgkdBusExtensions
+{
+    public static TBuilder AddPgkdBus<TBuilder>(this TBuilder builder, Action<IBusRegistrationConfigurator>? configure = null)
+        where TBuilder : IHostApplicationBuilder
+    {
+        var connectionString = builder.Configuration.GetConnectionString(ServiceNames.Rabbit);
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{ServiceNames.Rabbit} is not set. Start the service through the AppHost (./build.sh run), " +
+                "or set ConnectionStrings__rabbit=amqp://user:password@host:5672.");
+        var broker = ParseAmqpUri(connectionString);
+        var serviceName = builder.ServiceName();
+
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName + "-", includeNamespace: false));
+            configure?.Invoke(bus);
+            bus.UsingRabbitMq((context, rabbit) =>
+            {
+                rabbit.Host(broker.Host, broker.Port, broker.VirtualHost, h =>
+                {
+                    h.Username(broker.UserName);
+                    h.Password(broker.Password);
+                });
+                rabbit.ConfigureEndpoints(context);
+            });
+        });
+        return builder;
+    }
+
+    /// <summary>Adds the consumer that answers the gateway's <see cref="Ping"/>; every pipeline service has one.</summary>
+    public static IBusRegistrationConfigurator AddPingResponder(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<PingConsumer>();
+        return bus;
+    }
+
+    internal sealed record AmqpBroker(string Host, ushort Port, string VirtualHost, string UserName, string Password);
+
+    internal static AmqpBroker ParseAmqpUri(string connectionString)
+    {
+        if (!Uri.TryCreate(connectionString, UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{ServiceNames.Rabbit} must be an amqp:// URI such as amqp://user:password@host:5672, was '{Redact(connectionString)}'.");
+        var user = uri.UserInfo.Split(':', 2);
+        var vhost = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+        return new AmqpBroker(
+            uri.Host,
+            (ushort)(uri.IsDefaultPort ? 5672 : uri.Port),
+            vhost.Length == 0 ? "/" : vhost,
+            user.Length > 0 && user[0].Length > 0 ? Uri.UnescapeDataString(user[0]) : "guest",
+            user.Length > 1 ? Uri.UnescapeDataString(user[1]) : "guest");
+    }
+
+    private static string Redact(string s) => s.Contains('@') ? "***@" + s[(s.IndexOf('@') + 1)..] : s;
+}

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Aspire.Hosting;
+using Pgkd.Contracts;
+
+namespace PgkdAspire.FunctionalTests;
+
+/// <summary>
+/// Arguments for an AppHost of its own: a unique instance name, a temporary data folder and free ports, so a test
+/// AppHost runs beside a developer's (and beside another test's) without touching their broker or blobs.
+/// </summary>
+public sealed record TestAppHostArguments(string Instance, string DataDirectory, int RabbitPort, int RabbitManagementPort,
+    int RabbitDistPort, int EpmdPort, int BlobPort)
+{
+    public static TestAppHostArguments Create()
+    {
+        var instance = $"test-{Guid.NewGuid():N}"[..17];
+        var ports = FreePorts(5);
+        return new TestAppHostArguments(instance, Path.Combine(Path.GetTempPath(), "pgkd-" + instance),
+            ports[0], ports[1], ports[2], ports[3], ports[4]);
+    }
+
+    public string[] ToArgs() =>
+    [
+        $"--instance={Instance}", $"--data-dir={DataDirectory}",
+        $"--rabbit-port={RabbitPort}", $"--rabbit-management-port={RabbitManagementPort}",
+        $"--rabbit-dist-port={RabbitDistPort}", $"--epmd-port={EpmdPort}", $"--blob-port={BlobPort}",
+    ];
+
+    /// <summary>Processes this AppHost started that are still alive: the broker, its epmd, Azurite.</summary>
+    public IReadOnlyList<string> LiveProcesses()
+    {
+        var alive = new List<string>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out _)) continue;
+            string cmdline;
+            try { cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' '); }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            var ours = cmdline.Contains(DataDirectory, StringComparison.Ordinal)         // azurite --location, beam's mnesia dir
+                       || cmdline.Contains($"pgkd-{Instance}@", StringComparison.Ordinal) // the broker node name
+                       || (cmdline.Contains("epmd", StringComparison.Ordinal) && cmdline.Contains($"-port {EpmdPort}", StringComparison.Ordinal));
+            if (ours) alive.Add($"{Path.GetFileName(dir)}: {cmdline.Trim()}");
+        }
+        return alive;
+    }
+
+    private static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        listeners.ForEach(l => l.Start());
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        listeners.ForEach(l => l.Stop());
+        return ports;
+    }
+}
+
+public static class AppHostWaits
+{
+    public static readonly IReadOnlyList<string> AllResources =
+    [
+        ServiceNames.Rabbit, ServiceNames.Blobs, ServiceNames.TeacherEmulator, ServiceNames.Generator,
+        ServiceNames.Trainer, ServiceNames.Evaluator, ServiceNames.Gateway,
+    ];
+
+    public static async Task WaitForAllHealthyAsync(this DistributedApplication app, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var stopwatch = Stopwatch.StartNew();
+        foreach (var name in AllResources)
+        {
+            try
+            {
+                await app.ResourceNotifications.WaitForResourceHealthyAsync(name, cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"resource '{name}' was not healthy {stopwatch.Elapsed.TotalSeconds:F0} s after start");
+            }
+        }
+    }
+}
