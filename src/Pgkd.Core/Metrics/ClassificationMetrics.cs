@@ -100,7 +100,7 @@ public static class ClassificationMetrics
     }
 
     /// <summary>Bins are (b/15, (b+1)/15]; a confidence of exactly 0 falls in the first bin.</summary>
-    internal static int CalibrationBin(double confidence) =>
+    public static int CalibrationBin(double confidence) =>
         Math.Clamp((int)Math.Ceiling(confidence * CalibrationBins) - 1, 0, CalibrationBins - 1);
 
     /// <summary>Converts ONNX-style float rows to the double rows the metrics take.</summary>
