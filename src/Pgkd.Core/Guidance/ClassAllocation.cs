@@ -28,7 +28,7 @@ public static class ClassAllocation
                 nameof(total));
 
         var weights = perClassF1.Select(f1 => 1 - f1 + smoothing).ToArray();
-        return Distribute(total - floorPerClass * k, weights, floorPerClass);
+        return Distribute(total - floorPerClass * k, weights, floorPerClass, perClassF1);
     }
 
     /// <summary>Equal shares (random augmentation): the first classes get the remainder's extra one.</summary>
@@ -36,17 +36,20 @@ public static class ClassAllocation
     {
         ArgumentOutOfRangeException.ThrowIfNegative(total);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(classCount);
-        return Distribute(total, Enumerable.Repeat(1.0, classCount).ToArray(), 0);
+        return Distribute(total, Enumerable.Repeat(1.0, classCount).ToArray(), 0, new double[classCount]);
     }
 
-    /// <summary>Largest remainder (Hamilton): floors of the exact shares, then +1 to the largest fractions, earlier class on ties.</summary>
-    private static int[] Distribute(int amount, double[] weights, int baseline)
+    /// <summary>
+    /// Largest remainder (Hamilton): floors of the exact shares, then +1 to the largest fractions.
+    /// Ties go to the lower F1 (weights can round equal in floating point), then the earlier class.
+    /// </summary>
+    private static int[] Distribute(int amount, double[] weights, int baseline, IReadOnlyList<double> f1)
     {
         var sum = weights.Sum();
         var exact = weights.Select(w => amount * w / sum).ToArray();
         var counts = exact.Select(x => (int)Math.Floor(x)).ToArray();
         var left = amount - counts.Sum();
-        foreach (var c in Enumerable.Range(0, weights.Length).OrderByDescending(c => exact[c] - counts[c]).ThenBy(c => c).Take(left))
+        foreach (var c in Enumerable.Range(0, weights.Length).OrderByDescending(c => exact[c] - counts[c]).ThenBy(c => f1[c]).ThenBy(c => c).Take(left))
             counts[c]++;
         for (var c = 0; c < counts.Length; c++) counts[c] += baseline;
         return counts;
