@@ -28,14 +28,23 @@ public static class TeacherPromptBuilder
         "confidently wrong, and you write new, realistic, varied examples that will help it most. " +
         "You never copy the examples you are shown. You reply with JSON only, in the exact schema requested.";
 
-    internal static readonly JsonSerializerOptions JsonOptions = new()
+    private static readonly JsonSerializerOptions JsonOptions = ReadOnly(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = false,
         MaxDepth = 16,
         // Readable non-ASCII (fewer tokens); the block is one line, so no text can end the fence.
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
+    });
+
+    private static JsonSerializerOptions ReadOnly(JsonSerializerOptions options)
+    {
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+
+    /// <summary>The serializer settings of the guidance block (camelCase, one line, readable non-ASCII); read-only.</summary>
+    public static JsonSerializerOptions GuidanceJsonOptions => JsonOptions;
 
     /// <summary>
     /// Token estimate: ceil(characters / 4), the usual rule of thumb for English with GPT-style
