@@ -69,9 +69,9 @@ public sealed record EarlyStopping(
 
     public (EarlyStopping State, StopDecision Decision) Observe(int round, double value, bool budgetExhausted = false)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(round);
         if (round <= LastRound)
             throw new ArgumentException($"Round {round} was already observed (last round {LastRound}).", nameof(round));
-        ArgumentOutOfRangeException.ThrowIfNegative(round);
 
         // NaN (a diverged model) never counts as an improvement.
         var improved = !double.IsNaN(value) && (!HasBest || IsBetter(value, BestValue));
