@@ -1,0 +1,213 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Pgkd.Core.Teacher;
+
+namespace Pgkd.TeacherEmulator;
+
+/// <summary>
+/// The Chat Completions protocol on both routes real clients use:
+/// <list type="bullet">
+/// <item>OpenAI: <c>POST /v1/chat/completions</c>, model in the body, <c>Authorization: Bearer KEY</c>
+/// (also what Ollama and vLLM serve, so OpenAI-compatible clients work);</item>
+/// <item>Azure OpenAI: <c>POST /openai/deployments/{deployment}/chat/completions?api-version=...</c>,
+/// <c>api-key: KEY</c> (or a bearer token).</item>
+/// </list>
+/// Checks happen in the real services' order: key (401), deployment or model (404), body (400),
+/// then injected faults, then the answer. Replies carry <c>usage</c> with token counts estimated as
+/// ceil(characters / 4) (<see cref="TeacherPromptBuilder.EstimateTokens"/>) plus 4 per message,
+/// the way chat formats add a few tokens per turn. Streaming is not emulated (400).
+/// </summary>
+public static class ChatCompletionsEndpoints
+{
+    public const string RunIdHeader = "X-Pgkd-Run-Id";
+
+    /// <summary>Registers the emulator's options, pool, engine and fault injector. Fails fast on a missing key or pool.</summary>
+    public static TBuilder AddTeacherEmulator<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var options = new EmulatorOptions();
+        builder.Configuration.GetSection(EmulatorOptions.Section).Bind(options);
+        if (string.IsNullOrWhiteSpace(options.ApiKey))
+            throw new InvalidOperationException(
+                "Emulator:ApiKey is not set. Set it (environment Emulator__ApiKey) to the key clients must send; " +
+                "the AppHost passes its secret parameter teacher-key.");
+        var pool = TeacherPool.Load(options);
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddSingleton(pool);
+        builder.Services.AddSingleton(new TeacherEngine(pool, options));
+        builder.Services.AddSingleton(new FaultInjector(options.Faults, options.Seed));
+        builder.Services.AddSingleton<EmulatorStats>();
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapTeacherEmulator(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/chat/completions", (Func<HttpContext, Task<IResult>>)(ctx => HandleAsync(ctx, null)));
+        app.MapPost("/openai/deployments/{deployment}/chat/completions", (HttpContext ctx, string deployment) => HandleAsync(ctx, deployment));
+        app.MapGet("/v1/models", (HttpContext ctx) =>
+        {
+            var options = ctx.RequestServices.GetRequiredService<IOptions<EmulatorOptions>>().Value;
+            if (!Authorized(ctx, options)) return Results.Json(OpenAiError("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), statusCode: 401);
+            return Results.Json(new { @object = "list", data = options.EffectiveDeployments.Select(d => new { id = d, @object = "model", owned_by = "pgkd-emulator" }) });
+        });
+        app.MapGet("/emulator/stats", (EmulatorStats stats) => Results.Json(stats.Snapshot()));
+        return app;
+    }
+
+    private static async Task<IResult> HandleAsync(HttpContext ctx, string? deployment)
+    {
+        var services = ctx.RequestServices;
+        var options = services.GetRequiredService<IOptions<EmulatorOptions>>().Value;
+        var stats = services.GetRequiredService<EmulatorStats>();
+        var azure = deployment is not null;
+        stats.Request();
+
+        if (options.Faults.LatencyMs > 0) await Task.Delay(options.Faults.LatencyMs, ctx.RequestAborted);
+
+        if (!Authorized(ctx, options))
+        {
+            stats.Unauthorize();
+            return azure
+                ? Results.Json(AzureError("401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."), statusCode: 401)
+                : Results.Json(OpenAiError("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), statusCode: 401);
+        }
+        if (azure && string.IsNullOrEmpty(ctx.Request.Query["api-version"]))
+            return Results.Json(AzureError("404", "Resource not found: the api-version query parameter is required."), statusCode: 404);
+
+        JsonDocument body;
+        try
+        {
+            body = await JsonDocument.ParseAsync(ctx.Request.Body, default, ctx.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            return BadRequest(azure, $"The request body is not valid JSON: {e.Message}");
+        }
+        using (body)
+        {
+            var root = body.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return BadRequest(azure, "The request body must be a JSON object.");
+            var model = deployment ?? (root.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null);
+            if (string.IsNullOrWhiteSpace(model))
+                return BadRequest(azure, "you must provide a model parameter");
+            if (!options.EffectiveDeployments.Contains(model, StringComparer.OrdinalIgnoreCase))
+            {
+                stats.NotFoundOne();
+                return azure
+                    ? Results.Json(AzureError("DeploymentNotFound", $"The API deployment for this resource does not exist ('{model}'). Known deployments: {string.Join(", ", options.EffectiveDeployments)}."), statusCode: 404)
+                    : Results.Json(OpenAiError($"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"), statusCode: 404);
+            }
+            if (root.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True)
+                return BadRequest(azure, "The emulator does not stream: send stream=false.");
+            if (!TryReadMessages(root, out var messages, out var problem)) return BadRequest(azure, problem!);
+
+            // The run id: header first (any client can add one), else the OpenAI "user" field.
+            var runId = ctx.Request.Headers[RunIdHeader].FirstOrDefault() is { Length: > 0 } header ? header
+                : root.TryGetProperty("user", out var u) && u.ValueKind == JsonValueKind.String && u.GetString() is { Length: > 0 } user ? user
+                : "default";
+
+            var fault = services.GetRequiredService<FaultInjector>().Next();
+            stats.Injected(fault);
+            switch (fault)
+            {
+                case InjectedFault.TooManyRequests:
+                    var ms = Math.Max(0, options.Faults.RetryAfterMs);
+                    ctx.Response.Headers["Retry-After"] = ((ms + 999) / 1000).ToString(CultureInfo.InvariantCulture);
+                    ctx.Response.Headers["retry-after-ms"] = ms.ToString(CultureInfo.InvariantCulture);
+                    return Results.Json(azure
+                        ? AzureError("429", "Requests to the ChatCompletions_Create Operation have exceeded the rate limit of your deployment (emulated).")
+                        : OpenAiError("Rate limit reached (emulated).", "requests", "rate_limit_exceeded"), statusCode: 429);
+                case InjectedFault.ServerError:
+                    return Results.Json(azure
+                        ? AzureError("InternalServerError", "The server had an error while processing your request (emulated).")
+                        : OpenAiError("The server had an error while processing your request (emulated).", "server_error", null), statusCode: 500);
+                case InjectedFault.Hang:
+                    await Task.Delay(options.Faults.HangMs, ctx.RequestAborted);
+                    break;
+            }
+
+            var answer = services.GetRequiredService<TeacherEngine>().Answer(messages, runId, fault == InjectedFault.Malformed);
+            var promptTokens = messages.Sum(x => TeacherPromptBuilder.EstimateTokens(x.Content) + 4);
+            var completionTokens = TeacherPromptBuilder.EstimateTokens(answer.Content);
+            stats.Complete();
+            ctx.Response.Headers["x-pgkd-emulator-samples"] = answer.Samples.Count.ToString(CultureInfo.InvariantCulture);
+            return Results.Json(new
+            {
+                id = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+                @object = "chat.completion",
+                created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                model,
+                system_fingerprint = "pgkd-teacher-emulator",
+                choices = new[]
+                {
+                    new
+                    {
+                        index = 0,
+                        message = new { role = "assistant", content = answer.Content, refusal = (string?)null },
+                        logprobs = (object?)null,
+                        finish_reason = "stop",
+                    },
+                },
+                usage = new
+                {
+                    prompt_tokens = promptTokens,
+                    completion_tokens = completionTokens,
+                    total_tokens = promptTokens + completionTokens,
+                },
+            });
+        }
+    }
+
+    /// <summary>Constant-time comparison of the <c>api-key</c> header or the bearer token with the configured key.</summary>
+    private static bool Authorized(HttpContext ctx, EmulatorOptions options)
+    {
+        var presented = ctx.Request.Headers["api-key"].FirstOrDefault();
+        if (string.IsNullOrEmpty(presented))
+        {
+            var auth = ctx.Request.Headers.Authorization.FirstOrDefault();
+            if (auth is not null && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) presented = auth[7..].Trim();
+        }
+        if (string.IsNullOrEmpty(presented) || string.IsNullOrEmpty(options.ApiKey)) return false;
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(options.ApiKey));
+    }
+
+    private static bool TryReadMessages(JsonElement root, out List<ChatTurn> messages, out string? problem)
+    {
+        messages = [];
+        problem = null;
+        if (!root.TryGetProperty("messages", out var array) || array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)
+        {
+            problem = "'messages' must be a non-empty array.";
+            return false;
+        }
+        foreach (var item in array.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String)
+            {
+                problem = "each message needs a string 'role'.";
+                return false;
+            }
+            var content = new StringBuilder();
+            if (item.TryGetProperty("content", out var c))
+            {
+                if (c.ValueKind == JsonValueKind.String) content.Append(c.GetString());
+                else if (c.ValueKind == JsonValueKind.Array)
+                    foreach (var part in c.EnumerateArray())
+                        if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String)
+                            content.Append(t.GetString());
+            }
+            messages.Add(new ChatTurn(role.GetString()!, content.ToString()));
+        }
+        return true;
+    }
+
+    private static IResult BadRequest(bool azure, string message) =>
+        Results.Json(azure ? AzureError("BadRequest", message) : OpenAiError(message, "invalid_request_error", null), statusCode: 400);
+
+    private static object AzureError(string code, string message) => new { error = new { code, message } };
+
+    private static object OpenAiError(string message, string type, string? code) =>
+        new { error = new { message, type, param = (string?)null, code } };
+}

@@ -1,0 +1,80 @@
+namespace Pgkd.TeacherEmulator;
+
+/// <summary>
+/// Configuration section <c>Emulator</c>. Every key can also come from the environment
+/// (<c>Emulator__ApiKey</c>, <c>Emulator__Faults__TooManyRequestsRate</c>, ...).
+/// </summary>
+public sealed class EmulatorOptions
+{
+    public const string Section = "Emulator";
+
+    /// <summary>
+    /// The key every request must carry, as <c>api-key: KEY</c> (Azure style) or
+    /// <c>Authorization: Bearer KEY</c> (OpenAI style). Required: the emulator does not start without it.
+    /// </summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>
+    /// Deployment names (Azure route) and model names (OpenAI route) that exist. Anything else is
+    /// answered 404 like the real services do, so a wrong <c>Deployment=</c> fails fast.
+    /// </summary>
+    public List<string> Deployments { get; set; } = [];
+
+    /// <summary>
+    /// Labeled JSONL the emulator answers from. Empty: AG News <c>pool.jsonl</c> from ../shared/data when
+    /// present, otherwise the demo dataset shipped with the emulator (<c>DemoData/pool.jsonl</c>).
+    /// </summary>
+    public string? PoolPath { get; set; }
+
+    /// <summary>
+    /// Labeled files whose texts the emulator never returns (compared by <c>TextHash</c> of the
+    /// normalised text): the validation and test data. Empty: <c>seed_train.jsonl</c>,
+    /// <c>seed_val.jsonl</c> and <c>test.jsonl</c> beside the pool, where they exist.
+    /// </summary>
+    public List<string> ExcludePaths { get; set; } = [];
+
+    /// <summary>Seed of every random choice (picks, label noise, faults): same seed and same calls, same replies.</summary>
+    public int Seed { get; set; } = 17;
+
+    /// <summary>Answer at most this many samples per request (a real model's output limit).</summary>
+    public int MaxSamplesPerReply { get; set; } = 256;
+
+    public FaultOptions Faults { get; set; } = new();
+
+    public static readonly string[] DefaultDeployments = ["gpt-4o-mini", "pgkd-teacher"];
+
+    public IReadOnlyList<string> EffectiveDeployments => Deployments.Count > 0 ? Deployments : DefaultDeployments;
+}
+
+/// <summary>
+/// Faults injected on purpose, for the reliability tests and for demos of a flaky teacher.
+/// Rates are probabilities per request (per item for label noise), drawn from the seeded stream.
+/// </summary>
+public sealed class FaultOptions
+{
+    /// <summary>Share of returned samples whose label is replaced by a different, random label.</summary>
+    public double LabelNoiseRate { get; set; }
+
+    /// <summary>Share of replies whose content is cut-off, unparseable JSON (status 200).</summary>
+    public double MalformedReplyRate { get; set; }
+
+    /// <summary>Share of requests answered 429 with <c>Retry-After</c> and <c>retry-after-ms</c>.</summary>
+    public double TooManyRequestsRate { get; set; }
+
+    /// <summary>What the 429 asks the client to wait, in milliseconds (<c>Retry-After</c> carries it rounded up to seconds).</summary>
+    public int RetryAfterMs { get; set; } = 1000;
+
+    /// <summary>Share of requests answered 500.</summary>
+    public double ServerErrorRate { get; set; }
+
+    /// <summary>Share of requests that hang for <see cref="HangMs"/> before answering (client timeouts).</summary>
+    public double HangRate { get; set; }
+
+    public int HangMs { get; set; } = 30_000;
+
+    /// <summary>Added to every request, in milliseconds.</summary>
+    public int LatencyMs { get; set; }
+
+    /// <summary>Stop injecting request faults (429, 500, hang, malformed) after this many; 0 = no limit.</summary>
+    public int MaxInjected { get; set; }
+}

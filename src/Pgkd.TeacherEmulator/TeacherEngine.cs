@@ -1,0 +1,201 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Pgkd.Core;
+using Pgkd.Core.Data;
+using Pgkd.Core.Teacher;
+
+namespace Pgkd.TeacherEmulator;
+
+/// <summary>One chat message as the emulator reads it.</summary>
+public sealed record ChatTurn(string Role, string Content);
+
+/// <summary>A sample the emulator put in a reply: the pool index it came from (-1 never happens today) and the label it was given.</summary>
+public sealed record EmulatedSample(string Text, string Label, int PoolIndex, bool LabelFlipped, double Similarity);
+
+/// <summary>What the engine answered: the assistant message content and how it got there.</summary>
+public sealed record EngineAnswer(string Content, IReadOnlyList<EmulatedSample> Samples, bool FollowedGuidance, bool Malformed);
+
+/// <summary>
+/// The emulated teacher. It answers the project's generation prompt by reading its machine-readable
+/// guidance block (<see cref="TeacherPromptBuilder.TryExtractGuidance"/>):
+/// <list type="bullet">
+/// <item>per-label counts come from the guidance allocation;</item>
+/// <item>for a label with hard negatives (true label = that label), it returns pool texts of that
+/// label nearest to those hard negatives by TF-IDF cosine, round-robin over the hard negatives so
+/// each gets its nearest neighbours in turn;</item>
+/// <item>for a label without hard negatives (and in the ablations, whose guidance has none), uniform
+/// random texts of that label.</item>
+/// </list>
+/// A prompt without a guidance block (e.g. a hand-written chat) gets "N examples" (N read from
+/// the prompt, else 4) spread evenly over the pool's labels.
+/// <para>
+/// The run id (the OpenAI <c>user</c> field, or the <c>X-Pgkd-Run-Id</c> header, else "default")
+/// keys a per-run record of handed-out pool texts: a run never receives the same pool text twice,
+/// and when a label's texts run out the reply is shorter (the client sees fewer samples, as with a
+/// real model that stops early). Held-out data is kept out twice: exclude files drop their texts from
+/// the pool at load (<see cref="TeacherPool"/>), and every text shown in the prompt's guidance
+/// (hard negatives and samples, which are validation texts) is excluded by hash per request.
+/// </para>
+/// Every random choice comes from <see cref="SeededRandom"/> derived from the seed, the run id and
+/// the run's call number, so the same calls in the same order give the same replies.
+/// </summary>
+public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    private readonly Dictionary<string, RunState> _runs = new(StringComparer.Ordinal);
+
+    public TeacherPool Pool => pool;
+
+    /// <summary>How many pool texts a run has received so far.</summary>
+    public int UsedCount(string runId)
+    {
+        lock (_runs) return _runs.TryGetValue(runId, out var s) ? s.UsedCount : 0;
+    }
+
+    /// <summary>
+    /// Answers one chat request. A malformed answer (fault injection) is cut-off JSON and consumes no
+    /// pool texts, so the repair request gets a full answer.
+    /// </summary>
+    public EngineAnswer Answer(IReadOnlyList<ChatTurn> messages, string runId, bool malformed)
+    {
+        RunState state;
+        lock (_runs)
+        {
+            if (!_runs.TryGetValue(runId, out state!)) _runs[runId] = state = new RunState();
+        }
+        lock (state)
+        {
+            var call = state.Calls++;
+            var random = new SeededRandom(SeededRandom.Derive(
+                SeededRandom.Derive(unchecked((ulong)options.Seed), StableHash(runId)), (ulong)call));
+
+            var guidance = FindGuidance(messages);
+            List<(string Label, int Count)> request;
+            IReadOnlyList<string> labelNames;
+            var shownHashes = new HashSet<string>(StringComparer.Ordinal);
+            if (guidance is not null)
+            {
+                request = guidance.Allocation.Select(a => (a.Label, Math.Max(0, a.Count))).ToList();
+                labelNames = guidance.Labels.Select(l => l.Name).ToArray();
+                foreach (var h in guidance.HardNegatives) shownHashes.Add(TextHash.Of(h.Text));
+                foreach (var h in guidance.CorrectSamples) shownHashes.Add(TextHash.Of(h.Text));
+                foreach (var h in guidance.IncorrectSamples) shownHashes.Add(TextHash.Of(h.Text));
+            }
+            else
+            {
+                labelNames = pool.Labels.Names;
+                var total = RequestedCountOf(messages);
+                var counts = Core.Guidance.ClassAllocation.Balanced(total, labelNames.Count);
+                request = labelNames.Select((l, i) => (l, counts[i])).ToList();
+            }
+
+            // Cap the reply like a model's output limit would, keeping the proportions roughly.
+            var requested = request.Sum(r => r.Count);
+            if (requested > options.MaxSamplesPerReply)
+                request = request.Select(r => (r.Label, (int)((long)r.Count * options.MaxSamplesPerReply / requested))).ToList();
+
+            var chosen = new HashSet<int>();
+            var samples = new List<EmulatedSample>();
+            foreach (var (label, count) in request)
+            {
+                if (count == 0) continue;
+                var candidates = pool.OfLabel(label)
+                    .Where(i => !state.Used.Contains(i) && !chosen.Contains(i) && !shownHashes.Contains(pool.Hashes[i]))
+                    .ToList();
+                var hard = guidance?.HardNegatives
+                    .Where(h => string.Equals(h.TrueLabel?.Trim(), label.Trim(), StringComparison.OrdinalIgnoreCase))
+                    .ToList() ?? [];
+                var picks = hard.Count > 0
+                    ? NearestRoundRobin(candidates, hard.Select(h => pool.Index.Embed(h.Text)).ToList(), count)
+                    : random.Sample(candidates, count).Select(i => (Index: i, Similarity: 0.0)).ToList();
+                foreach (var (index, similarity) in picks)
+                {
+                    chosen.Add(index);
+                    var shown = label;
+                    var flipped = false;
+                    if (options.Faults.LabelNoiseRate > 0 && labelNames.Count > 1 && random.NextDouble() < options.Faults.LabelNoiseRate)
+                    {
+                        var others = labelNames.Where(n => !string.Equals(n, label, StringComparison.OrdinalIgnoreCase)).ToList();
+                        shown = others[random.NextInt(others.Count)];
+                        flipped = true;
+                    }
+                    samples.Add(new EmulatedSample(pool.Examples[index].Text, shown, index, flipped, similarity));
+                }
+            }
+
+            var content = JsonSerializer.Serialize(
+                new { samples = samples.Select(s => new { text = s.Text, label = s.Label }) }, Json);
+            if (malformed)
+            {
+                // A reply cut off mid-way, after a chatty preamble: valid JSON nowhere.
+                var cut = content[..Math.Max(1, content.Length * 3 / 5)];
+                return new EngineAnswer("Here are the new examples you asked for:\n" + cut, samples, guidance is not null, true);
+            }
+            foreach (var s in samples) state.Used.Add(s.PoolIndex);
+            return new EngineAnswer(content, samples, guidance is not null, false);
+        }
+    }
+
+    /// <summary>Each hard negative in turn takes its nearest candidate not yet taken, until count or candidates run out.</summary>
+    private List<(int Index, double Similarity)> NearestRoundRobin(List<int> candidates, List<SparseVector> hard, int count)
+    {
+        var rankings = hard.Select(h => candidates
+                .Select(i => (Index: i, Similarity: TfIdfIndex.Cosine(h, pool.Index.Document(i))))
+                .OrderByDescending(x => x.Similarity).ThenBy(x => x.Index)
+                .ToList())
+            .ToList();
+        var cursor = new int[hard.Count];
+        var taken = new HashSet<int>();
+        var result = new List<(int, double)>();
+        var target = Math.Min(count, candidates.Count);
+        while (result.Count < target)
+        {
+            for (var h = 0; h < hard.Count && result.Count < target; h++)
+            {
+                var ranking = rankings[h];
+                while (cursor[h] < ranking.Count && taken.Contains(ranking[cursor[h]].Index)) cursor[h]++;
+                if (cursor[h] == ranking.Count) continue;
+                var pick = ranking[cursor[h]++];
+                taken.Add(pick.Index);
+                result.Add(pick);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The guidance of the latest user message that has one (a repair turn repeats none, so the original's counts).</summary>
+    internal static PromptGuidance? FindGuidance(IReadOnlyList<ChatTurn> messages)
+    {
+        for (var i = messages.Count - 1; i >= 0; i--)
+            if (messages[i].Role == "user" && TeacherPromptBuilder.TryExtractGuidance(messages[i].Content, out var g)) return g;
+        return null;
+    }
+
+    private static readonly Regex CountPattern = new(@"(\d{1,4})\s+(?:new\s+)?(?:\w+\s+)?(?:examples|samples)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+
+    internal static int RequestedCountOf(IReadOnlyList<ChatTurn> messages)
+    {
+        var user = messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
+        var m = CountPattern.Match(user);
+        return m.Success && int.TryParse(m.Groups[1].Value, out var n) && n > 0 ? n : 4;
+    }
+
+    /// <summary>FNV-1a over UTF-16 code units: stable across processes (string.GetHashCode is not).</summary>
+    internal static ulong StableHash(string s)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var c in s) h = unchecked((h ^ c) * 1099511628211UL);
+        return h;
+    }
+
+    private sealed class RunState
+    {
+        public readonly HashSet<int> Used = [];
+        public int Calls;
+        public int UsedCount => Used.Count;
+    }
+}
