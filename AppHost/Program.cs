@@ -11,7 +11,11 @@ var builder = DistributedApplication.CreateBuilder(args);
 IResourceBuilder<IResourceWithConnectionString> rabbit, blobs;
 if (builder.ExecutionContext.IsPublishMode)
 {
-    rabbit = builder.AddRabbitMQ(ServiceNames.Rabbit).WithDataVolume().WithManagementPlugin();
+    // The password is generated at deploy time and kept as a secret; the broker's data lives on a named volume.
+    var rabbitUser = builder.AddParameter("rabbit-user", "pgkd");
+    rabbit = builder.AddRabbitMQ(ServiceNames.Rabbit, userName: rabbitUser)
+        .WithDataVolume("pgkd-rabbit-data")
+        .WithManagementPlugin();
     blobs = builder.AddConnectionString(ServiceNames.Blobs);
 }
 else
