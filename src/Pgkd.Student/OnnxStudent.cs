@@ -1,0 +1,85 @@
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Pgkd.Student;
+
+/// <summary>
+/// Serving: a student checkpoint's model.onnx under ONNX Runtime (package Microsoft.ML.OnnxRuntime.Gpu:
+/// CUDA execution provider when present, CPU otherwise). One session, reused; thread-safe.
+/// </summary>
+public sealed class OnnxStudent : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly OnnxRunOptions _options;
+
+    private OnnxStudent(InferenceSession session, string provider, StudentCheckpointMetadata metadata, StudentTokenizer tokenizer, OnnxRunOptions options)
+    {
+        _session = session;
+        ExecutionProvider = provider;
+        Metadata = metadata;
+        Tokenizer = tokenizer;
+        _options = options;
+    }
+
+    /// <summary>"CUDA" or "CPU".</summary>
+    public string ExecutionProvider { get; }
+
+    public StudentCheckpointMetadata Metadata { get; }
+
+    /// <summary>Labels in output order: column i of the probabilities is Labels[i].</summary>
+    public IReadOnlyList<string> Labels => Metadata.Labels;
+
+    public int MaxLength => Metadata.MaxLength;
+
+    public StudentTokenizer Tokenizer { get; }
+
+    /// <summary>Loads a checkpoint folder (model.onnx + metadata.json). The tokenizer defaults to the pretrained MiniLM vocabulary, whose hash must match.</summary>
+    public static OnnxStudent Load(string checkpointDirectory, OnnxRunOptions? options = null, StudentTokenizer? tokenizer = null)
+    {
+        options ??= new OnnxRunOptions();
+        var metadata = StudentCheckpoint.ReadMetadata(checkpointDirectory);
+        tokenizer ??= StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
+        if (!string.Equals(tokenizer.VocabularyHash, metadata.VocabularyHash, StringComparison.Ordinal))
+            throw new InvalidOperationException($"The checkpoint was trained with vocabulary {metadata.VocabularyHash}, the tokenizer has {tokenizer.VocabularyHash}.");
+        var bytes = File.ReadAllBytes(Path.Combine(checkpointDirectory, StudentCheckpoint.OnnxFileName));
+        var (session, provider) = OrtSessions.Create(bytes, options, "student " + Path.GetFileName(Path.GetFullPath(checkpointDirectory)));
+        return new OnnxStudent(session, provider, metadata, tokenizer, options);
+    }
+
+    /// <summary>Class probabilities per text, in label order.</summary>
+    public float[][] PredictProbabilities(IReadOnlyList<string> texts) => Predict(texts).Probabilities;
+
+    /// <summary>Logits and probabilities per text, in label order.</summary>
+    public (float[][] Logits, float[][] Probabilities) Predict(IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var rows = texts.Select(t => Tokenizer.Encode(t, MaxLength)).ToArray();
+        var r = OrtSessions.RunBatched(_session, rows, Math.Max(1, _options.BatchSize), ["logits", "probs"]);
+        return (r[0], r[1]);
+    }
+
+    /// <summary>Index of the most probable label per text.</summary>
+    public int[] PredictLabels(IReadOnlyList<string> texts) =>
+        PredictProbabilities(texts).Select(p => Array.IndexOf(p, p.Max())).ToArray();
+
+    public void Dispose() => _session.Dispose();
+}
+
+/// <summary>What a checkpoint folder's metadata.json holds.</summary>
+public sealed record StudentCheckpointMetadata(
+    string Format,
+    string BaseModel,
+    IReadOnlyList<string> Labels,
+    int MaxLength,
+    string VocabularyHash,
+    string Mode,
+    int Seed,
+    long Steps,
+    int TrainedExamples,
+    string? ContinuedFrom,
+    DateTimeOffset CreatedUtc)
+{
+    public const string CurrentFormat = "pgkd-student/1";
+
+    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+}

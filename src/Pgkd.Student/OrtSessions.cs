@@ -1,0 +1,90 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Pgkd.Student;
+
+/// <summary>ONNX Runtime session options shared by serving and head-mode embedding.</summary>
+public sealed record OnnxRunOptions
+{
+    /// <summary>Intra-op threads (0 = ONNX Runtime's default: one per core).</summary>
+    public int Threads { get; init; }
+    /// <summary>Try the CUDA execution provider first (falls back to CPU when CUDA is absent).</summary>
+    public bool PreferCuda { get; init; } = true;
+    /// <summary>Texts per Run call; texts are sorted by token length so each batch pads little.</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Where to say which execution provider serves (and why CUDA was not taken).</summary>
+    public Action<string>? Log { get; init; }
+}
+
+internal static class OrtSessions
+{
+    /// <summary>A session on CUDA when its provider loads and the session builds there, else on CPU.</summary>
+    public static (InferenceSession Session, string Provider) Create(byte[] model, OnnxRunOptions options, string what)
+    {
+        if (options.PreferCuda)
+        {
+            SessionOptions? so = null;
+            try
+            {
+                so = NewOptions(options);
+                so.AppendExecutionProvider_CUDA(0);
+                var session = new InferenceSession(model, so);
+                options.Log?.Invoke($"{what}: ONNX Runtime serves with the CUDA execution provider.");
+                return (session, "CUDA");
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException)
+            {
+                var first = e.Message.Split('\n')[0];
+                options.Log?.Invoke($"{what}: CUDA execution provider unavailable ({first}); using CPU.");
+            }
+            finally
+            {
+                so?.Dispose();
+            }
+        }
+        using var cpu = NewOptions(options);
+        var s = new InferenceSession(model, cpu);
+        options.Log?.Invoke($"{what}: ONNX Runtime serves with the CPU execution provider ({(options.Threads > 0 ? options.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture) : "default")} threads).");
+        return (s, "CPU");
+    }
+
+    private static SessionOptions NewOptions(OnnxRunOptions o)
+    {
+        var so = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            InterOpNumThreads = 1,
+        };
+        if (o.Threads > 0) so.IntraOpNumThreads = o.Threads;
+        return so;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="session"/> over the rows in length-sorted batches and returns, per row and in the
+    /// input order, the requested float outputs (each [batch, width]).
+    /// </summary>
+    public static float[][][] RunBatched(InferenceSession session, IReadOnlyList<long[]> rows, int batchSize, string[] outputs)
+    {
+        var results = outputs.Select(_ => new float[rows.Count][]).ToArray();
+        var order = Enumerable.Range(0, rows.Count).OrderBy(i => rows[i].Length).ThenBy(i => i).ToArray();
+        using var runOptions = new RunOptions();
+        for (var start = 0; start < order.Length; start += batchSize)
+        {
+            var idx = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();
+            var batch = StudentTokenizer.Pad(idx.Select(i => rows[i]).ToArray());
+            long[] shape = [batch.Count, batch.Length];
+            using var ids = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape);
+            using var mask = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape);
+            using var types = OrtValue.CreateTensorValueFromMemory(new long[batch.InputIds.Length], shape);
+            using var outValues = session.Run(runOptions, ["input_ids", "attention_mask", "token_type_ids"], [ids, mask, types], outputs);
+            for (var o = 0; o < outputs.Length; o++)
+            {
+                var data = outValues[o].GetTensorDataAsSpan<float>();
+                var width = data.Length / idx.Length;
+                for (var r = 0; r < idx.Length; r++)
+                    results[o][idx[r]] = data.Slice(r * width, width).ToArray();
+            }
+        }
+        return results;
+    }
+}

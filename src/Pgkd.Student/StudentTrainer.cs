@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Pgkd.Core.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Pgkd.Student;
+
+/// <summary>
+/// Trains the student for one PGKD round and writes a <see cref="StudentCheckpoint"/>. Keep one instance in a
+/// long-lived trainer: it holds the tokenizer, the head-mode embedding cache and the pretrained embedder
+/// session. One training at a time per instance (libtorch's thread count and seed are process-wide).
+/// </summary>
+public sealed class StudentTrainer : IDisposable
+{
+    private readonly PretrainedMiniLM _pretrained;
+    private readonly Action<string>? _log;
+    private readonly Lock _gate = new();
+    private string? _pretrainedFingerprint;
+    private InferenceSession? _pretrainedEmbedder;
+
+    public StudentTrainer(PretrainedMiniLM? pretrained = null, SentenceEmbeddingCache? embeddingCache = null, Action<string>? log = null)
+    {
+        _pretrained = pretrained ?? PretrainedMiniLM.Ensure();
+        Tokenizer = StudentTokenizer.ForPretrained(_pretrained);
+        EmbeddingCache = embeddingCache ?? new SentenceEmbeddingCache();
+        _log = log;
+    }
+
+    public StudentTokenizer Tokenizer { get; }
+
+    public SentenceEmbeddingCache EmbeddingCache { get; }
+
+    /// <summary>
+    /// Trains on <paramref name="examples"/> (labels resolved in <paramref name="labels"/>, whose order is the
+    /// output order), starting from <paramref name="startFrom"/> when given (a later round) or from the
+    /// pretrained encoder and a fresh head, and writes the checkpoint into <paramref name="outputDirectory"/>.
+    /// </summary>
+    public StudentCheckpoint Train(
+        StudentTrainingOptions options,
+        IReadOnlyList<LabeledExample> examples,
+        LabelSet labels,
+        string outputDirectory,
+        StudentCheckpoint? startFrom = null,
+        Action<StudentTrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(examples);
+        ArgumentNullException.ThrowIfNull(labels);
+        options.Validate();
+        if (examples.Count == 0) throw new ArgumentException("No training examples.", nameof(examples));
+        var targets = examples.Select((e, i) => labels.IndexOf(e.Label) is var k and >= 0
+            ? (long)k
+            : throw new ArgumentException($"Example {i} has label \"{e.Label}\", which is not in the label set ({labels}).", nameof(examples))).ToArray();
+        if (startFrom is not null)
+        {
+            if (!startFrom.Metadata.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
+                throw new ArgumentException($"The checkpoint's labels ({string.Join(", ", startFrom.Metadata.Labels)}) differ from this label set ({labels}).", nameof(startFrom));
+            if (startFrom.Metadata.VocabularyHash != Tokenizer.VocabularyHash)
+                throw new ArgumentException("The checkpoint was trained with another vocabulary.", nameof(startFrom));
+        }
+
+        lock (_gate)
+        {
+            var clock = Stopwatch.StartNew();
+            TorchDevice.SetThreads(options.Threads);
+            var device = TorchDevice.Resolve(options.Device);
+            using var runScope = NewDisposeScope();
+            random.manual_seed(options.Seed);
+            if (device.type == DeviceType.CUDA) cuda.manual_seed_all(options.Seed);
+
+            using var model = new StudentModel(labels.Count, options.Dropout);
+            var baseModel = _pretrained.ReadModelBytes();
+            if (startFrom is null) model.Encoder.LoadPretrained(baseModel);
+            else model.load(startFrom.StatePath);
+            model.to(device);
+
+            var rows = examples.Select(e => Tokenizer.Encode(e.Text, options.MaxLength)).ToArray();
+            using var classWeights = ClassWeightTensor(options, targets, labels.Count, device);
+            long steps = options.Mode == StudentTrainingMode.Head
+                ? TrainHead(model, options, examples.Select(e => e.Text).ToArray(), rows, targets, classWeights, device, baseModel, progress, clock, cancellationToken)
+                : TrainFull(model, options, rows, targets, classWeights, device, progress, clock, cancellationToken);
+
+            progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Exporting, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
+            model.eval();
+            var metadata = new StudentCheckpointMetadata(
+                StudentCheckpointMetadata.CurrentFormat,
+                PretrainedMiniLM.ModelName,
+                labels.Names.ToArray(),
+                options.MaxLength,
+                Tokenizer.VocabularyHash,
+                options.Mode == StudentTrainingMode.Head ? "head" : "full",
+                options.Seed,
+                steps,
+                examples.Count,
+                startFrom?.Directory,
+                DateTimeOffset.UtcNow);
+            var checkpoint = StudentCheckpoint.Write(outputDirectory, model, metadata, baseModel);
+            progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Done, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
+            return checkpoint;
+        }
+    }
+
+    private long TrainFull(StudentModel model, StudentTrainingOptions o, long[][] rows, long[] targets, Tensor? classWeights,
+        Device device, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
+    {
+        var lengths = rows.Select(r => r.Length).ToArray();
+        return Loop(model, model.parameters(), o, targets.Length, lengths, device, progress, clock, ct, (idx, dev) =>
+        {
+            var batch = StudentTokenizer.Pad(idx.Select(i => rows[i]).ToArray());
+            var ids = tensor(batch.InputIds, [batch.Count, batch.Length], device: dev);
+            var mask = tensor(batch.AttentionMask, [batch.Count, batch.Length], device: dev);
+            var y = tensor(idx.Select(i => targets[i]).ToArray(), device: dev);
+            return nn.functional.cross_entropy(model.forward(ids, mask), y, classWeights);
+        });
+    }
+
+    private long TrainHead(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, long[] targets, Tensor? classWeights,
+        Device device, byte[] baseModel, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
+    {
+        foreach (var p in model.Encoder.parameters()) p.requires_grad_(false);
+        progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Embedding, 0, o.Epochs, 0, 0, double.NaN, 0, 0, clock.Elapsed));
+        var vectors = Embed(model, o, texts, rows, baseModel);
+        var flat = new float[vectors.Length * MiniLMShape.Hidden];
+        for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
+        using var all = tensor(flat, [vectors.Length, MiniLMShape.Hidden], device: device);
+        var sameLength = new int[rows.Length];
+        return Loop(model, model.Head.parameters(), o, targets.Length, sameLength, device, progress, clock, ct, (idx, dev) =>
+        {
+            var x = all.index_select(0, tensor(idx.Select(i => (long)i).ToArray(), device: dev));
+            var y = tensor(idx.Select(i => targets[i]).ToArray(), device: dev);
+            return nn.functional.cross_entropy(model.Classify(x), y, classWeights);
+        });
+    }
+
+    /// <summary>The shared loop: length-bucketed batches, AdamW, warm-up + linear decay, clipping, progress.</summary>
+    private static long Loop(StudentModel model, IEnumerable<Parameter> parameters, StudentTrainingOptions o, int count, int[] lengths,
+        Device device, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct, Func<int[], Device, Tensor> lossOf)
+    {
+        var trainable = parameters.ToArray();
+        var batchesPerEpoch = (count + o.BatchSize - 1) / o.BatchSize;
+        long total = (long)o.Epochs * batchesPerEpoch;
+        if (o.MaxSteps > 0) total = Math.Min(total, o.MaxSteps);
+        var warmup = (long)Math.Ceiling(o.WarmupFraction * total);
+        using var optimizer = optim.AdamW(trainable, o.LearningRate, weight_decay: o.WeightDecay);
+        model.train();
+        long step = 0;
+        double lossSum = 0;
+        int lossCount = 0, examplesSinceReport = 0;
+        var sinceReport = Stopwatch.StartNew();
+        for (var epoch = 1; epoch <= o.Epochs && step < total; epoch++)
+        {
+            var batches = MakeBatches(lengths, o.BatchSize, o.BucketWindowBatches, new Random(unchecked(o.Seed * 7919 + epoch)));
+            for (var b = 0; b < batches.Count && step < total; b++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var lr = LearningRateAt(step, total, warmup, o.LearningRate);
+                using (NewDisposeScope())
+                {
+                    foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+                    optimizer.zero_grad();
+                    var loss = lossOf(batches[b], device);
+                    loss.backward();
+                    if (o.MaxGradNorm > 0) nn.utils.clip_grad_norm_(trainable, o.MaxGradNorm);
+                    optimizer.step();
+                    lossSum += loss.item<float>();
+                }
+                lossCount++;
+                examplesSinceReport += batches[b].Length;
+                step++;
+                var endOfEpoch = b == batches.Count - 1 || step == total;
+                if (progress is not null && (step % Math.Max(1, o.ProgressEverySteps) == 0 || endOfEpoch))
+                {
+                    var seconds = Math.Max(1e-9, sinceReport.Elapsed.TotalSeconds);
+                    progress(new StudentTrainingProgress(StudentTrainingPhase.Training, epoch, o.Epochs, step, total,
+                        lossSum / lossCount, examplesSinceReport / seconds, lr, clock.Elapsed));
+                    lossSum = 0; lossCount = 0; examplesSinceReport = 0;
+                    sinceReport.Restart();
+                }
+            }
+        }
+        foreach (var p in model.parameters()) p.requires_grad_(true);
+        return step;
+    }
+
+    /// <summary>Linear warm-up from 0 over <paramref name="warmup"/> steps, then linear decay to 0 at <paramref name="total"/>.</summary>
+    internal static double LearningRateAt(long step, long total, long warmup, double peak) =>
+        step < warmup
+            ? peak * (step + 1) / warmup
+            : peak * Math.Max(0.0, (double)(total - step) / Math.Max(1, total - warmup));
+
+    /// <summary>
+    /// Shuffles, sorts by length within windows of <paramref name="windowBatches"/> batches, cuts into batches and
+    /// shuffles the batches: each batch holds texts of similar length (little padding) and the order stays random.
+    /// </summary>
+    internal static List<int[]> MakeBatches(int[] lengths, int batchSize, int windowBatches, Random rng)
+    {
+        var order = Enumerable.Range(0, lengths.Length).ToArray();
+        rng.Shuffle(order);
+        var window = batchSize * Math.Max(1, windowBatches);
+        var batches = new List<int[]>();
+        for (var w = 0; w < order.Length; w += window)
+        {
+            var chunk = order.Skip(w).Take(window).Select((i, pos) => (i, pos)).OrderBy(t => lengths[t.i]).ThenBy(t => t.pos).Select(t => t.i).ToArray();
+            for (var s = 0; s < chunk.Length; s += batchSize)
+                batches.Add(chunk.Skip(s).Take(batchSize).ToArray());
+        }
+        var shuffled = batches.ToArray();
+        rng.Shuffle(shuffled);
+        return [.. shuffled];
+    }
+
+    private static Tensor? ClassWeightTensor(StudentTrainingOptions o, long[] targets, int classes, Device device)
+    {
+        float[]? w = null;
+        if (o.ClassWeights is { } explicitWeights)
+        {
+            if (explicitWeights.Count != classes) throw new ArgumentException($"ClassWeights has {explicitWeights.Count} values for {classes} classes.");
+            w = explicitWeights.ToArray();
+        }
+        else if (o.ClassWeighting == ClassWeighting.Balanced)
+        {
+            var counts = new int[classes];
+            foreach (var t in targets) counts[t]++;
+            w = counts.Select(c => c == 0 ? 1f : (float)targets.Length / (classes * c)).ToArray();
+        }
+        return w is null ? null : tensor(w, device: device).DetachFromDisposeScope();
+    }
+
+    /// <summary>Head mode: sentence embeddings of the current encoder, from the cache or computed with ONNX Runtime.</summary>
+    private float[][] Embed(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, byte[] baseModel)
+    {
+        var weights = model.Encoder.WeightsByHuggingFaceName();
+        var fingerprint = Fingerprint(weights);
+        var keys = texts.Select(t => SentenceEmbeddingCache.Key(fingerprint, o.MaxLength, t)).ToArray();
+        var result = new float[rows.Length][];
+        var missing = new List<int>();
+        for (var i = 0; i < rows.Length; i++)
+            if (EmbeddingCache.TryGet(keys[i], out var v)) result[i] = v;
+            else missing.Add(i);
+        if (missing.Count == 0) return result;
+
+        var runOptions = new OnnxRunOptions { Threads = o.Threads, Log = _log, BatchSize = o.EmbeddingBatchSize };
+        _pretrainedFingerprint ??= PretrainedFingerprint();
+        InferenceSession? own = null;
+        try
+        {
+            InferenceSession session;
+            if (fingerprint == _pretrainedFingerprint)
+                session = _pretrainedEmbedder ??= OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, null, null).ToByteArray(), runOptions, "MiniLM embedder").Session;
+            else
+                session = own = OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, weights, null).ToByteArray(), runOptions, "fine-tuned embedder").Session;
+            var vectors = OrtSessions.RunBatched(session, missing.Select(i => rows[i]).ToArray(), Math.Max(1, o.EmbeddingBatchSize), ["sentence_embedding"])[0];
+            for (var j = 0; j < missing.Count; j++)
+            {
+                result[missing[j]] = vectors[j];
+                EmbeddingCache.Set(keys[missing[j]], vectors[j]);
+            }
+        }
+        finally
+        {
+            own?.Dispose();
+        }
+        return result;
+    }
+
+    private string PretrainedFingerprint()
+    {
+        using var scope = NewDisposeScope();
+        using var encoder = new MiniLMEncoder();
+        encoder.LoadPretrained(_pretrained.ReadModelBytes());
+        return Fingerprint(encoder.WeightsByHuggingFaceName());
+    }
+
+    private static string Fingerprint(Dictionary<string, float[]> weights)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var name in MiniLMEncoder.HuggingFaceNames())
+            sha.AppendData(MemoryMarshal.AsBytes(weights[name].AsSpan()));
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+
+    public void Dispose() => _pretrainedEmbedder?.Dispose();
+}
