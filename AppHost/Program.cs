@@ -33,16 +33,26 @@ IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProje
         .WithReference(blobs).WaitFor(blobs)
         .WithHttpHealthCheck("/health");
 
-// The teacher: Azure OpenAI (or any OpenAI-compatible endpoint) in the cloud; offline, our emulator.
+// The teacher, as ConnectionStrings:teacher = "Endpoint=...;Deployment=...;Key=...;Kind=AzureOpenAI|OpenAI"
+// (src/Pgkd.Generator/Teacher/TeacherConnection.cs). In the cloud: Azure OpenAI from parameters (an empty key
+// means Entra ID). Offline: our emulator on its Azure route, guarded by a generated secret key.
 var generator = AddService<Projects.Pgkd_Generator>(ServiceNames.Generator);
 if (builder.ExecutionContext.IsPublishMode)
 {
-    generator.WithReference(builder.AddConnectionString("teacher"));
+    var endpoint = builder.AddParameter("teacher-endpoint");
+    var deployment = builder.AddParameter("teacher-deployment");
+    var key = builder.AddParameter("teacher-key", secret: true);
+    generator.WithReference(builder.AddConnectionString("teacher",
+        ReferenceExpression.Create($"Endpoint={endpoint};Deployment={deployment};Key={key};Kind=AzureOpenAI")));
 }
 else
 {
-    var teacherEmulator = AddService<Projects.Pgkd_TeacherEmulator>(ServiceNames.TeacherEmulator);
-    generator.WithReference(teacherEmulator).WaitFor(teacherEmulator);
+    var key = builder.AddParameter("teacher-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
+    var teacherEmulator = AddService<Projects.Pgkd_TeacherEmulator>(ServiceNames.TeacherEmulator)
+        .WithEnvironment("Emulator__ApiKey", key);
+    var teacher = builder.AddConnectionString("teacher",
+        ReferenceExpression.Create($"Endpoint={teacherEmulator.GetEndpoint("http")};Deployment=pgkd-teacher;Key={key};Kind=AzureOpenAI"));
+    generator.WithReference(teacher).WaitFor(teacherEmulator);
 }
 
 AddService<Projects.Pgkd_Trainer>(ServiceNames.Trainer);

@@ -1,0 +1,165 @@
+using Pgkd.Core.Data;
+using Pgkd.Core.Teacher;
+using Pgkd.Generator.Teacher;
+
+namespace Pgkd.Generator.Shards;
+
+/// <summary>One round's request: the Core prompt input with the round's whole allocation, and what replies are checked against.</summary>
+public sealed record RoundShardRequest(
+    string RunId,
+    int Round,
+    TeacherPromptInput PromptInput,
+    TeacherReplyContext ReplyContext,
+    TeacherPromptOptions? PromptOptions = null);
+
+public enum ShardStop
+{
+    /// <summary>Every batch was asked.</summary>
+    Completed,
+
+    /// <summary>The run budget was reached; the shard holds what was accepted before.</summary>
+    BudgetReached,
+}
+
+/// <summary>
+/// A round's validated teacher samples (the dataset shard the trainer appends) and its accounting:
+/// requested and accepted counts per label (label-set order), rejections by reason, replies that
+/// stayed unusable after repair, every teacher call, and why generation stopped.
+/// </summary>
+public sealed record RoundShard(
+    string RunId,
+    int Round,
+    Dataset Examples,
+    IReadOnlyList<int> Requested,
+    IReadOnlyList<int> AcceptedByLabel,
+    IReadOnlyDictionary<RejectReason, int> Rejected,
+    int UnusableReplies,
+    IReadOnlyList<TeacherCallRecord> Calls,
+    ShardStop Stop,
+    string? StopReason)
+{
+    public int PromptTokens => Calls.Sum(c => c.PromptTokens);
+    public int CompletionTokens => Calls.Sum(c => c.CompletionTokens);
+    public decimal CostUsd => Calls.Sum(c => c.CostUsd);
+
+    /// <summary>The shard as JSONL (what goes to blob storage); <see cref="DatasetReader.ReadJsonl"/> reads it back unchanged.</summary>
+    public void WriteJsonl(Stream stream) => DatasetWriter.WriteJsonl(stream, Examples.Examples);
+}
+
+/// <summary>Configuration section <c>Generator</c>.</summary>
+public sealed class RoundShardOptions
+{
+    public const string Section = "Generator";
+
+    /// <summary>Samples asked per teacher request (public PGKD code uses 16).</summary>
+    public int SamplesPerRequest { get; set; } = 16;
+
+    /// <summary>Teacher requests in flight at once.</summary>
+    public int MaxParallelRequests { get; set; } = 2;
+}
+
+/// <summary>
+/// Turns one round into a dataset shard: splits the round's per-label allocation into batches of
+/// about <see cref="RoundShardOptions.SamplesPerRequest"/> (each batch a proportional mix of labels),
+/// builds each batch's prompt with <see cref="TeacherPromptBuilder"/> (seed varied per batch so the
+/// few-shot examples differ), asks the <see cref="TeacherClient"/>, and merges the accepted samples
+/// in batch order, dropping repeats across batches. When the budget stops the run the shard keeps
+/// what was accepted so far and says so; configuration errors and an unavailable teacher propagate.
+/// </summary>
+public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions? options = null)
+{
+    private readonly RoundShardOptions _options = options ?? new RoundShardOptions();
+
+    public async Task<RoundShard> GenerateAsync(RoundShardRequest request, TeacherUsageLedger ledger, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(ledger);
+        var labels = request.PromptInput.Labels;
+        var batches = SplitAllocation(request.PromptInput.Allocation, Math.Max(1, _options.SamplesPerRequest));
+        var results = new TeacherResult?[batches.Count];
+        string? budgetStop = null;
+        using var gate = new SemaphoreSlim(Math.Max(1, _options.MaxParallelRequests));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        async Task RunBatch(int b)
+        {
+            await gate.WaitAsync(stop.Token);
+            try
+            {
+                if (budgetStop is not null) return;
+                var input = request.PromptInput with { Allocation = batches[b], Seed = unchecked(request.PromptInput.Seed * 31 + b) };
+                var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
+                results[b] = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, stop.Token);
+            }
+            catch (TeacherBudgetExceededException e)
+            {
+                budgetStop ??= e.Message;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, batches.Count).Select(RunBatch));
+        }
+        catch
+        {
+            await stop.CancelAsync();
+            throw;
+        }
+
+        // Merge in batch order: the same calls give the same shard whatever finished first.
+        var accepted = new List<LabeledExample>();
+        var seen = new HashSet<string>(request.ReplyContext.TrainingHashes, StringComparer.Ordinal);
+        var rejected = new Dictionary<RejectReason, int>();
+        var calls = new List<TeacherCallRecord>();
+        var unusable = 0;
+        foreach (var result in results)
+        {
+            if (result is null) continue;
+            calls.AddRange(result.Calls);
+            if (!result.Reply.IsValidReply) unusable++;
+            foreach (var (reason, count) in result.Reply.RejectTally) rejected[reason] = rejected.GetValueOrDefault(reason) + count;
+            foreach (var example in result.Reply.Accepted)
+            {
+                if (seen.Add(TextHash.Of(example.Text))) accepted.Add(example);
+                else rejected[RejectReason.DuplicateInReply] = rejected.GetValueOrDefault(RejectReason.DuplicateInReply) + 1;
+            }
+        }
+        var shard = new Dataset(accepted);
+        return new RoundShard(request.RunId, request.Round, shard, request.PromptInput.Allocation.ToArray(), shard.CountByLabel(labels),
+            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, budgetStop);
+    }
+
+    /// <summary>
+    /// Splits per-label counts into ceil(total / size) batches whose sizes differ by at most one and
+    /// whose per-label counts sum back to the allocation. Labels are interleaved by their evenly
+    /// spaced positions (k + 0.5) / count, so every batch gets a proportional mix.
+    /// </summary>
+    public static IReadOnlyList<int[]> SplitAllocation(IReadOnlyList<int> allocation, int size)
+    {
+        ArgumentNullException.ThrowIfNull(allocation);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        var total = allocation.Sum();
+        if (total == 0) return [];
+        var order = allocation
+            .SelectMany((count, label) => Enumerable.Range(0, count).Select(k => (Label: label, Key: (k + 0.5) / count)))
+            .OrderBy(x => x.Key).ThenBy(x => x.Label)
+            .Select(x => x.Label)
+            .ToArray();
+        var batchCount = (total + size - 1) / size;
+        var result = new List<int[]>(batchCount);
+        var position = 0;
+        for (var b = 0; b < batchCount; b++)
+        {
+            var take = total / batchCount + (b < total % batchCount ? 1 : 0);
+            var counts = new int[allocation.Count];
+            for (var i = 0; i < take; i++) counts[order[position++]]++;
+            result.Add(counts);
+        }
+        return result;
+    }
+}

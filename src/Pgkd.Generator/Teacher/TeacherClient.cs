@@ -1,0 +1,253 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Diagnostics;
+using System.Globalization;
+using Azure.AI.OpenAI;
+using Azure.Identity;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenAI;
+using OpenAI.Chat;
+using Pgkd.Core.Teacher;
+
+namespace Pgkd.Generator.Teacher;
+
+/// <summary>Who is asking: the run (sent as the OpenAI <c>user</c> field, which the emulator keys its no-repeat memory on) and the round.</summary>
+public sealed record TeacherCallContext(string RunId, int Round);
+
+/// <summary>A parsed teacher answer and the calls it took (one, or two when the reply had to be repaired).</summary>
+public sealed record TeacherResult(TeacherReplyParseResult Reply, IReadOnlyList<TeacherCallRecord> Calls, bool Repaired, string RawReply);
+
+/// <summary>
+/// The teacher LLM behind one chat API: Azure OpenAI through Azure.AI.OpenAI (API key or Entra ID) or
+/// any OpenAI-compatible endpoint through the OpenAI .NET client, chosen by <see cref="TeacherConnection.Kind"/>.
+/// It turns a Core <see cref="TeacherPrompt"/> into a chat request (system + user, JSON reply
+/// format), retries transient failures with exponential backoff and jitter (honouring Retry-After),
+/// gives a reply that does not parse one repair turn, records tokens, latency and cost of every call
+/// in a <see cref="TeacherUsageLedger"/> whose budget it enforces, and hands replies to
+/// <see cref="TeacherReplyParser"/>. The SDKs' own retries are off: this class owns them so it can
+/// record and bound them.
+/// </summary>
+public sealed class TeacherClient
+{
+    private readonly ChatClient _chat;
+    private readonly TeacherClientOptions _options;
+    private readonly TeacherPriceTable _prices;
+    private readonly ILogger _logger;
+    private readonly Random _jitter;
+    private readonly Lock _jitterGate = new();
+
+    public TeacherClient(TeacherConnection connection, TeacherClientOptions? options = null, ILogger<TeacherClient>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Connection = connection;
+        _options = options ?? new TeacherClientOptions();
+        _prices = new TeacherPriceTable(_options.Prices);
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _jitter = _options.JitterSeed is { } seed ? new Random(seed) : new Random();
+        _chat = CreateChatClient(connection, _options);
+    }
+
+    public TeacherConnection Connection { get; }
+
+    public TokenPrice Price => _prices.PriceOf(Connection.Deployment);
+
+    /// <summary>
+    /// Asks the teacher for one prompt's samples and parses the reply against <paramref name="context"/>.
+    /// A reply without usable JSON is answered once with a repair turn. Throws
+    /// <see cref="TeacherBudgetExceededException"/> before a request the budget does not allow,
+    /// <see cref="TeacherConfigurationException"/> on a wrong key or deployment,
+    /// <see cref="TeacherUnavailableException"/> when retries run out.
+    /// </summary>
+    public async Task<TeacherResult> GenerateAsync(TeacherPrompt prompt, TeacherReplyContext context, TeacherCallContext call,
+        TeacherUsageLedger ledger, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(ledger);
+        List<ChatMessage> messages = [new SystemChatMessage(prompt.System), new UserChatMessage(prompt.User)];
+        var calls = new List<TeacherCallRecord>();
+
+        ledger.EnsureCanSpend(prompt.EstimatedTokens, Price);
+        var (text, record) = await CompleteAsync(messages, call, TeacherCallPurpose.Generate, cancellationToken);
+        ledger.Record(record);
+        calls.Add(record);
+        var parsed = TeacherReplyParser.Parse(text, context);
+        if (parsed.IsValidReply) return new TeacherResult(parsed, calls, false, text);
+
+        _logger.LogWarning("Teacher reply for run {RunId} round {Round} did not parse ({Error}); asking once for a repaired reply",
+            call.RunId, call.Round, parsed.ReplyError);
+        messages.Add(new AssistantChatMessage(text));
+        var repair = RepairPrompt(parsed.ReplyError!);
+        messages.Add(new UserChatMessage(repair));
+        ledger.EnsureCanSpend(prompt.EstimatedTokens + TeacherPromptBuilder.EstimateTokens(text) + TeacherPromptBuilder.EstimateTokens(repair), Price);
+        var (repaired, repairRecord) = await CompleteAsync(messages, call, TeacherCallPurpose.Repair, cancellationToken);
+        ledger.Record(repairRecord);
+        calls.Add(repairRecord);
+        return new TeacherResult(TeacherReplyParser.Parse(repaired, context), calls, true, repaired);
+    }
+
+    /// <summary>The repair turn: the parser's complaint and the exact schema again.</summary>
+    public static string RepairPrompt(string error) =>
+        $"Your reply could not be used: {error}. Reply again with only one JSON object in exactly this schema, " +
+        $"with the same number of examples per label as asked, and nothing before or after it: {TeacherPromptBuilder.ReplySchema}";
+
+    /// <summary>
+    /// One tiny request that proves endpoint, key and deployment: throws
+    /// <see cref="TeacherConfigurationException"/> naming the setting when one is wrong.
+    /// </summary>
+    public async Task<TeacherCallRecord> VerifyAsync(CancellationToken cancellationToken = default)
+    {
+        List<ChatMessage> messages =
+        [
+            new SystemChatMessage("You check connectivity. Reply with JSON only."),
+            new UserChatMessage("Reply with {\"samples\":[]} and nothing else."),
+        ];
+        var (_, record) = await CompleteAsync(messages, new TeacherCallContext("verify", 0), TeacherCallPurpose.Verify, cancellationToken);
+        return record;
+    }
+
+    private async Task<(string Text, TeacherCallRecord Record)> CompleteAsync(
+        List<ChatMessage> messages, TeacherCallContext call, TeacherCallPurpose purpose, CancellationToken cancellationToken)
+    {
+        using var activity = Microsoft.Extensions.Hosting.Extensions.ActivitySource.StartActivity("teacher.chat");
+        activity?.SetTag("pgkd.run_id", call.RunId);
+        activity?.SetTag("pgkd.round", call.Round);
+        activity?.SetTag("gen_ai.request.model", Connection.Deployment);
+        activity?.SetTag("pgkd.teacher.purpose", purpose.ToString());
+
+        var chatOptions = new ChatCompletionOptions
+        {
+            EndUserId = call.RunId,
+            Temperature = _options.Temperature,
+            MaxOutputTokenCount = _options.MaxOutputTokens,
+        };
+        if (_options.JsonMode) chatOptions.ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat();
+
+        var retries = new List<TeacherRetry>();
+        var total = Stopwatch.StartNew();
+        for (var attempt = 0; ; attempt++)
+        {
+            string reason;
+            int? status = null;
+            TimeSpan? retryAfter = null;
+            Exception error;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.RequestTimeout);
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                ClientResult<ChatCompletion> result = await _chat.CompleteChatAsync(messages, chatOptions, timeout.Token);
+                watch.Stop();
+                var completion = result.Value;
+                var text = completion.Content.Count > 0 ? string.Concat(completion.Content.Select(p => p.Text)) : "";
+                var promptTokens = completion.Usage?.InputTokenCount ?? 0;
+                var completionTokens = completion.Usage?.OutputTokenCount ?? 0;
+                var record = new TeacherCallRecord(call.RunId, call.Round, purpose, Connection.Deployment, promptTokens, completionTokens,
+                    Price.Cost(promptTokens, completionTokens), watch.Elapsed, total.Elapsed, attempt + 1, retries);
+                activity?.SetTag("gen_ai.usage.input_tokens", promptTokens);
+                activity?.SetTag("gen_ai.usage.output_tokens", completionTokens);
+                activity?.SetTag("pgkd.teacher.attempts", attempt + 1);
+                return (text, record);
+            }
+            catch (ClientResultException e) when (e.Status is 401 or 403)
+            {
+                throw new TeacherConfigurationException(TeacherConnection.Setting,
+                    Connection.UsesEntraId
+                        ? $"The teacher at {Connection.Endpoint} refused the Entra ID token (HTTP {e.Status}). Give this identity the 'Cognitive Services OpenAI User' role, or set Key in {TeacherConnection.Setting}."
+                        : $"The teacher at {Connection.Endpoint} rejected the API key (HTTP {e.Status}). Fix Key in {TeacherConnection.Setting}.", e);
+            }
+            catch (ClientResultException e) when (e.Status == 404)
+            {
+                throw new TeacherConfigurationException(TeacherConnection.Setting,
+                    $"The teacher at {Connection.Endpoint} has no deployment or model '{Connection.Deployment}' (HTTP 404). " +
+                    $"Fix Deployment in {TeacherConnection.Setting} (or Endpoint, if it points to the wrong resource or lacks /v1).", e);
+            }
+            catch (ClientResultException e) when (e.Status is 429 or 408 or >= 500 or 0)
+            {
+                status = e.Status == 0 ? null : e.Status;
+                reason = e.Status == 0 ? "network error: " + e.Message : $"HTTP {e.Status}";
+                retryAfter = RetryAfterOf(e.GetRawResponse());
+                error = e;
+            }
+            catch (ClientResultException e)
+            {
+                throw new TeacherRequestException($"The teacher refused the request (HTTP {e.Status}): {e.Message}", e.Status, e);
+            }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                reason = $"timeout after {_options.RequestTimeout.TotalSeconds:0.###} s (Teacher:RequestTimeout)";
+                error = e;
+            }
+            catch (HttpRequestException e)
+            {
+                reason = "network error: " + e.Message;
+                error = e;
+            }
+            catch (AuthenticationFailedException e)
+            {
+                throw new TeacherConfigurationException(TeacherConnection.Setting,
+                    $"No Entra ID credential for the teacher ({e.Message}). Sign in (az login, managed identity) or set Key in {TeacherConnection.Setting}.", e);
+            }
+
+            if (attempt >= _options.MaxRetries)
+                throw new TeacherUnavailableException(
+                    $"The teacher at {Connection.Endpoint} ({Connection.Deployment}) still failed after {attempt + 1} attempts; last: {reason}.",
+                    attempt + 1, status, error);
+            var delay = retryAfter is { } ra ? Min(ra, _options.MaxRetryAfter) : Backoff(attempt);
+            retries.Add(new TeacherRetry(attempt + 1, reason, status, delay, retryAfter is not null));
+            _logger.LogWarning("Teacher attempt {Attempt} failed ({Reason}); retrying in {Delay} ms", attempt + 1, reason, (int)delay.TotalMilliseconds);
+            await Task.Delay(delay, cancellationToken);
+        }
+    }
+
+    /// <summary>Exponential backoff with jitter: min(MaxDelay, BaseDelay * 2^attempt) * U[0.5, 1).</summary>
+    internal TimeSpan Backoff(int attempt)
+    {
+        var ceiling = Math.Min(_options.MaxDelay.TotalMilliseconds, _options.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 30)));
+        double factor;
+        lock (_jitterGate) factor = 0.5 + 0.5 * _jitter.NextDouble();
+        return TimeSpan.FromMilliseconds(ceiling * factor);
+    }
+
+    /// <summary><c>retry-after-ms</c> (OpenAI and Azure send it) first, then <c>Retry-After</c> as seconds or an HTTP date.</summary>
+    internal static TimeSpan? RetryAfterOf(PipelineResponse? response)
+    {
+        if (response is null) return null;
+        if (response.Headers.TryGetValue("retry-after-ms", out var ms)
+            && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
+            return TimeSpan.FromMilliseconds(millis);
+        if (response.Headers.TryGetValue("Retry-After", out var value) && value is not null)
+        {
+            if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
+                return TimeSpan.FromSeconds(seconds);
+            if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when))
+                return when > DateTimeOffset.UtcNow ? when - DateTimeOffset.UtcNow : TimeSpan.Zero;
+        }
+        return null;
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static ChatClient CreateChatClient(TeacherConnection connection, TeacherClientOptions options)
+    {
+        // The SDKs' retries are off (this class retries and records); their own timeout sits above ours.
+        var networkTimeout = options.RequestTimeout + TimeSpan.FromSeconds(30);
+        switch (connection.Kind)
+        {
+            case TeacherKind.AzureOpenAI:
+            {
+                var azureOptions = new AzureOpenAIClientOptions { RetryPolicy = new ClientRetryPolicy(0), NetworkTimeout = networkTimeout };
+                var client = connection.UsesEntraId
+                    ? new AzureOpenAIClient(connection.Endpoint, new DefaultAzureCredential(), azureOptions)
+                    : new AzureOpenAIClient(connection.Endpoint, new ApiKeyCredential(connection.Key!), azureOptions);
+                return client.GetChatClient(connection.Deployment);
+            }
+            default:
+            {
+                var openAiOptions = new OpenAIClientOptions { Endpoint = connection.Endpoint, RetryPolicy = new ClientRetryPolicy(0), NetworkTimeout = networkTimeout };
+                return new ChatClient(connection.Deployment, new ApiKeyCredential(connection.Key!), openAiOptions);
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+namespace Pgkd.Generator.Teacher;
+
+/// <summary>
+/// Configuration section <c>Teacher</c> (the connection itself is <c>ConnectionStrings:teacher</c>, see
+/// <see cref="TeacherConnection"/>):
+/// <code>
+/// "Teacher": {
+///   "MaxRetries": 5, "BaseDelay": "00:00:01", "MaxDelay": "00:00:30", "MaxRetryAfter": "00:01:00",
+///   "RequestTimeout": "00:02:00", "Temperature": 0.7, "MaxOutputTokens": null, "JsonMode": true,
+///   "Budget": { "MaxTotalTokens": 2000000, "MaxCostUsd": 5.0 },
+///   "Prices": { "gpt-4o-mini": { "InputPerMillion": 0.15, "OutputPerMillion": 0.60 }, "*": { ... } }
+/// }
+/// </code>
+/// </summary>
+public sealed class TeacherClientOptions
+{
+    public const string Section = "Teacher";
+
+    /// <summary>Retries after the first attempt on 429, 408, 5xx, timeouts and network errors.</summary>
+    public int MaxRetries { get; set; } = 5;
+
+    /// <summary>Backoff before retry n (0-based): min(MaxDelay, BaseDelay * 2^n), times a jitter factor in [0.5, 1).</summary>
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A Retry-After (or retry-after-ms) is honoured up to this long.</summary>
+    public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>One attempt's limit; a slower answer counts as a timeout and is retried.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    public float? Temperature { get; set; } = 0.7f;
+
+    public int? MaxOutputTokens { get; set; }
+
+    /// <summary>Ask for <c>response_format: json_object</c>. Turn off for servers that reject it.</summary>
+    public bool JsonMode { get; set; } = true;
+
+    public TeacherBudget Budget { get; set; } = TeacherBudget.Unlimited;
+
+    public Dictionary<string, TokenPrice> Prices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Seed of the backoff jitter; null draws one (tests fix it).</summary>
+    public int? JitterSeed { get; set; }
+
+    /// <summary>The generator checks the connection with one tiny request at start-up and stops on a configuration error.</summary>
+    public bool VerifyOnStartup { get; set; } = true;
+}

@@ -1,0 +1,110 @@
+namespace Pgkd.Generator.Teacher;
+
+/// <summary>Dollar prices per million tokens.</summary>
+public sealed record TokenPrice(decimal InputPerMillion, decimal OutputPerMillion)
+{
+    public decimal Cost(long promptTokens, long completionTokens) =>
+        (promptTokens * InputPerMillion + completionTokens * OutputPerMillion) / 1_000_000m;
+}
+
+/// <summary>
+/// Prices by deployment or model name (case-insensitive), with "*" as the fallback. Configuration:
+/// <c>Teacher:Prices:gpt-4o-mini:InputPerMillion=0.15</c>, <c>...:OutputPerMillion=0.60</c>. A name with
+/// no price and no "*" costs 0 (and <see cref="HasPrice"/> says so), so a $ budget never stops it.
+/// </summary>
+public sealed class TeacherPriceTable(IReadOnlyDictionary<string, TokenPrice> prices)
+{
+    private readonly Dictionary<string, TokenPrice> _prices = new(prices, StringComparer.OrdinalIgnoreCase);
+
+    public static TeacherPriceTable Empty { get; } = new(new Dictionary<string, TokenPrice>());
+
+    public bool HasPrice(string model) => _prices.ContainsKey(model) || _prices.ContainsKey("*");
+
+    public TokenPrice PriceOf(string model) =>
+        _prices.TryGetValue(model, out var p) ? p : _prices.TryGetValue("*", out var d) ? d : new TokenPrice(0, 0);
+}
+
+/// <summary>A run's limits; null means no limit. Configuration: <c>Teacher:Budget:MaxTotalTokens</c>, <c>Teacher:Budget:MaxCostUsd</c>.</summary>
+public sealed record TeacherBudget(long? MaxTotalTokens = null, decimal? MaxCostUsd = null)
+{
+    public static TeacherBudget Unlimited { get; } = new();
+}
+
+/// <summary>What a run has spent so far.</summary>
+public sealed record TeacherUsageTotals(int Calls, long PromptTokens, long CompletionTokens, decimal CostUsd)
+{
+    public static TeacherUsageTotals Zero { get; } = new(0, 0, 0, 0m);
+    public long TotalTokens => PromptTokens + CompletionTokens;
+}
+
+/// <summary>
+/// One completed teacher request: tokens from the reply's <c>usage</c>, the latency of the attempt
+/// that succeeded, the whole time including retries and backoff, and why each earlier attempt failed.
+/// </summary>
+public sealed record TeacherCallRecord(
+    string RunId,
+    int Round,
+    TeacherCallPurpose Purpose,
+    string Model,
+    int PromptTokens,
+    int CompletionTokens,
+    decimal CostUsd,
+    TimeSpan Latency,
+    TimeSpan Elapsed,
+    int Attempts,
+    IReadOnlyList<TeacherRetry> Retries)
+{
+    public int TotalTokens => PromptTokens + CompletionTokens;
+}
+
+public enum TeacherCallPurpose { Generate, Repair, Verify }
+
+/// <summary>A failed attempt and the wait chosen before the next one (from Retry-After when the teacher sent one).</summary>
+public sealed record TeacherRetry(int Attempt, string Reason, int? Status, TimeSpan Delay, bool FromRetryAfter);
+
+/// <summary>
+/// A run's spend, thread-safe. The client checks it before every request (generation or repair)
+/// and records every completed call. A request is refused, with
+/// <see cref="TeacherBudgetExceededException"/>, when the tokens spent plus the request's estimated
+/// prompt tokens would pass <see cref="TeacherBudget.MaxTotalTokens"/>, or when the dollars spent
+/// (plus the estimated prompt's price) would pass <see cref="TeacherBudget.MaxCostUsd"/>. One
+/// request's completion can still take the run a little past the limit; none starts after it.
+/// Create it from the totals persisted after the last round to carry the budget across rounds.
+/// </summary>
+public sealed class TeacherUsageLedger(TeacherBudget budget, TeacherUsageTotals? spentBefore = null)
+{
+    private readonly Lock _gate = new();
+    private readonly List<TeacherCallRecord> _calls = [];
+    private TeacherUsageTotals _totals = spentBefore ?? TeacherUsageTotals.Zero;
+
+    public TeacherBudget Budget { get; } = budget;
+
+    public TeacherUsageTotals Totals { get { lock (_gate) return _totals; } }
+
+    /// <summary>The calls recorded by this ledger (not those in <c>spentBefore</c>).</summary>
+    public IReadOnlyList<TeacherCallRecord> Calls { get { lock (_gate) return _calls.ToArray(); } }
+
+    public void EnsureCanSpend(int estimatedPromptTokens, TokenPrice price)
+    {
+        lock (_gate)
+        {
+            var t = _totals;
+            if (Budget.MaxTotalTokens is { } maxTokens && t.TotalTokens + estimatedPromptTokens > maxTokens)
+                throw new TeacherBudgetExceededException(
+                    $"The run's token budget is spent: {t.TotalTokens:N0} of {maxTokens:N0} tokens used, and the next request needs about {estimatedPromptTokens:N0} prompt tokens (Teacher:Budget:MaxTotalTokens).", t);
+            if (Budget.MaxCostUsd is { } maxCost && t.CostUsd + price.Cost(estimatedPromptTokens, 0) > maxCost)
+                throw new TeacherBudgetExceededException(
+                    $"The run's dollar budget is spent: ${t.CostUsd:0.######} of ${maxCost:0.######} used (Teacher:Budget:MaxCostUsd).", t);
+        }
+    }
+
+    public void Record(TeacherCallRecord call)
+    {
+        lock (_gate)
+        {
+            _calls.Add(call);
+            _totals = new TeacherUsageTotals(_totals.Calls + 1, _totals.PromptTokens + call.PromptTokens,
+                _totals.CompletionTokens + call.CompletionTokens, _totals.CostUsd + call.CostUsd);
+        }
+    }
+}
