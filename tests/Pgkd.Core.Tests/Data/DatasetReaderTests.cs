@@ -33,6 +33,13 @@ public class DatasetReaderJsonlTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Normalisation_can_be_turned_off()
+    {
+        var d = Read("{\"text\":\" a\\tb \",\"label\":\"World\"}", WithLabels with { NormalizeText = false });
+        Assert.Equal(" a\tb ", d.Examples[0].Text);
+    }
+
+    [Fact]
     public void Reads_a_byte_order_mark()
     {
         var bytes = Encoding.UTF8.GetPreamble().Concat(Encoding.UTF8.GetBytes("{\"text\":\"x\",\"label\":\"World\"}")).ToArray();
@@ -137,6 +144,13 @@ public class DatasetReaderCsvTests
         var csv = "text,label\n\"first\nsecond\nthird\",World\nok,Sprots\n";
         var e = Assert.Throws<DatasetFormatException>(() => Read(csv));
         Assert.Equal("upload.csv line 5: unknown label \"Sprots\" (known: World, Sports, Business, Sci/Tech)", Assert.Single(e.Errors).ToString());
+    }
+
+    [Fact]
+    public void Crlf_inside_quotes_counts_as_one_line_break()
+    {
+        var e = Assert.Throws<DatasetFormatException>(() => Read("text,label\r\n\"a\r\nb\r\nc\",World\r\nok,Sprots\r\n"));
+        Assert.Equal(5, Assert.Single(e.Errors).Line);
     }
 
     [Fact]

@@ -76,6 +76,16 @@ public class RunPlannerTests
     }
 
     [Fact]
+    public void Budget_is_exhausted_once_either_limit_is_reached()
+    {
+        var config = Config with { TeacherTokenBudget = 1000, TeacherCostBudgetUsd = 2m };
+        var fresh = RunProgress.Start(config);
+        Assert.False(RunPlanner.BudgetExhausted(config, fresh with { TeacherTokensUsed = 999, TeacherCostUsd = 1.99m }));
+        Assert.True(RunPlanner.BudgetExhausted(config, fresh with { TeacherTokensUsed = 1000 }));
+        Assert.True(RunPlanner.BudgetExhausted(config, fresh with { TeacherCostUsd = 2m }));
+    }
+
+    [Fact]
     public void Stops_before_a_round_the_budget_cannot_pay_for()
     {
         var config = Config with { TeacherTokenBudget = 1000 };

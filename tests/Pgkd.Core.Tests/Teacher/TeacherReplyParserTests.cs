@@ -50,6 +50,26 @@ public class TeacherReplyParserTests
     }
 
     [Fact]
+    public void A_fenced_block_wins_over_json_looking_prose_before_it()
+    {
+        var reply = "You asked for {\"samples\":[{\"text\":\"...\",\"label\":\"World\"}]}, so here it is:\n```json\n" + Valid + "\n```";
+        var r = Parse(reply);
+        Assert.Equal(2, r.Accepted.Count);
+        Assert.Empty(r.Rejections);
+    }
+
+    [Fact]
+    public void Json_deeper_than_the_limit_is_refused_even_when_well_formed()
+    {
+        var deep = new string('[', 40) + new string(']', 40);
+        var r = Parse("{\"samples\":[{\"text\":\"Valid text here\",\"label\":\"World\",\"extra\":" + deep + "}]}");
+        Assert.False(r.IsValidReply);
+        Assert.Contains("depth", r.ReplyError);
+        var shallow = new string('[', 20) + new string(']', 20);
+        Assert.Single(Parse("{\"samples\":[{\"text\":\"Valid text here\",\"label\":\"World\",\"extra\":" + shallow + "}]}").Accepted);
+    }
+
+    [Fact]
     public void Labels_resolve_by_index_as_number_or_digits()
     {
         var r = Parse("""{"samples":[{"text":"Summit in Geneva ends","label":0},{"text":"New phone chip unveiled","label":"3"}]}""");
