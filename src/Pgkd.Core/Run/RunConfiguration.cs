@@ -1,4 +1,5 @@
 using System.Globalization;
+using Pgkd.Core.Data;
 using Pgkd.Core.Guidance;
 using Pgkd.Core.Teacher;
 
@@ -124,6 +125,21 @@ public sealed record RunConfiguration
         IncludeHardNegatives = Strategy == RunStrategy.Pgkd && IncludeHardNegatives,
         FewShotPerClass = FewShotPerClass,
         MaxPromptTokens = MaxPromptTokens,
+    };
+
+    /// <summary>
+    /// The checks for a teacher reply under this configuration. <paramref name="maxItems"/> defaults
+    /// to <see cref="SamplesPerRound"/>; pass the request's size when a round is split into several requests.
+    /// </summary>
+    public TeacherReplyContext ReplyContext(
+        LabelSet labels, IReadOnlySet<string> trainingHashes, IReadOnlySet<string> heldOutHashes, int? maxItems = null) => new()
+    {
+        Labels = labels,
+        TrainingHashes = trainingHashes,
+        HeldOutHashes = heldOutHashes,
+        MinTextLength = MinTextLength,
+        MaxTextLength = MaxTextLength,
+        MaxItems = maxItems ?? SamplesPerRound,
     };
 
     /// <summary>Mining options for a round, with a seed derived from the run's seed and the round.</summary>

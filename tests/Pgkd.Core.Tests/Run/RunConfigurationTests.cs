@@ -88,6 +88,20 @@ public class RunConfigurationTests
     }
 
     [Fact]
+    public void Reply_context_carries_the_text_limits_and_the_hashes()
+    {
+        var c = RunConfiguration.Default with { MinTextLength = 7, MaxTextLength = 300, SamplesPerRound = 32 };
+        var training = new HashSet<string> { "t" };
+        var heldOut = new HashSet<string> { "h" };
+        var context = c.ReplyContext(TestSupport.AgNews, training, heldOut);
+        Assert.Equal((7, 300, 32), (context.MinTextLength, context.MaxTextLength, context.MaxItems));
+        Assert.Same(training, context.TrainingHashes);
+        Assert.Same(heldOut, context.HeldOutHashes);
+        Assert.Same(TestSupport.AgNews, context.Labels);
+        Assert.Equal(8, c.ReplyContext(TestSupport.AgNews, training, heldOut, maxItems: 8).MaxItems);
+    }
+
+    [Fact]
     public void Round_seeds_are_reproducible_and_differ_by_round_and_run_seed()
     {
         var c = RunConfiguration.Default;
