@@ -1,0 +1,56 @@
+namespace Pgkd.Contracts;
+
+// The messages of a distillation run. Every message names the run, the round and an idempotency key, and points
+// at blobs: datasets and weights never travel inside a message. Keys are deterministic (see IdempotencyKeys),
+// so a redelivered or retried step is recognised as the same step and never done twice.
+
+/// <summary>Which data an evaluation scores: validation inside the loop, test once at the end.</summary>
+public enum EvaluationSplit
+{
+    Validation,
+    Test,
+}
+
+/// <summary>A run was accepted and its seed data stored; the orchestrator starts round 0.</summary>
+public sealed record RunStarted(Guid RunId, string IdempotencyKey, Uri ManifestUri, DateTimeOffset StartedAt);
+
+/// <summary>Ask the generator for round <paramref name="Round"/>'s teacher samples, guided by the previous evaluation.</summary>
+public sealed record GenerateRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri, Uri GuidanceUri, Uri ShardUri);
+
+/// <summary>The accepted samples are stored at <paramref name="ShardUri"/>; the tallies feed the run report.</summary>
+public sealed record RoundGenerated(Guid RunId, int Round, string IdempotencyKey, Uri ShardUri,
+    int Requested, int Accepted, IReadOnlyDictionary<string, int> RejectedByReason,
+    long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds);
+
+/// <summary>Train on <paramref name="TrainingDataUris"/> (seed + every shard so far), continuing from the previous checkpoint.</summary>
+public sealed record TrainRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri,
+    IReadOnlyList<Uri> TrainingDataUris, Uri? StartFromCheckpointUri, Uri CheckpointUri);
+
+/// <summary>The checkpoint folder (model.onnx, state, metadata) is complete at <paramref name="CheckpointUri"/>.</summary>
+public sealed record RoundTrained(Guid RunId, int Round, string IdempotencyKey, Uri CheckpointUri,
+    int TrainingExamples, double ExamplesPerSecond, double TrainingLoss, double TrainingSeconds);
+
+/// <summary>Score a checkpoint on one split; for validation also mine hard negatives into the evaluation blob.</summary>
+public sealed record EvaluateRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri,
+    Uri CheckpointUri, EvaluationSplit Split, Uri DataUri, Uri EvaluationUri);
+
+/// <summary>The full report (per class, confusion matrix, hard negatives) is at <paramref name="EvaluationUri"/>.</summary>
+public sealed record RoundEvaluated(Guid RunId, int Round, string IdempotencyKey, EvaluationSplit Split, Uri EvaluationUri,
+    double Loss, double Accuracy, double MacroF1, double EvaluationSeconds);
+
+/// <summary>A user asked to stop the run; the round in flight finishes, nothing new starts.</summary>
+public sealed record CancelRun(Guid RunId, string IdempotencyKey, string Reason);
+
+public sealed record RunCompleted(Guid RunId, string IdempotencyKey, int BestRound, Uri BestCheckpointUri, Uri ReportUri);
+
+/// <summary>A step that cannot complete; <paramref name="Reason"/> is written for the user.</summary>
+public sealed record RunFailed(Guid RunId, string IdempotencyKey, int? Round, string Reason);
+
+public sealed record RunCancelled(Guid RunId, string IdempotencyKey, int? Round, string Reason);
+
+/// <summary>Deterministic keys: one per (run, round, step), so a retry carries the key of the step it repeats.</summary>
+public static class IdempotencyKeys
+{
+    public static string For(Guid runId, string step, int? round = null, EvaluationSplit? split = null) =>
+        $"{runId:N}/{step}" + (round is { } r ? $"/round-{r}" : "") + (split is { } s ? $"/{s.ToString().ToLowerInvariant()}" : "");
+}

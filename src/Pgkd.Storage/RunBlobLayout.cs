@@ -1,0 +1,33 @@
+namespace Pgkd.Storage;
+
+/// <summary>
+/// Where a run keeps everything, in container <c>runs</c>:
+/// <code>
+/// runs/{runId}/manifest.json                      the run's durable state (ETag-guarded)
+/// runs/{runId}/data/seed-train.jsonl, seed-val.jsonl, test.jsonl
+/// runs/{runId}/data/round-{r}.jsonl               the teacher's accepted samples of round r (never overwritten)
+/// runs/{runId}/guidance/round-{r}.json            what the teacher was shown for round r
+/// runs/{runId}/evaluations/round-{r}-{split}.json validation report, hard negatives
+/// runs/{runId}/checkpoints/round-{r}/             model.onnx, state, metadata.json
+/// runs/{runId}/report.json                        the finished run's report
+/// </code>
+/// Everything but the manifest is written once: a retry finds the same bytes already there.
+/// </summary>
+public static class RunBlobLayout
+{
+    public const string Container = "runs";
+
+    public static string Prefix(Guid runId) => $"{runId:D}/";
+    public static string Manifest(Guid runId) => $"{runId:D}/manifest.json";
+    public static string SeedTrain(Guid runId) => $"{runId:D}/data/seed-train.jsonl";
+    public static string SeedValidation(Guid runId) => $"{runId:D}/data/seed-val.jsonl";
+    public static string Test(Guid runId) => $"{runId:D}/data/test.jsonl";
+    public static string RoundShard(Guid runId, int round) => $"{runId:D}/data/round-{Round(round)}.jsonl";
+    public static string Guidance(Guid runId, int round) => $"{runId:D}/guidance/round-{Round(round)}.json";
+    public static string Evaluation(Guid runId, int round, string split) => $"{runId:D}/evaluations/round-{Round(round)}-{split.ToLowerInvariant()}.json";
+    public static string CheckpointFolder(Guid runId, int round) => $"{runId:D}/checkpoints/round-{Round(round)}/";
+    public static string Report(Guid runId) => $"{runId:D}/report.json";
+
+    private static int Round(int round) =>
+        round >= 0 ? round : throw new ArgumentOutOfRangeException(nameof(round), round, "rounds start at 0");
+}

@@ -1,0 +1,60 @@
+using Pgkd.Core.Data;
+using Pgkd.Core.Run;
+
+namespace Pgkd.Storage;
+
+public enum RunStatus
+{
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// <summary>A stored dataset: its blob, how many examples, and the content hash that identifies this version.</summary>
+public sealed record StoredDataset(string BlobName, int Count, string ContentHash);
+
+/// <summary>What one round produced, filled in step by step as the generator, trainer and evaluator report back.</summary>
+public sealed record RoundRecord(int Round)
+{
+    public string? ShardBlob { get; init; }
+    public int Requested { get; init; }
+    public int Accepted { get; init; }
+    public IReadOnlyDictionary<string, int> RejectedByReason { get; init; } = new Dictionary<string, int>();
+    public long TeacherTokens { get; init; }
+    public decimal TeacherCostUsd { get; init; }
+    public string? CheckpointFolder { get; init; }
+    public double? ExamplesPerSecond { get; init; }
+    public double? ValidationLoss { get; init; }
+    public double? Accuracy { get; init; }
+    public double? MacroF1 { get; init; }
+}
+
+/// <summary>
+/// A run's durable state: the one document that says where a run stands, so any service can die and the run goes
+/// on from here. Stored as JSON at <see cref="RunBlobLayout.Manifest"/> and changed only through
+/// <see cref="RunStore.UpdateManifestAsync"/> (read, change, write if the ETag still matches).
+/// </summary>
+public sealed record RunManifest
+{
+    public required Guid RunId { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public RunStatus Status { get; init; } = RunStatus.Running;
+    public required IReadOnlyList<LabelDefinition> Labels { get; init; }
+    public required RunConfiguration Configuration { get; init; }
+    public required StoredDataset SeedTrain { get; init; }
+    public required StoredDataset SeedValidation { get; init; }
+    public StoredDataset? Test { get; init; }
+    public IReadOnlyList<RoundRecord> Rounds { get; init; } = [];
+    public int? BestRound { get; init; }
+    public string? FailureReason { get; init; }
+
+    /// <summary>Adds or replaces the record of one round, keeping rounds in order.</summary>
+    public RunManifest WithRound(RoundRecord record) => this with
+    {
+        Rounds = Rounds.Where(r => r.Round != record.Round).Append(record).OrderBy(r => r.Round).ToList(),
+    };
+
+    public RoundRecord Round(int round) => Rounds.FirstOrDefault(r => r.Round == round) ?? new RoundRecord(round);
+}

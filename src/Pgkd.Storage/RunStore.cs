@@ -1,0 +1,133 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace Pgkd.Storage;
+
+/// <summary>Stored data that differs from what a retry wanted to write: the store refuses to overwrite it.</summary>
+public sealed class StoredDataConflictException(string message) : Exception(message);
+
+/// <summary>
+/// Blob storage for runs. Why a manifest in blob storage rather than a saga repository: the run's state then
+/// lives beside its data in the one store every service already uses, survives a restart of any service or of
+/// RabbitMQ with nothing else to operate, and ETag conditions give compare-and-swap for free.
+/// </summary>
+public sealed class RunStore(BlobServiceClient blobs)
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    private const int MaxManifestAttempts = 20;
+    private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(RunBlobLayout.Container);
+
+    public Uri UriOf(string blobName) => _container.GetBlobClient(blobName).Uri;
+
+    /// <summary>The blob name of a URI inside the runs container; throws for anything else.</summary>
+    public string BlobNameOf(Uri uri)
+    {
+        var address = new BlobUriBuilder(uri);
+        if (address.BlobContainerName != RunBlobLayout.Container || string.IsNullOrEmpty(address.BlobName))
+            throw new ArgumentException($"{uri} is not a blob in the '{RunBlobLayout.Container}' container", nameof(uri));
+        return address.BlobName;
+    }
+
+    public async Task EnsureContainerAsync(CancellationToken cancellationToken = default) =>
+        await _container.CreateIfNotExistsAsync(PublicAccessType.None, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// Writes a blob that must never change. A retry that brings the same bytes succeeds (returns false: already
+    /// stored); different bytes under the same name are refused and the stored data stays as it was.
+    /// </summary>
+    public async Task<bool> WriteOnceAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default)
+    {
+        var blob = _container.GetBlobClient(blobName);
+        try
+        {
+            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                cancellationToken);
+            return true;
+        }
+        catch (RequestFailedException e) when (e.Status is (int)HttpStatusCode.Conflict or (int)HttpStatusCode.PreconditionFailed)
+        {
+            var stored = (await blob.DownloadContentAsync(cancellationToken)).Value.Content;
+            if (Sha256(stored) == Sha256(content)) return false;
+            throw new StoredDataConflictException(
+                $"{RunBlobLayout.Container}/{blobName} already holds different content ({stored.ToMemory().Length} bytes); it is never overwritten");
+        }
+    }
+
+    public async Task<BinaryData> ReadAsync(string blobName, CancellationToken cancellationToken = default) =>
+        (await _container.GetBlobClient(blobName).DownloadContentAsync(cancellationToken)).Value.Content;
+
+    public async Task<bool> ExistsAsync(string blobName, CancellationToken cancellationToken = default) =>
+        (await _container.GetBlobClient(blobName).ExistsAsync(cancellationToken)).Value;
+
+    /// <summary>Stores a new run's manifest; a second create of the same run id is refused unless it is the same document.</summary>
+    public Task<bool> CreateManifestAsync(RunManifest manifest, CancellationToken cancellationToken = default) =>
+        WriteOnceAsync(RunBlobLayout.Manifest(manifest.RunId), BinaryData.FromObjectAsJson(manifest, Json), cancellationToken);
+
+    public async Task<RunManifest?> ReadManifestAsync(Guid runId, CancellationToken cancellationToken = default) =>
+        (await ReadManifestWithETagAsync(runId, cancellationToken))?.Manifest;
+
+    /// <summary>
+    /// Read, change, write only if nobody wrote in between (If-Match on the ETag); on a lost race, read again and
+    /// reapply. <paramref name="change"/> must be a pure function of the manifest it is given.
+    /// </summary>
+    public async Task<RunManifest> UpdateManifestAsync(Guid runId, Func<RunManifest, RunManifest> change,
+        CancellationToken cancellationToken = default)
+    {
+        var blob = _container.GetBlobClient(RunBlobLayout.Manifest(runId));
+        for (var attempt = 1; ; attempt++)
+        {
+            var current = await ReadManifestWithETagAsync(runId, cancellationToken)
+                          ?? throw new InvalidOperationException($"run {runId} has no manifest");
+            var changed = change(current.Manifest) with { UpdatedAt = DateTimeOffset.UtcNow };
+            if (changed.RunId != runId)
+                throw new InvalidOperationException($"a manifest change may not alter the run id ({runId} -> {changed.RunId})");
+            try
+            {
+                await blob.UploadAsync(BinaryData.FromObjectAsJson(changed, Json),
+                    new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = current.ETag } }, cancellationToken);
+                return changed;
+            }
+            catch (RequestFailedException e) when (e.Status == (int)HttpStatusCode.PreconditionFailed && attempt < MaxManifestAttempts)
+            {
+                // Another service updated the run first: back off a little (jittered) and apply the change to its version.
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 20 * attempt)), cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Run ids that have a manifest, in blob-name order (callers sort by the manifest's dates).</summary>
+    public async IAsyncEnumerable<Guid> ListRunIdsAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var item in _container.GetBlobsByHierarchyAsync(BlobTraits.None, BlobStates.None, "/", null, cancellationToken))
+            if (item.IsPrefix && Guid.TryParse(item.Prefix.TrimEnd('/'), out var runId)
+                && await ExistsAsync(RunBlobLayout.Manifest(runId), cancellationToken))
+                yield return runId;
+    }
+
+    private async Task<(RunManifest Manifest, ETag ETag)?> ReadManifestWithETagAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = (await _container.GetBlobClient(RunBlobLayout.Manifest(runId)).DownloadContentAsync(cancellationToken)).Value;
+            var manifest = result.Content.ToObjectFromJson<RunManifest>(Json)
+                           ?? throw new InvalidDataException($"run {runId}: manifest.json is empty");
+            return (manifest, result.Details.ETag);
+        }
+        catch (RequestFailedException e) when (e.Status == (int)HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private static string Sha256(BinaryData data) => Convert.ToHexStringLower(SHA256.HashData(data.ToMemory().Span));
+}

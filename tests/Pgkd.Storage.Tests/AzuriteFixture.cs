@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Azure.Storage.Blobs;
+
+namespace Pgkd.Storage.Tests;
+
+/// <summary>A real Azurite blob service (installed by ./build.sh bootstrap) on a free port with a temporary folder.</summary>
+public sealed class AzuriteFixture : IAsyncLifetime
+{
+    private Process? _process;
+    private string _location = "";
+
+    public BlobServiceClient Blobs { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
+        var azurite = Path.Combine(root?.FullName ?? "", ".tools", "node_modules", ".bin", "azurite-blob");
+        if (!File.Exists(azurite))
+            throw new InvalidOperationException($"azurite not found at {azurite}: run ./build.sh bootstrap");
+
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        _location = Directory.CreateTempSubdirectory("pgkd-azurite").FullName;
+        var start = new ProcessStartInfo(azurite)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { "--blobHost", "127.0.0.1", "--blobPort", port.ToString(), "--location", _location,
+                     "--disableTelemetry", "--skipApiVersionCheck", "--silent" })
+            start.ArgumentList.Add(a);
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                break;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            {
+                await Task.Delay(200);
+            }
+        }
+
+        Blobs = new BlobServiceClient(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+            $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;");
+    }
+
+    public Task DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+        _process?.Dispose();
+        if (Directory.Exists(_location)) Directory.Delete(_location, recursive: true);
+        return Task.CompletedTask;
+    }
+}
