@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian machine lacks for PgkdAspire: rabbitmq-server (apt), azurite (npm, into
+# Installs what a fresh Debian machine lacks for PgkdAspire: rabbitmq-server (apt), azurite and openai (npm, into
 # .tools/, git-ignored) and the .NET packages. Idempotent; a few seconds when everything is present.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 AZURITE_VERSION=3.37.0
+# The npm OpenAI client: tests prove a client written outside this project talks to the teacher emulator.
+OPENAI_NPM_VERSION=7.57.0
 
 say() { printf '[bootstrap] %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -24,6 +26,12 @@ if [ ! -x "$root/.tools/node_modules/.bin/azurite-blob" ] \
   say "installing azurite@$AZURITE_VERSION into .tools/ (about 30 s)"
   mkdir -p "$root/.tools"
   npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
+fi
+
+if ! grep -q "\"version\": \"$OPENAI_NPM_VERSION\"" "$root/.tools/node_modules/openai/package.json" 2>/dev/null; then
+  say "installing openai@$OPENAI_NPM_VERSION (npm) into .tools/ (a few seconds)"
+  mkdir -p "$root/.tools"
+  npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error "openai@$OPENAI_NPM_VERSION" >/dev/null
 fi
 
 # Quick when nothing changed (about 2 s); the build would restore anyway, but a failure reads clearer here.

@@ -1,0 +1,174 @@
+using Pgkd.Core.Data;
+using Pgkd.Core.Guidance;
+
+namespace Pgkd.TeacherEmulator.Tests;
+
+/// <summary>The emulator follows the prompt's machine-readable guidance, never repeats itself within a run, never leaks held-out text.</summary>
+public sealed class GuidanceTests
+{
+    [Fact]
+    public async Task PerClassCounts_FollowTheAllocation_AndLabelsMatchThePool()
+    {
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        var samples = await Emulators.AskAsync(http, Emulators.Prompt([5, 3, 0, 6]), "run-alloc");
+
+        var labels = Emulators.Labels;
+        Assert.Equal([5, 3, 0, 6], new Dataset(samples).CountByLabel(labels));
+        var poolLabel = Emulators.Read("pool.jsonl").Examples.ToDictionary(e => e.Text, e => e.Label);
+        Assert.All(samples, s => Assert.Equal(poolLabel[s.Text], s.Label));
+    }
+
+    [Fact]
+    public async Task ForAClassWithHardNegatives_ItReturnsThatClassesPoolTextsNearestToThem()
+    {
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        var business = Emulators.Read("seed_val.jsonl").Examples.Where(e => e.Label == "Business").Take(2).ToArray();
+        var hard = business.Select(e => new HardNegative(e.Text, "Business", "World", 0.9)).ToArray();
+
+        var samples = await Emulators.AskAsync(http, Emulators.Prompt([0, 0, 4, 0], hard), "run-hard");
+        Assert.Equal(4, samples.Count);
+        Assert.All(samples, s => Assert.Equal("Business", s.Label));
+
+        // Independently: rank the pool's Business texts by cosine to each hard negative.
+        var pool = server.Engine.Pool;
+        var candidates = pool.OfLabel("Business");
+        var nearest = hard.Select(h =>
+        {
+            var q = pool.Index.Embed(h.Text);
+            return candidates.OrderByDescending(i => TfIdfIndex.Cosine(q, pool.Index.Document(i))).ThenBy(i => i)
+                .Take(4).Select(i => pool.Examples[i].Text).ToHashSet();
+        }).ToArray();
+        Assert.All(samples, s => Assert.Contains(nearest, set => set.Contains(s.Text)));
+        // Round-robin: each hard negative's single nearest text is in the reply.
+        foreach (var h in hard)
+        {
+            var q = pool.Index.Embed(h.Text);
+            var best = candidates.OrderByDescending(i => TfIdfIndex.Cosine(q, pool.Index.Document(i))).ThenBy(i => i).First();
+            Assert.Contains(samples, s => s.Text == pool.Examples[best].Text);
+        }
+
+        double MeanSimilarity(IEnumerable<string> texts) => texts.Average(t =>
+            hard.Max(h => TfIdfIndex.Cosine(pool.Index.Embed(h.Text), pool.Index.Embed(t))));
+        var all = candidates.Select(i => pool.Examples[i].Text).ToArray();
+        Assert.True(MeanSimilarity(samples.Select(s => s.Text)) > MeanSimilarity(all) + 0.05);
+    }
+
+    [Fact]
+    public async Task WithoutHardNegatives_TheAblation_GetsRandomTextsOfEachRequestedClass()
+    {
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        var hard = Emulators.Read("seed_val.jsonl").Examples.Take(3).Select(e => new HardNegative(e.Text, e.Label, "World", 0.9)).ToArray();
+        var prompt = Emulators.Prompt([4, 4, 4, 4], hard, includeHardNegatives: false);
+        Assert.True(Pgkd.Core.Teacher.TeacherPromptBuilder.TryExtractGuidance(prompt.User, out var g));
+        Assert.Empty(g!.HardNegatives);
+
+        var a = await Emulators.AskAsync(http, prompt, "run-x");
+        var b = await Emulators.AskAsync(http, prompt, "run-y");
+        Assert.Equal([4, 4, 4, 4], new Dataset(a).CountByLabel(Emulators.Labels));
+        Assert.Equal([4, 4, 4, 4], new Dataset(b).CountByLabel(Emulators.Labels));
+        Assert.NotEqual(a.Select(s => s.Text), b.Select(s => s.Text)); // different runs, different random draws
+    }
+
+    [Fact]
+    public async Task ARun_NeverGetsTheSamePoolTextTwice_AndAnotherRunStartsAfresh()
+    {
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        var seen = new List<string>();
+        for (var call = 0; call < 4; call++) // the demo pool has 48 texts per class
+            seen.AddRange((await Emulators.AskAsync(http, Emulators.Prompt([12, 12, 12, 12]), "run-once")).Select(s => s.Text));
+        Assert.Equal(192, seen.Count);
+        Assert.Equal(192, seen.Distinct().Count());
+
+        var exhausted = await Emulators.AskAsync(http, Emulators.Prompt([2, 2, 2, 2]), "run-once");
+        Assert.Empty(exhausted); // pool used up: a shorter (here empty) reply, never a repeat
+        Assert.Equal(8, (await Emulators.AskAsync(http, Emulators.Prompt([2, 2, 2, 2]), "run-other")).Count);
+    }
+
+    [Fact]
+    public async Task ValidationAndTestTexts_AreNeverReturned_EvenWhenThePoolHoldsThem()
+    {
+        var dir = Directory.CreateTempSubdirectory("pgkd-emulator-");
+        try
+        {
+            // A leaky pool: the demo pool plus every validation and test text.
+            var leaky = Path.Combine(dir.FullName, "pool.jsonl");
+            File.WriteAllLines(leaky, new[] { "pool.jsonl", "seed_val.jsonl", "test.jsonl" }.SelectMany(f => File.ReadAllLines(Emulators.DemoFile(f))));
+            await using var server = await Emulators.StartAsync(
+                ("Emulator:PoolPath", leaky),
+                ("Emulator:ExcludePaths:0", Emulators.DemoFile("seed_val.jsonl")),
+                ("Emulator:ExcludePaths:1", Emulators.DemoFile("test.jsonl")));
+            Assert.Equal(32 + 48, server.Engine.Pool.ExcludedCount);
+            using var http = Emulators.Http(server);
+
+            var heldOut = Emulators.Read("seed_val.jsonl").TextHashes();
+            heldOut.UnionWith(Emulators.Read("test.jsonl").TextHashes());
+            var hard = Emulators.Read("seed_val.jsonl").Examples.Take(4).Select(e => new HardNegative(e.Text, e.Label, "World", 0.95)).ToArray();
+            var returned = new List<LabeledExample>();
+            for (var i = 0; i < 3; i++)
+                returned.AddRange(await Emulators.AskAsync(http, Emulators.Prompt([30, 30, 30, 30], hard), "run-leak"));
+            Assert.Equal(192, returned.Count);
+            Assert.DoesNotContain(returned, s => heldOut.Contains(TextHash.Of(s.Text)));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task TextsShownInThePrompt_AreNotHandedBack_EvenWithoutExcludeFiles()
+    {
+        var dir = Directory.CreateTempSubdirectory("pgkd-emulator-");
+        try
+        {
+            var val = Emulators.Read("seed_val.jsonl").Examples.Where(e => e.Label == "Sports").Take(3).ToArray();
+            var pool = Path.Combine(dir.FullName, "pool.jsonl");
+            File.WriteAllLines(pool, File.ReadAllLines(Emulators.DemoFile("pool.jsonl")).Concat(
+                val.Select(e => System.Text.Json.JsonSerializer.Serialize(new { text = e.Text, label = e.Label }))));
+            await using var server = await Emulators.StartAsync(("Emulator:PoolPath", pool));
+            using var http = Emulators.Http(server);
+            var hard = val.Select(e => new HardNegative(e.Text, "Sports", "Business", 0.9)).ToArray();
+            var samples = await Emulators.AskAsync(http, Emulators.Prompt([0, 6, 0, 0], hard), "run-shown");
+            Assert.Equal(6, samples.Count);
+            Assert.DoesNotContain(samples, s => val.Any(v => v.Text == s.Text)); // cosine 1.0 to itself, yet excluded
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task SameSeedSameCalls_SameReplies_OtherSeedOtherReplies()
+    {
+        async Task<List<string>> Transcript(string seed)
+        {
+            await using var server = await Emulators.StartAsync(("Emulator:Seed", seed), ("Emulator:Faults:LabelNoiseRate", "0.2"));
+            using var http = Emulators.Http(server);
+            var texts = new List<string>();
+            for (var i = 0; i < 3; i++)
+                texts.AddRange((await Emulators.AskAsync(http, Emulators.Prompt([3, 3, 3, 3]), "run-det")).Select(s => s.Label + "|" + s.Text));
+            return texts;
+        }
+        var first = await Transcript("11");
+        Assert.Equal(first, await Transcript("11"));
+        Assert.NotEqual(first, await Transcript("12"));
+    }
+
+    [Fact]
+    public async Task AFreeFormPrompt_WithoutGuidance_GetsTheAskedNumberSpreadOverThePoolLabels()
+    {
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        using var response = await http.PostAsync("v1/chat/completions",
+            Emulators.Body([("user", "Write 8 new examples of short news texts as JSON.")]));
+        var content = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync())
+            .RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString();
+        var parsed = Pgkd.Core.Teacher.TeacherReplyParser.Parse(content, new Pgkd.Core.Teacher.TeacherReplyContext { Labels = Emulators.Labels });
+        Assert.Equal([2, 2, 2, 2], new Dataset(parsed.Accepted).CountByLabel(Emulators.Labels));
+    }
+}
