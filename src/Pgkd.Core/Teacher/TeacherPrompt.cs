@@ -18,10 +18,10 @@ public sealed record TeacherPromptInput
     /// <summary>Training examples the few-shot examples are drawn from (seeded).</summary>
     public IReadOnlyList<LabeledExample> FewShotPool { get; init; } = [];
 
-    /// <summary>This round's validation report; null in round 1 of random augmentation or when not evaluated.</summary>
+    /// <summary>The latest validation report; shown only with <see cref="TeacherPromptOptions.IncludeValidationReport"/>.</summary>
     public ValidationReport? Report { get; init; }
 
-    /// <summary>Hard negatives and prediction samples from the miner.</summary>
+    /// <summary>Hard negatives and prediction samples from the miner; shown only with <see cref="TeacherPromptOptions.IncludeHardNegatives"/>.</summary>
     public HardNegativeSelection? Selection { get; init; }
 
     public int Round { get; init; }

@@ -65,7 +65,7 @@ public static class TeacherPromptBuilder
             selection.CorrectSamples.Count,
             selection.IncorrectSamples.Count,
             selection.HardNegatives.Count);
-        var full = shown with { FewShot = (int[])shown.FewShot.Clone() };
+        var full = shown.Copy();
 
         while (true)
         {
@@ -145,13 +145,20 @@ public static class TeacherPromptBuilder
     }
 
     /// <summary>How many of each optional item are currently shown; trimming lowers these.</summary>
-    private sealed record Shown(int[] FewShot, int Correct, int Incorrect, int Hard)
+    private sealed class Shown(int[] fewShot, int correct, int incorrect, int hard)
     {
-        public int Correct { get; private set; } = Correct;
-        public int Incorrect { get; private set; } = Incorrect;
-        public int Hard { get; private set; } = Hard;
+        public int[] FewShot { get; } = fewShot;
+        public int Correct { get; private set; } = correct;
+        public int Incorrect { get; private set; } = incorrect;
+        public int Hard { get; private set; } = hard;
 
-        /// <summary>Removes one item in the documented order; false when nothing optional is left.</summary>
+        public Shown Copy() => new((int[])FewShot.Clone(), Correct, Incorrect, Hard);
+
+        /// <summary>
+        /// Removes one item in the documented order: a few-shot example from the label that has the
+        /// most, then incorrect and correct samples, then the least confident hard negative.
+        /// False when nothing optional is left.
+        /// </summary>
         public bool TryDropOne()
         {
             var largest = FewShot.Length == 0 ? -1 : Array.IndexOf(FewShot, FewShot.Max());
