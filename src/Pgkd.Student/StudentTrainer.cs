@@ -149,6 +149,8 @@ public sealed class StudentTrainer : IDisposable
         var warmup = (long)Math.Ceiling(o.WarmupFraction * total);
         using var optimizer = optim.AdamW(trainable, o.LearningRate, weight_decay: o.WeightDecay);
         model.train();
+        // Re-seed here: what ran since the model was built (e.g. head-mode embedding) must not shift the dropout masks.
+        random.manual_seed(unchecked(o.Seed * 31 + 1));
         long step = 0;
         double lossSum = 0;
         int lossCount = 0, examplesSinceReport = 0;
