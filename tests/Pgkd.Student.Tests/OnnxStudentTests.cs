@@ -1,0 +1,65 @@
+using Xunit;
+
+namespace Pgkd.Student.Tests;
+
+public sealed class HeadCheckpointFixture : IDisposable
+{
+    public HeadCheckpointFixture()
+    {
+        Checkpoint = TestSupport.Trainer.Train(
+            new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 10, BatchSize = 4, LearningRate = 1e-2, MaxLength = 64, Threads = 2, Seed = 5 },
+            TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("onnx-student"));
+    }
+
+    public StudentCheckpoint Checkpoint { get; }
+
+    public void Dispose() => Directory.Delete(Checkpoint.Directory, true);
+}
+
+/// <summary>Point 7: serving with ONNX Runtime (GPU package, CPU fallback), batched by length, one reused session.</summary>
+public sealed class OnnxStudentTests(HeadCheckpointFixture fixture) : IClassFixture<HeadCheckpointFixture>
+{
+    [Fact]
+    public void Loads_on_a_cpu_only_machine_and_says_which_provider_serves()
+    {
+        var log = new List<string>();
+        using var student = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = true, Log = log.Add });
+        var hasCuda = File.Exists("/dev/nvidia0");
+        if (!hasCuda)
+        {
+            Assert.Equal("CPU", student.ExecutionProvider);
+            Assert.Contains(log, l => l.Contains("CUDA execution provider unavailable", StringComparison.Ordinal));
+        }
+        Assert.Contains(log, l => l.Contains($"{student.ExecutionProvider} execution provider", StringComparison.Ordinal));
+        Assert.Equal(TestSupport.Labels.Names, student.Labels);
+        Assert.Equal(64, student.MaxLength);
+    }
+
+    [Fact]
+    public void Batched_and_bucketed_predictions_equal_one_by_one_predictions_in_input_order()
+    {
+        var texts = TestSupport.PaddedBatchTexts.Concat(TestSupport.Tiny.Select(e => e.Text)).Concat(["Short.", string.Join(" ", Enumerable.Repeat("long text", 80))]).ToArray();
+        using var batched = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false, BatchSize = 4 });
+        using var single = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 1, PreferCuda = false, BatchSize = 1 });
+        var a = batched.PredictProbabilities(texts);
+        var again = batched.PredictProbabilities(texts); // the same session, reused
+        Assert.Equal(texts.Length, a.Length);
+        for (var i = 0; i < texts.Length; i++)
+        {
+            var b = single.PredictProbabilities([texts[i]])[0];
+            Assert.Equal(4, a[i].Length);
+            for (var k = 0; k < 4; k++)
+                Assert.True(Math.Abs(a[i][k] - b[k]) < 1e-5, $"text {i} class {k}: {a[i][k]} vs {b[k]}");
+            Assert.Equal(a[i], again[i]);
+        }
+        Assert.Empty(batched.PredictProbabilities([]));
+    }
+
+    [Fact]
+    public void Refuses_a_folder_without_metadata()
+    {
+        var dir = TestSupport.NewTempDirectory("empty");
+        Assert.Throws<FileNotFoundException>(() => OnnxStudent.Load(dir));
+        Directory.Delete(dir);
+    }
+}
