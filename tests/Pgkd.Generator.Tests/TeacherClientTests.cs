@@ -1,0 +1,182 @@
+using Pgkd.Core.Teacher;
+using Pgkd.Generator.Teacher;
+
+namespace Pgkd.Generator.Tests;
+
+/// <summary>The teacher client against a real emulator: both protocols, tokens, cost, retries, repair.</summary>
+public sealed class TeacherClientTests
+{
+    private static readonly TeacherCallContext Call = new("run-client", 1);
+
+    [Theory]
+    [InlineData(TeacherKind.AzureOpenAI)]
+    [InlineData(TeacherKind.OpenAI)]
+    public async Task GeneratesAndParses_RecordingTokensLatencyAndCost(TeacherKind kind)
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync();
+        var options = TestTeacher.FastOptions(o => o.Prices["gpt-4o-mini"] = new TokenPrice(0.15m, 0.60m));
+        var client = TestTeacher.Client(server, kind, options);
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
+        var prompt = TestTeacher.Prompt([3, 3, 3, 3]);
+
+        var result = await client.GenerateAsync(prompt, TestTeacher.ReplyContext(), Call, ledger);
+
+        Assert.True(result.Reply.IsValidReply, result.Reply.ReplyError);
+        Assert.Equal(12, result.Reply.Accepted.Count);
+        Assert.False(result.Repaired);
+        var call = Assert.Single(result.Calls);
+        Assert.Equal(TeacherCallPurpose.Generate, call.Purpose);
+        Assert.Equal(1, call.Attempts);
+        Assert.True(call.PromptTokens >= prompt.EstimatedTokens); // the emulator's usage: ceil(chars/4) + 4 per message
+        Assert.True(call.CompletionTokens > 0);
+        Assert.True(call.Latency > TimeSpan.Zero && call.Elapsed >= call.Latency);
+        Assert.Equal((call.PromptTokens * 0.15m + call.CompletionTokens * 0.60m) / 1_000_000m, call.CostUsd);
+        Assert.Equal(new TeacherUsageTotals(1, call.PromptTokens, call.CompletionTokens, call.CostUsd), ledger.Totals);
+        Assert.Equal(12, server.Engine.UsedCount(Call.RunId)); // the run id reached the emulator as the "user" field
+    }
+
+    [Theory]
+    [InlineData(TeacherKind.AzureOpenAI)]
+    [InlineData(TeacherKind.OpenAI)]
+    public async Task TooManyRequests_AreRetried_HonouringRetryAfter(TeacherKind kind)
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(
+            ("Emulator:Faults:TooManyRequestsRate", "1"), ("Emulator:Faults:MaxInjected", "2"), ("Emulator:Faults:RetryAfterMs", "120"));
+        var client = TestTeacher.Client(server, kind);
+
+        var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
+
+        Assert.True(result.Reply.IsValidReply);
+        var call = Assert.Single(result.Calls);
+        Assert.Equal(3, call.Attempts);
+        Assert.All(call.Retries, r =>
+        {
+            Assert.Equal(429, r.Status);
+            Assert.True(r.FromRetryAfter);
+            Assert.Equal(TimeSpan.FromMilliseconds(120), r.Delay); // retry-after-ms, not the 5 ms backoff
+        });
+        Assert.True(call.Elapsed >= TimeSpan.FromMilliseconds(240));
+        Assert.Equal(2, server.Stats.TooManyRequests);
+    }
+
+    [Fact]
+    public async Task ServerErrors_AreRetried_WithExponentialBackoffAndJitter()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:ServerErrorRate", "1"), ("Emulator:Faults:MaxInjected", "3"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => { o.BaseDelay = TimeSpan.FromMilliseconds(20); o.MaxDelay = TimeSpan.FromMilliseconds(60); }));
+
+        var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
+
+        var call = Assert.Single(result.Calls);
+        Assert.Equal(4, call.Attempts);
+        Assert.Equal([500, 500, 500], call.Retries.Select(r => r.Status ?? 0));
+        // Retry n waits min(60, 20 * 2^n) ms times a factor in [0.5, 1): 20, 40, then capped at 60.
+        double[] ceilings = [20, 40, 60];
+        for (var n = 0; n < 3; n++)
+        {
+            Assert.False(call.Retries[n].FromRetryAfter);
+            Assert.InRange(call.Retries[n].Delay.TotalMilliseconds, ceilings[n] * 0.5, ceilings[n]);
+        }
+    }
+
+    [Fact]
+    public async Task Timeouts_AreRetried()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(
+            ("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:MaxInjected", "1"), ("Emulator:Faults:HangMs", "10000"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.RequestTimeout = TimeSpan.FromMilliseconds(400)));
+
+        var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
+
+        var call = Assert.Single(result.Calls);
+        Assert.Equal(2, call.Attempts);
+        Assert.Contains("timeout", call.Retries[0].Reason);
+        Assert.True(result.Reply.IsValidReply);
+    }
+
+    [Fact]
+    public async Task AfterMaxRetries_ItGivesUp_WithTheLastReason()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:ServerErrorRate", "1"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.MaxRetries = 2));
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
+
+        var e = await Assert.ThrowsAsync<TeacherUnavailableException>(() =>
+            client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, ledger));
+
+        Assert.Equal(3, e.Attempts);
+        Assert.Equal(500, e.LastStatus);
+        Assert.Contains("HTTP 500", e.Message);
+        Assert.Equal(3, server.Stats.ServerErrors);
+        Assert.Equal(0, ledger.Totals.Calls);
+    }
+
+    [Fact]
+    public async Task AMalformedReply_IsRepairedOnce()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:MalformedReplyRate", "1"), ("Emulator:Faults:MaxInjected", "1"));
+        var client = TestTeacher.Client(server, TeacherKind.AzureOpenAI);
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
+
+        var result = await client.GenerateAsync(TestTeacher.Prompt([2, 2, 2, 2]), TestTeacher.ReplyContext(), Call, ledger);
+
+        Assert.True(result.Repaired);
+        Assert.True(result.Reply.IsValidReply, result.Reply.ReplyError);
+        Assert.Equal(8, result.Reply.Accepted.Count); // the repair turn asked again for the original counts
+        Assert.Equal([TeacherCallPurpose.Generate, TeacherCallPurpose.Repair], result.Calls.Select(c => c.Purpose));
+        Assert.True(result.Calls[1].PromptTokens > result.Calls[0].PromptTokens); // the repair carries the bad reply and the complaint
+        Assert.Equal(2, ledger.Totals.Calls);
+    }
+
+    [Fact]
+    public async Task AReplyThatStaysMalformed_IsRepairedOnlyOnce_AndReportedUnusable()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:MalformedReplyRate", "1"));
+        var client = TestTeacher.Client(server);
+
+        var result = await client.GenerateAsync(TestTeacher.Prompt([2, 2, 2, 2]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
+
+        Assert.True(result.Repaired);
+        Assert.False(result.Reply.IsValidReply);
+        Assert.Equal(2, result.Calls.Count);
+        Assert.Equal(2, server.Stats.Requests);
+    }
+
+    [Fact]
+    public async Task TheBudget_RefusesARequestBeforeItIsSent()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync();
+        var client = TestTeacher.Client(server);
+        var ledger = new TeacherUsageLedger(new TeacherBudget(MaxTotalTokens: 100));
+
+        var e = await Assert.ThrowsAsync<TeacherBudgetExceededException>(() =>
+            client.GenerateAsync(TestTeacher.Prompt([2, 2, 2, 2]), TestTeacher.ReplyContext(), Call, ledger));
+
+        Assert.Contains("Teacher:Budget:MaxTotalTokens", e.Message);
+        Assert.Equal(0, server.Stats.Requests);
+    }
+
+    [Fact]
+    public async Task TheDollarBudget_StopsOnceSpent_CarryingEarlierRoundsSpend()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync();
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.Prices["*"] = new TokenPrice(2.5m, 10m)));
+        // Earlier rounds spent $0.0099 of $0.01: the next request's prompt alone (~1.5k tokens at $2.5/M) passes the limit.
+        var ledger = new TeacherUsageLedger(new TeacherBudget(MaxCostUsd: 0.01m), new TeacherUsageTotals(3, 3000, 600, 0.0099m));
+
+        var e = await Assert.ThrowsAsync<TeacherBudgetExceededException>(() =>
+            client.GenerateAsync(TestTeacher.Prompt([2, 2, 2, 2]), TestTeacher.ReplyContext(), Call, ledger));
+        Assert.Contains("Teacher:Budget:MaxCostUsd", e.Message);
+        Assert.Equal(0, server.Stats.Requests);
+    }
+
+    [Fact]
+    public void PriceTable_LooksUpByName_ThenStar_ElseFree()
+    {
+        var table = new TeacherPriceTable(new Dictionary<string, TokenPrice> { ["gpt-4o"] = new(2.5m, 10m), ["*"] = new(1m, 2m) });
+        Assert.Equal(2.5m * 1000 / 1_000_000m + 10m * 500 / 1_000_000m, table.PriceOf("GPT-4o").Cost(1000, 500));
+        Assert.Equal(new TokenPrice(1m, 2m), table.PriceOf("llama3"));
+        Assert.Equal(new TokenPrice(0, 0), TeacherPriceTable.Empty.PriceOf("x"));
+        Assert.False(TeacherPriceTable.Empty.HasPrice("x"));
+    }
+}

@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Pgkd.Generator.Teacher;
+
+namespace Pgkd.Generator.Tests;
+
+/// <summary>A bad teacher configuration fails fast, naming the setting to fix.</summary>
+public sealed class TeacherConfigurationTests
+{
+    [Theory]
+    [InlineData(null, "ConnectionStrings:teacher is not set")]
+    [InlineData("", "ConnectionStrings:teacher is not set")]
+    [InlineData("Deployment=gpt-4o-mini;Key=k", "has no Endpoint")]
+    [InlineData("Endpoint=not a url;Deployment=d;Key=k", "Endpoint in ConnectionStrings:teacher must be an absolute http(s) URL")]
+    [InlineData("Endpoint=ftp://x/;Deployment=d;Key=k", "Endpoint in ConnectionStrings:teacher")]
+    [InlineData("Endpoint=https://x.openai.azure.com/;Key=k", "has no Deployment")]
+    [InlineData("Endpoint=https://api.openai.com/v1;Deployment=gpt-4o", "has no Key")]
+    [InlineData("Endpoint=https://x/;Deployment=d;Key=k;Kind=Gemini", "Kind in ConnectionStrings:teacher must be AzureOpenAI or OpenAI")]
+    [InlineData("Endpoint=https://x/;Deployment=d;Key=k;Deploymnet=e", "unknown setting(s) Deploymnet")]
+    public void BadConnectionStrings_FailWithTheSettingNamed(string? connectionString, string expected)
+    {
+        var e = Assert.Throws<TeacherConfigurationException>(() => TeacherConnection.Parse(connectionString));
+        Assert.Contains(expected, e.Message, StringComparison.OrdinalIgnoreCase); // keys come back lower-cased
+        Assert.Equal("ConnectionStrings:teacher", e.Setting);
+    }
+
+    [Fact]
+    public void GoodConnectionStrings_Parse()
+    {
+        var azure = TeacherConnection.Parse("Endpoint=https://res.openai.azure.com/;Deployment=gpt-4o-mini;Key=abc");
+        Assert.Equal(new TeacherConnection(TeacherKind.AzureOpenAI, new Uri("https://res.openai.azure.com/"), "gpt-4o-mini", "abc"), azure);
+        Assert.DoesNotContain("abc", azure.ToString()); // logs never show the key
+
+        var entra = TeacherConnection.Parse("endpoint=https://res.cognitiveservices.azure.com/;deployment=teacher;key=");
+        Assert.True(entra.UsesEntraId);
+
+        var ollama = TeacherConnection.Parse("Endpoint=http://localhost:11434/v1;Model=llama3.1;Key=ollama");
+        Assert.Equal(TeacherKind.OpenAI, ollama.Kind);
+        Assert.Equal("llama3.1", ollama.Deployment);
+
+        var emulator = TeacherConnection.Parse("Endpoint=http://127.0.0.1:5084/;Deployment=pgkd-teacher;Key=k;Kind=AzureOpenAI");
+        Assert.Equal(TeacherKind.AzureOpenAI, emulator.Kind);
+    }
+
+    [Theory]
+    [InlineData(TeacherKind.AzureOpenAI)]
+    [InlineData(TeacherKind.OpenAI)]
+    public async Task AWrongKey_FailsOnTheFirstAnswer_NamingKey(TeacherKind kind)
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync();
+        var client = TestTeacher.Client(server, kind, key: "wrong");
+
+        var e = await Assert.ThrowsAsync<TeacherConfigurationException>(() => client.VerifyAsync());
+
+        Assert.Contains("Fix Key in ConnectionStrings:teacher", e.Message);
+        Assert.Equal(1, server.Stats.Requests); // not retried
+    }
+
+    [Theory]
+    [InlineData(TeacherKind.AzureOpenAI)]
+    [InlineData(TeacherKind.OpenAI)]
+    public async Task AnUnknownDeployment_FailsOnTheFirstAnswer_NamingDeployment(TeacherKind kind)
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync();
+        var client = TestTeacher.Client(server, kind, deployment: "gpt-nope");
+
+        var e = await Assert.ThrowsAsync<TeacherConfigurationException>(() =>
+            client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), new("run", 1), new TeacherUsageLedger(TeacherBudget.Unlimited)));
+
+        Assert.Contains("'gpt-nope'", e.Message);
+        Assert.Contains("Fix Deployment in ConnectionStrings:teacher", e.Message);
+        Assert.Equal(1, server.Stats.Requests);
+    }
+
+    [Fact]
+    public async Task NothingListeningAtTheEndpoint_GivesUpAfterRetries_NamingTheEndpoint()
+    {
+        var client = new TeacherClient(TeacherConnection.Parse("Endpoint=http://127.0.0.1:9/v1;Model=m;Key=k"), TestTeacher.FastOptions(o => o.MaxRetries = 1));
+        var e = await Assert.ThrowsAsync<TeacherUnavailableException>(() => client.VerifyAsync());
+        Assert.Contains("http://127.0.0.1:9/v1", e.Message);
+        Assert.Equal(2, e.Attempts);
+    }
+
+    [Fact]
+    public void TheGeneratorHost_WithoutATeacher_FailsWhileBuilding()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        var e = Assert.Throws<TeacherConfigurationException>(() => builder.AddTeacherClient());
+        Assert.Contains("ConnectionStrings:teacher is not set", e.Message);
+    }
+
+    [Fact]
+    public async Task TheGeneratorHost_WithAWrongKey_FailsToStart_AndWithTheRightOneStarts()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync();
+
+        IHost Build(string key)
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:teacher"] = TestTeacher.ConnectionString(server, TeacherKind.AzureOpenAI, key),
+                ["Teacher:MaxRetries"] = "1",
+                ["Teacher:BaseDelay"] = "00:00:00.010",
+            });
+            builder.Services.AddLogging();
+            builder.AddTeacherClient();
+            return builder.Build();
+        }
+
+        using var bad = Build("wrong");
+        var e = await Assert.ThrowsAsync<TeacherConfigurationException>(() => bad.StartAsync());
+        Assert.Contains("Key", e.Message);
+
+        using var good = Build(TestTeacher.Key);
+        await good.StartAsync();
+        Assert.NotNull(good.Services.GetRequiredService<TeacherClient>());
+        await good.StopAsync();
+    }
+}
