@@ -57,7 +57,10 @@ else
 
 AddService<Projects.Pgkd_Trainer>(ServiceNames.Trainer);
 AddService<Projects.Pgkd_Evaluator>(ServiceNames.Evaluator);
+// Every /v1 call needs this key: locally the documented one in appsettings.json, deployed a secret azd asks for.
+var gatewayKey = builder.AddParameter("gateway-api-key", secret: true);
 AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
+    .WithEnvironment("Gateway__ApiKey", gatewayKey)
     .WithExternalHttpEndpoints();
 
 builder.Build().Run();

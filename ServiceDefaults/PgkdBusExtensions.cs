@@ -27,6 +27,14 @@ public static class PgkdBusExtensions
         {
             bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName + "-", includeNamespace: false));
             configure?.Invoke(bus);
+            // Transient failures (a blob or broker blip) are retried; a message that still fails goes to the
+            // endpoint's _error queue with the exception in its headers, and a Fault<T> tells the orchestrator.
+            // The in-memory outbox holds a consumer's publishes until it succeeds: a failed attempt announces nothing.
+            bus.AddConfigureEndpointsCallback((context, _, endpoint) =>
+            {
+                endpoint.UseMessageRetry(retry => retry.Intervals(500, 2_000, 5_000, 10_000));
+                endpoint.UseInMemoryOutbox(context);
+            });
             bus.UsingRabbitMq((context, rabbit) =>
             {
                 rabbit.Host(broker.Host, broker.Port, broker.VirtualHost, h =>

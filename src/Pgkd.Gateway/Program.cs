@@ -1,16 +1,44 @@
-// The gateway: the public HTTP API. Users start and watch distillation runs and classify text with the student here.
+// The gateway: the public HTTP API. Users start and watch distillation runs and classify text with the student
+// here; it also drives each run through its rounds (Runs/RunOrchestrator.cs).
+using System.Text.Json.Serialization;
+using Pgkd.Gateway;
 using Pgkd.Gateway.Diagnostics;
+using Pgkd.Gateway.Runs;
+using Pgkd.Storage;
+using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddPgkdBlobs();
-builder.AddPgkdBus(bus => bus.AddPingCollector());
+builder.AddPgkdBus(bus =>
+{
+    bus.AddPingCollector();
+    bus.AddConsumer<RunOrchestrator>();
+});
 builder.Services.AddSingleton<PingTracker>();
+builder.Services.AddSingleton<RunStore>();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<ApiKeyFilter>();
 builder.Services.AddProblemDetails();
+builder.Services.AddOpenApi();
+builder.Services.ConfigureHttpJsonOptions(options =>
+{
+    options.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+    // A misspelt configuration field is an error, not a silently ignored default.
+    options.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+});
 
 var app = builder.Build();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
 app.MapDefaultEndpoints();
-app.MapGet("/", () => Results.Text("PgkdAspire gateway. See /health and POST /api/diagnostics/ping."));
+app.MapOpenApi();
+app.MapScalarApiReference();
+app.MapGet("/", () => Results.Redirect("/scalar")).ExcludeFromDescription();
 app.MapDiagnostics();
+
+var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
+v1.MapRuns();
+
 app.Run();

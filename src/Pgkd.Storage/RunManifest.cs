@@ -1,4 +1,5 @@
 using Pgkd.Core.Data;
+using Pgkd.Core.Metrics;
 using Pgkd.Core.Run;
 
 namespace Pgkd.Storage;
@@ -48,7 +49,16 @@ public sealed record RunManifest
     public StoredDataset? Test { get; init; }
     public IReadOnlyList<RoundRecord> Rounds { get; init; } = [];
     public int? BestRound { get; init; }
+    /// <summary>Why the run stopped (patience, max rounds, budget), or why it failed or was cancelled.</summary>
+    public string? StopReason { get; init; }
     public string? FailureReason { get; init; }
+    public bool CancelRequested { get; init; }
+    /// <summary>The best checkpoint scored once on the test set, after the loop; null without test data.</summary>
+    public ValidationReport? TestReport { get; init; }
+
+    public long TeacherTokens => Rounds.Sum(r => r.TeacherTokens);
+    public decimal TeacherCostUsd => Rounds.Sum(r => r.TeacherCostUsd);
+    public bool IsFinished => Status != RunStatus.Running;
 
     /// <summary>Adds or replaces the record of one round, keeping rounds in order.</summary>
     public RunManifest WithRound(RoundRecord record) => this with

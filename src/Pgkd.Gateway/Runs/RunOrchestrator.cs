@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using MassTransit;
+using Pgkd.Contracts;
+using Pgkd.Core.Run;
+using Pgkd.Storage;
+
+namespace Pgkd.Gateway.Runs;
+
+/// <summary>
+/// Drives each run through its rounds (DESIGN.md §1): train round 0 on the seed set; then evaluate, decide with
+/// <see cref="RunPlanner"/>, generate, train, evaluate... and finally score the best checkpoint once on the test set.
+///
+/// State is the run manifest in blob storage, not memory: every handler reads it, records what the message
+/// reports, and sends the next command. Handlers are idempotent: a redelivered event records the same values
+/// again and re-sends the same command with the same idempotency key, whose handler finds its output already
+/// stored (write-once blobs) and only re-announces it. So any service, RabbitMQ included, can restart mid-run.
+/// </summary>
+public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> logger) :
+    IConsumer<RunStarted>, IConsumer<RoundGenerated>, IConsumer<RoundTrained>, IConsumer<RoundEvaluated>,
+    IConsumer<CancelRun>, IConsumer<RunFailed>,
+    IConsumer<Fault<GenerateRound>>, IConsumer<Fault<TrainRound>>, IConsumer<Fault<EvaluateRound>>
+{
+    private const string ValidationSplit = nameof(EvaluationSplit.Validation);
+
+    public async Task Consume(ConsumeContext<RunStarted> context)
+    {
+        var manifest = await ActiveRunAsync(context, context.Message.RunId);
+        if (manifest is null) return;
+        var runId = manifest.RunId;
+        await StartRoundAsync(context, runId, 0, () => context.Publish(new TrainRound(runId, 0,
+            IdempotencyKeys.For(runId, "train", 0), context.Message.ManifestUri,
+            [store.UriOf(manifest.SeedTrain.BlobName)], null, store.UriOf(RunBlobLayout.CheckpointFolder(runId, 0)))));
+    }
+
+    public async Task Consume(ConsumeContext<RoundGenerated> context)
+    {
+        var m = context.Message;
+        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
+        {
+            ShardBlob = store.BlobNameOf(m.ShardUri),
+            Requested = m.Requested,
+            Accepted = m.Accepted,
+            RejectedByReason = m.RejectedByReason,
+            TeacherTokens = m.PromptTokens + m.CompletionTokens,
+            TeacherCostUsd = m.CostUsd,
+        }), context.CancellationToken);
+        if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
+
+        // Train on everything so far (seed + every round's shard), continuing from the previous round's checkpoint.
+        var data = new[] { manifest.SeedTrain.BlobName }
+            .Concat(manifest.Rounds.Where(r => r.Round <= m.Round && r.ShardBlob is not null).Select(r => r.ShardBlob!))
+            .Select(store.UriOf).ToList();
+        await context.Publish(new TrainRound(m.RunId, m.Round, IdempotencyKeys.For(m.RunId, "train", m.Round),
+            store.UriOf(RunBlobLayout.Manifest(m.RunId)), data,
+            store.UriOf(RunBlobLayout.CheckpointFolder(m.RunId, m.Round - 1)),
+            store.UriOf(RunBlobLayout.CheckpointFolder(m.RunId, m.Round))));
+    }
+
+    public async Task Consume(ConsumeContext<RoundTrained> context)
+    {
+        var m = context.Message;
+        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
+        {
+            CheckpointFolder = store.BlobNameOf(m.CheckpointUri),
+            ExamplesPerSecond = m.ExamplesPerSecond,
+        }), context.CancellationToken);
+        if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
+
+        await context.Publish(new EvaluateRound(m.RunId, m.Round,
+            IdempotencyKeys.For(m.RunId, "evaluate", m.Round, EvaluationSplit.Validation),
+            store.UriOf(RunBlobLayout.Manifest(m.RunId)), m.CheckpointUri, EvaluationSplit.Validation,
+            store.UriOf(manifest.SeedValidation.BlobName),
+            store.UriOf(RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit))));
+    }
+
+    public async Task Consume(ConsumeContext<RoundEvaluated> context)
+    {
+        var m = context.Message;
+        if (m.Split == EvaluationSplit.Test)
+        {
+            await CompleteAsync(context, m);
+            return;
+        }
+
+        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
+        {
+            ValidationLoss = m.Loss,
+            Accuracy = m.Accuracy,
+            MacroF1 = m.MacroF1,
+        }), context.CancellationToken);
+        if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
+
+        var step = await DecideAsync(manifest, m.Round, context.CancellationToken);
+        switch (step)
+        {
+            case RunStep.GenerateRound generate:
+            {
+                var guidanceBlob = RunBlobLayout.Guidance(m.RunId, generate.Round);
+                await store.WriteOnceAsync(guidanceBlob, BinaryData.FromObjectAsJson(new RoundGuidance(generate.Round,
+                    generate.Allocation, generate.PromptOptions,
+                    manifest.Configuration.Strategy == RunStrategy.RandomAugmentation,
+                    RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit)), RunStore.Json), context.CancellationToken);
+                await StartRoundAsync(context, m.RunId, generate.Round, () => context.Publish(new GenerateRound(m.RunId, generate.Round,
+                    IdempotencyKeys.For(m.RunId, "generate", generate.Round), store.UriOf(RunBlobLayout.Manifest(m.RunId)),
+                    store.UriOf(guidanceBlob), store.UriOf(RunBlobLayout.RoundShard(m.RunId, generate.Round)))));
+                break;
+            }
+            case RunStep.Finish finish:
+            {
+                var best = await store.UpdateManifestAsync(m.RunId, run => run with
+                {
+                    BestRound = finish.BestRound,
+                    StopReason = $"{finish.Reason} after round {m.Round}; best round {finish.BestRound} ({manifest.Configuration.StoppingMetric} {finish.BestValue:F4})",
+                }, context.CancellationToken);
+                logger.LogInformation("Run {RunId} stops: {Reason}", m.RunId, best.StopReason);
+                var bestCheckpoint = store.UriOf(RunBlobLayout.CheckpointFolder(m.RunId, finish.BestRound));
+                if (best.Test is { } test)
+                {
+                    // The test set is scored once, here, on the promoted checkpoint; nothing in the loop saw it.
+                    await context.Publish(new EvaluateRound(m.RunId, finish.BestRound,
+                        IdempotencyKeys.For(m.RunId, "evaluate", finish.BestRound, EvaluationSplit.Test),
+                        store.UriOf(RunBlobLayout.Manifest(m.RunId)), bestCheckpoint, EvaluationSplit.Test,
+                        store.UriOf(test.BlobName),
+                        store.UriOf(RunBlobLayout.Evaluation(m.RunId, finish.BestRound, nameof(EvaluationSplit.Test)))));
+                }
+                else
+                {
+                    await CompleteAsync(context, m with { Split = EvaluationSplit.Validation });
+                }
+                break;
+            }
+        }
+    }
+
+    public async Task Consume(ConsumeContext<CancelRun> context)
+    {
+        var m = context.Message;
+        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.IsFinished ? run : run with { CancelRequested = true, StopReason = m.Reason },
+            context.CancellationToken);
+        logger.LogInformation("Run {RunId}: cancel requested ({Reason}); the round in flight finishes first", m.RunId, m.Reason);
+        if (manifest.IsFinished) return;
+    }
+
+    public Task Consume(ConsumeContext<RunFailed> context) =>
+        FailAsync(context, context.Message.RunId, context.Message.Round, context.Message.Reason);
+
+    // A command whose handler kept failing (after retries) lands in its error queue; the run fails with the reason.
+    public Task Consume(ConsumeContext<Fault<GenerateRound>> context) => FailFromFaultAsync(context, context.Message.Message.RunId, context.Message.Message.Round, "generating");
+    public Task Consume(ConsumeContext<Fault<TrainRound>> context) => FailFromFaultAsync(context, context.Message.Message.RunId, context.Message.Message.Round, "training");
+    public Task Consume(ConsumeContext<Fault<EvaluateRound>> context) => FailFromFaultAsync(context, context.Message.Message.RunId, context.Message.Message.Round, "evaluating");
+
+    private Task FailFromFaultAsync<T>(ConsumeContext<Fault<T>> context, Guid runId, int round, string step)
+    {
+        var exception = context.Message.Exceptions.FirstOrDefault();
+        var reason = $"{step} round {round} failed: {exception?.Message ?? "unknown error"}";
+        return FailAsync(context, runId, round, reason);
+    }
+
+    private async Task FailAsync(ConsumeContext context, Guid runId, int? round, string reason)
+    {
+        var manifest = await store.UpdateManifestAsync(runId, run => run.IsFinished ? run : run with
+        {
+            Status = RunStatus.Failed,
+            FailureReason = reason,
+        }, context.CancellationToken);
+        logger.LogError("Run {RunId} failed: {Reason}", runId, manifest.FailureReason);
+    }
+
+    /// <summary>Replays the run's validation outcomes through the pure planner: the same outcomes give the same step.</summary>
+    private async Task<RunStep> DecideAsync(RunManifest manifest, int round, CancellationToken cancellationToken)
+    {
+        var config = manifest.Configuration;
+        var progress = RunProgress.Start(config);
+        RunStep step = null!;
+        for (var r = 0; r <= round; r++)
+        {
+            var evaluation = (await store.ReadAsync(RunBlobLayout.Evaluation(manifest.RunId, r, ValidationSplit), cancellationToken))
+                .ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+            var record = manifest.Round(r);
+            (progress, step) = RunPlanner.Next(config, progress,
+                new RoundOutcome(r, evaluation.Report, record.TeacherTokens, record.TeacherCostUsd));
+        }
+        return step;
+    }
+
+    private async Task CompleteAsync(ConsumeContext context, RoundEvaluated last)
+    {
+        RunManifest? testScored = null;
+        if (last.Split == EvaluationSplit.Test)
+        {
+            var evaluation = (await store.ReadAsync(store.BlobNameOf(last.EvaluationUri), context.CancellationToken))
+                .ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+            testScored = await store.UpdateManifestAsync(last.RunId, run => run with { TestReport = evaluation.Report }, context.CancellationToken);
+        }
+        var manifest = testScored ?? (await store.ReadManifestAsync(last.RunId, context.CancellationToken))!;
+        var bestRound = manifest.BestRound ?? last.Round;
+
+        await store.WriteOnceAsync(RunBlobLayout.Report(last.RunId), BinaryData.FromObjectAsJson(RunReport.From(manifest), RunStore.Json),
+            context.CancellationToken);
+        await store.UpdateManifestAsync(last.RunId, run => run.IsFinished ? run : run with { Status = RunStatus.Completed }, context.CancellationToken);
+        await context.Publish(new RunCompleted(last.RunId, IdempotencyKeys.For(last.RunId, "completed"), bestRound,
+            store.UriOf(RunBlobLayout.CheckpointFolder(last.RunId, bestRound)), store.UriOf(RunBlobLayout.Report(last.RunId))));
+        logger.LogInformation("Run {RunId} completed; best round {Round}", last.RunId, bestRound);
+    }
+
+    private async Task<bool> StopIfCancelledAsync(ConsumeContext context, RunManifest manifest, int round)
+    {
+        if (manifest.IsFinished) return true; // failed or cancelled meanwhile: nothing more to start
+        if (!manifest.CancelRequested) return false;
+        await store.UpdateManifestAsync(manifest.RunId, run => run.IsFinished ? run : run with { Status = RunStatus.Cancelled }, context.CancellationToken);
+        await context.Publish(new RunCancelled(manifest.RunId, IdempotencyKeys.For(manifest.RunId, "cancelled"), round,
+            manifest.StopReason ?? "cancelled"));
+        logger.LogInformation("Run {RunId} cancelled after round {Round}", manifest.RunId, round);
+        return true;
+    }
+
+    private async Task<RunManifest?> ActiveRunAsync(ConsumeContext context, Guid runId)
+    {
+        var manifest = await store.ReadManifestAsync(runId, context.CancellationToken);
+        if (manifest is null)
+            throw new InvalidOperationException($"run {runId} has no manifest at {RunBlobLayout.Manifest(runId)}");
+        return manifest.IsFinished ? null : manifest;
+    }
+
+    /// <summary>
+    /// Each round is one trace: a root span <c>pgkd.round</c> (tagged with run id and round) under which the
+    /// command is published, so the generator, trainer and evaluator spans and the messages between them all
+    /// share its trace id. A link points back at the trace of the step that decided it.
+    /// </summary>
+    private static async Task StartRoundAsync(ConsumeContext context, Guid runId, int round, Func<Task> publish)
+    {
+        var decidedBy = Activity.Current;
+        Activity.Current = null;
+        try
+        {
+            using var span = Extensions.ActivitySource.StartActivity("pgkd.round", ActivityKind.Internal, parentContext: default,
+                tags: [new("pgkd.run_id", runId.ToString()), new("pgkd.round", round)],
+                links: decidedBy is null ? null : [new ActivityLink(decidedBy.Context)]);
+            await publish();
+        }
+        finally
+        {
+            Activity.Current = decidedBy;
+        }
+    }
+}

@@ -1,0 +1,19 @@
+using Pgkd.Core.Guidance;
+using Pgkd.Core.Metrics;
+using Pgkd.Core.Teacher;
+
+namespace Pgkd.Storage;
+
+/// <summary>
+/// What the evaluator stores for one round and split (<see cref="RunBlobLayout.Evaluation"/>): the report, and for
+/// validation the hard negatives and prediction samples mined for the next round's prompt.
+/// </summary>
+public sealed record RoundEvaluation(int Round, string Split, string CheckpointFolder, ValidationReport Report,
+    HardNegativeSelection Guidance);
+
+/// <summary>
+/// What the orchestrator decided the teacher is asked for in a round (<see cref="RunBlobLayout.Guidance"/>): the
+/// per-class allocation in label order, the prompt switches, and the evaluation whose weaknesses it targets.
+/// </summary>
+public sealed record RoundGuidance(int Round, IReadOnlyList<int> Allocation, TeacherPromptOptions PromptOptions,
+    bool RandomAugmentation, string EvaluationBlob);
