@@ -119,3 +119,66 @@ public sealed class TeacherConfigurationTests
         await good.StopAsync();
     }
 }
+
+/// <summary>Azure without a key signs in with Entra ID; with no identity available that fails fast, naming Key.</summary>
+public sealed class EntraIdTests
+{
+    [Fact]
+    public async Task AzureWithoutAKey_UsesEntraId_AndWithoutAnIdentityFailsNamingKey()
+    {
+        var connection = TeacherConnection.Parse("Endpoint=https://127.0.0.1:9/;Deployment=gpt-4o-mini;Kind=AzureOpenAI");
+        Assert.True(connection.UsesEntraId);
+        var client = new TeacherClient(connection, TestTeacher.FastOptions(o => o.MaxRetries = 0));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<TeacherConfigurationException>(() => client.VerifyAsync());
+        Assert.Contains("Entra ID", e.Message);
+        Assert.Contains("set Key in ConnectionStrings:teacher", e.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}");
+    }
+}
+
+/// <summary>The Teacher section binds: retries, prices, budget (what appsettings.json and environment variables set).</summary>
+public sealed class TeacherOptionsBindingTests
+{
+    [Fact]
+    public void TeacherSection_BindsPricesBudgetAndRetries()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:teacher"] = "Endpoint=https://res.openai.azure.com/;Deployment=gpt-4o-mini;Key=k",
+            ["Teacher:VerifyOnStartup"] = "false",
+            ["Teacher:MaxRetries"] = "7",
+            ["Teacher:BaseDelay"] = "00:00:00.250",
+            ["Teacher:Budget:MaxTotalTokens"] = "50000",
+            ["Teacher:Budget:MaxCostUsd"] = "1.25",
+            ["Teacher:Prices:gpt-4o-mini:InputPerMillion"] = "0.15",
+            ["Teacher:Prices:gpt-4o-mini:OutputPerMillion"] = "0.6",
+            ["Generator:SamplesPerRequest"] = "8",
+        });
+        builder.AddTeacherClient();
+        using var host = builder.Build();
+        var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TeacherClientOptions>>().Value;
+        Assert.Equal(7, options.MaxRetries);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), options.BaseDelay);
+        Assert.Equal(new TeacherBudget(50000, 1.25m), options.Budget);
+        Assert.Equal(new TokenPrice(0.15m, 0.6m), options.Prices["gpt-4o-mini"]);
+        Assert.Equal(new TokenPrice(0.15m, 0.6m), host.Services.GetRequiredService<TeacherClient>().Price);
+        Assert.Empty(host.Services.GetServices<IHostedService>()); // VerifyOnStartup=false
+    }
+
+    [Fact]
+    public void TheShippedAppSettings_Bind()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        // From the source tree: the test output holds the emulator's and the generator's appsettings.json under one name.
+        var root = Pgkd.TeacherEmulator.SharedData.FindRepositoryRoot() ?? throw new InvalidOperationException("PgkdAspire.sln not found");
+        builder.Configuration.AddJsonFile(Path.Combine(root, "src", "Pgkd.Generator", "appsettings.json"), optional: false);
+        builder.Configuration["ConnectionStrings:teacher"] = "Endpoint=http://127.0.0.1:1/;Deployment=pgkd-teacher;Key=k;Kind=AzureOpenAI";
+        builder.AddTeacherClient();
+        using var host = builder.Build();
+        var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TeacherClientOptions>>().Value;
+        Assert.Equal(TeacherBudget.Unlimited, options.Budget);
+        Assert.Equal(new TokenPrice(0.15m, 0.60m), host.Services.GetRequiredService<TeacherClient>().Price);
+    }
+}

@@ -1,6 +1,7 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using Azure.AI.OpenAI;
 using Azure.Identity;
@@ -30,6 +31,12 @@ public sealed record TeacherResult(TeacherReplyParseResult Reply, IReadOnlyList<
 /// </summary>
 public sealed class TeacherClient
 {
+    // On the project's meter ("PgkdAspire"), which ServiceDefaults exports: tokens, latency, retries per model.
+    private static readonly Meter Meter = new(Microsoft.Extensions.Hosting.Extensions.ActivitySourceName);
+    private static readonly Counter<long> TokenCounter = Meter.CreateCounter<long>("pgkd.teacher.tokens", "{token}", "Tokens the teacher reported, by type (input, output).");
+    private static readonly Histogram<double> LatencyHistogram = Meter.CreateHistogram<double>("pgkd.teacher.latency", "s", "Latency of teacher requests that succeeded.");
+    private static readonly Counter<long> RetryCounter = Meter.CreateCounter<long>("pgkd.teacher.retries", "{retry}", "Teacher attempts that failed and were retried.");
+
     private readonly ChatClient _chat;
     private readonly TeacherClientOptions _options;
     private readonly TeacherPriceTable _prices;
@@ -148,6 +155,10 @@ public sealed class TeacherClient
                 activity?.SetTag("gen_ai.usage.input_tokens", promptTokens);
                 activity?.SetTag("gen_ai.usage.output_tokens", completionTokens);
                 activity?.SetTag("pgkd.teacher.attempts", attempt + 1);
+                var model = new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment);
+                TokenCounter.Add(promptTokens, model, new("gen_ai.token.type", "input"));
+                TokenCounter.Add(completionTokens, model, new("gen_ai.token.type", "output"));
+                LatencyHistogram.Record(watch.Elapsed.TotalSeconds, model);
                 return (text, record);
             }
             catch (ClientResultException e) when (e.Status is 401 or 403)
@@ -196,6 +207,7 @@ public sealed class TeacherClient
                     attempt + 1, status, error);
             var delay = retryAfter is { } ra ? Min(ra, _options.MaxRetryAfter) : Backoff(attempt);
             retries.Add(new TeacherRetry(attempt + 1, reason, status, delay, retryAfter is not null));
+            RetryCounter.Add(1, new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment));
             _logger.LogWarning("Teacher attempt {Attempt} failed ({Reason}); retrying in {Delay} ms", attempt + 1, reason, (int)delay.TotalMilliseconds);
             await Task.Delay(delay, cancellationToken);
         }
