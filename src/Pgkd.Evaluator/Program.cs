@@ -1,9 +1,20 @@
-// The evaluator: scores the student on validation and mines hard negatives.
+// The evaluator: scores the student on validation (and once on test) and mines hard negatives.
+using Pgkd.Evaluator;
+using Pgkd.Storage;
+using Pgkd.Student;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddPgkdBlobs();
-builder.AddPgkdBus(bus => bus.AddPingResponder());
+builder.AddPgkdBus(bus =>
+{
+    bus.AddPingResponder();
+    bus.AddConsumer<EvaluateRoundConsumer>();
+});
+builder.Services.AddSingleton<RunStore>();
+// The pretrained MiniLM vocabulary, shared by every checkpoint (their metadata names its hash).
+builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

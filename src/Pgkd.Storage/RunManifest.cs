@@ -44,6 +44,7 @@ public sealed record RunManifest
     public RunStatus Status { get; init; } = RunStatus.Running;
     public required IReadOnlyList<LabelDefinition> Labels { get; init; }
     public required RunConfiguration Configuration { get; init; }
+    public StudentSettings Student { get; init; } = new();
     public required StoredDataset SeedTrain { get; init; }
     public required StoredDataset SeedValidation { get; init; }
     public StoredDataset? Test { get; init; }

@@ -63,6 +63,31 @@ public sealed class RunStore(BlobServiceClient blobs)
         }
     }
 
+    /// <summary>
+    /// Writes a blob that nothing refers to yet (a checkpoint file before its completion marker): a retry of a
+    /// step that died half-way may replace it, because no message ever announced it.
+    /// </summary>
+    public async Task WriteUnannouncedAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default) =>
+        await _container.GetBlobClient(blobName).UploadAsync(content, overwrite: true, cancellationToken);
+
+    /// <summary>Copies every blob under <paramref name="prefix"/> into <paramref name="localDirectory"/>; returns the file count.</summary>
+    public async Task<int> DownloadFolderAsync(string prefix, string localDirectory, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(localDirectory);
+        var count = 0;
+        await foreach (var item in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken))
+        {
+            var relative = item.Name[prefix.Length..];
+            var target = Path.GetFullPath(Path.Combine(localDirectory, relative));
+            if (!target.StartsWith(Path.GetFullPath(localDirectory), StringComparison.Ordinal))
+                throw new InvalidDataException($"blob {item.Name} would land outside {localDirectory}");
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            await _container.GetBlobClient(item.Name).DownloadToAsync(target, cancellationToken);
+            count++;
+        }
+        return count;
+    }
+
     public async Task<BinaryData> ReadAsync(string blobName, CancellationToken cancellationToken = default) =>
         (await _container.GetBlobClient(blobName).DownloadContentAsync(cancellationToken)).Value.Content;
 

@@ -53,6 +53,7 @@ public static class RunEndpoints
             UpdatedAt = now,
             Labels = submission.Labels.Labels,
             Configuration = submission.Configuration,
+            Student = submission.Student,
             SeedTrain = seedTrain,
             SeedValidation = seedValidation,
             Test = test,

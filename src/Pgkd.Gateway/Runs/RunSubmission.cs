@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Pgkd.Core.Data;
 using Pgkd.Core.Run;
+using Pgkd.Storage;
 
 namespace Pgkd.Gateway.Runs;
 
@@ -16,10 +17,12 @@ public sealed record RunRequest(
     JsonElement Train,
     JsonElement Validation,
     JsonElement? Test = null,
-    RunConfiguration? Configuration = null);
+    RunConfiguration? Configuration = null,
+    StudentSettings? Student = null);
 
 /// <summary>A run that passed every check: nothing is stored before this exists.</summary>
-public sealed record RunSubmission(LabelSet Labels, Dataset Train, Dataset Validation, Dataset? Test, RunConfiguration Configuration);
+public sealed record RunSubmission(LabelSet Labels, Dataset Train, Dataset Validation, Dataset? Test, RunConfiguration Configuration,
+    StudentSettings Student);
 
 /// <summary>Every problem with a submission, each naming the field and, for data, the line.</summary>
 public sealed class RunSubmissionException(IReadOnlyList<string> problems)
@@ -63,9 +66,11 @@ public static class RunSubmissionParser
         if (validation is { Count: 0 }) problems.Add("validation: the validation set is empty; early stopping and hard negatives need it");
         if (train is { Count: 0 }) problems.Add("train: the training set is empty");
         problems.AddRange(config.Validate(labels.Count).Select(p => $"configuration: {p}"));
+        var student = request.Student ?? new StudentSettings();
+        problems.AddRange(student.Validate().Select(p => $"student: {p}"));
 
         if (problems.Count > 0) throw new RunSubmissionException(problems);
-        return new RunSubmission(labels, train!, validation!, test, config);
+        return new RunSubmission(labels, train!, validation!, test, config, student);
     }
 
     private static LabelSet? ParseLabels(JsonElement element, List<string> problems)

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using MassTransit;
+using Pgkd.Contracts;
+using Pgkd.Core.Data;
+using Pgkd.Core.Guidance;
+using Pgkd.Core.Metrics;
+using Pgkd.Storage;
+using Pgkd.Student;
+
+namespace Pgkd.Evaluator;
+
+/// <summary>
+/// Scores a checkpoint with ONNX Runtime (the same model.onnx the gateway serves) on validation or test data:
+/// the validation report ("gradual evaluation check"), and on validation the hard negatives and prediction
+/// samples for the next round's prompt. Idempotent: an existing evaluation blob is only re-announced.
+/// </summary>
+public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer tokenizer, IConfiguration configuration,
+    ILogger<EvaluateRoundConsumer> logger) : IConsumer<EvaluateRound>
+{
+    public async Task Consume(ConsumeContext<EvaluateRound> context)
+    {
+        var m = context.Message;
+        using var span = PgkdMetrics.StartStep("pgkd.evaluate", m.RunId, m.Round);
+        var evaluationBlob = store.BlobNameOf(m.EvaluationUri);
+        var clock = Stopwatch.StartNew();
+
+        RoundEvaluation evaluation;
+        if (await store.ExistsAsync(evaluationBlob, context.CancellationToken))
+        {
+            evaluation = (await store.ReadAsync(evaluationBlob, context.CancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+            logger.LogInformation("Run {RunId} round {Round}: {Split} already evaluated; announcing it again", m.RunId, m.Round, m.Split);
+        }
+        else
+        {
+            evaluation = await EvaluateAsync(m, context.CancellationToken);
+            await store.WriteOnceAsync(evaluationBlob, BinaryData.FromObjectAsJson(evaluation, RunStore.Json), context.CancellationToken);
+        }
+
+        var report = evaluation.Report;
+        PgkdMetrics.Evaluated(m.RunId, m.Round, m.Split.ToString(), report.ValidationLoss, report.Accuracy, report.MacroF1);
+        logger.LogInformation("Run {RunId} round {Round} {Split}: accuracy {Accuracy:F4}, macro-F1 {MacroF1:F4}, loss {Loss:F4}, {HardNegatives} hard negatives",
+            m.RunId, m.Round, m.Split, report.Accuracy, report.MacroF1, report.ValidationLoss, evaluation.Guidance.HardNegatives.Count);
+        await context.Publish(new RoundEvaluated(m.RunId, m.Round, m.IdempotencyKey, m.Split, m.EvaluationUri,
+            report.ValidationLoss, report.Accuracy, report.MacroF1, clock.Elapsed.TotalSeconds));
+    }
+
+    private async Task<RoundEvaluation> EvaluateAsync(EvaluateRound m, CancellationToken cancellationToken)
+    {
+        var manifest = await store.ReadManifestAsync(m.RunId, cancellationToken)
+                       ?? throw new InvalidOperationException($"run {m.RunId} has no manifest");
+        var labels = new LabelSet(manifest.Labels);
+        var dataBlob = store.BlobNameOf(m.DataUri);
+        Dataset data;
+        await using (var stream = (await store.ReadAsync(dataBlob, cancellationToken)).ToStream())
+            data = DatasetReader.ReadJsonl(stream, dataBlob, new DatasetReadOptions { Labels = labels });
+
+        var checkpointFolder = store.BlobNameOf(m.CheckpointUri);
+        var local = Directory.CreateTempSubdirectory($"pgkd-eval-{m.RunId:N}-{m.Round}-").FullName;
+        try
+        {
+            // model.onnx and metadata.json are enough to serve; the TorchSharp state stays in storage.
+            foreach (var file in new[] { StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
+                await File.WriteAllBytesAsync(Path.Combine(local, file),
+                    (await store.ReadAsync(checkpointFolder + file, cancellationToken)).ToArray(), cancellationToken);
+            using var student = OnnxStudent.Load(local, new OnnxRunOptions { Threads = configuration.GetValue("Evaluator:Threads", 0) }, tokenizer);
+            if (!student.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
+                throw new InvalidOperationException($"checkpoint {checkpointFolder} has labels ({string.Join(", ", student.Labels)}), the run has ({labels})");
+
+            var probabilities = ClassificationMetrics.ToDouble(student.PredictProbabilities(data.Examples.Select(e => e.Text).ToList()));
+            var truth = data.Examples.Select(e => labels.IndexOf(e.Label)).ToList();
+            var report = ClassificationMetrics.Evaluate(truth, probabilities, labels);
+
+            // Hard negatives only from validation: the test set is never shown to anyone.
+            var guidance = m.Split == EvaluationSplit.Validation
+                ? HardNegativeMiner.Mine(data.Examples, probabilities, labels, manifest.Configuration.HardNegativeOptionsForRound(m.Round + 1))
+                : HardNegativeSelection.Empty;
+            return new RoundEvaluation(m.Round, m.Split.ToString(), checkpointFolder, report, guidance);
+        }
+        finally
+        {
+            Directory.Delete(local, recursive: true);
+        }
+    }
+}

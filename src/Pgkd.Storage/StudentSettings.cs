@@ -1,0 +1,31 @@
+namespace Pgkd.Storage;
+
+/// <summary>
+/// How the trainer trains the student each round (the trainer maps this onto its TorchSharp options).
+/// <c>head</c>: frozen MiniLM, only the classifier head trains (minutes on a CPU); <c>full</c>: every weight trains.
+/// Null fields take the mode's defaults: the head wants many epochs at a high rate, the full model one epoch at 2e-5.
+/// </summary>
+public sealed record StudentSettings
+{
+    public string Mode { get; init; } = "head";
+    public int? EpochsPerRound { get; init; }
+    public double? LearningRate { get; init; }
+    public int MaxLength { get; init; } = 128;
+    public int BatchSize { get; init; } = 16;
+
+    public bool IsHead => string.Equals(Mode, "head", StringComparison.OrdinalIgnoreCase);
+    public int Epochs => EpochsPerRound ?? (IsHead ? 30 : 1);
+    public double Rate => LearningRate ?? (IsHead ? 5e-3 : 2e-5);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (!IsHead && !string.Equals(Mode, "full", StringComparison.OrdinalIgnoreCase))
+            problems.Add($"Mode must be \"head\" or \"full\", was \"{Mode}\"");
+        if (EpochsPerRound is < 1 or > 200) problems.Add($"EpochsPerRound must be between 1 and 200, was {EpochsPerRound}");
+        if (LearningRate is <= 0 or > 1) problems.Add($"LearningRate must be in (0, 1], was {LearningRate}");
+        if (MaxLength is < 8 or > 512) problems.Add($"MaxLength must be between 8 and 512, was {MaxLength}");
+        if (BatchSize is < 1 or > 512) problems.Add($"BatchSize must be between 1 and 512, was {BatchSize}");
+        return problems;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MassTransit;
+using Pgkd.Contracts;
+using Pgkd.Core.Data;
+using Pgkd.Storage;
+using Pgkd.Student;
+
+namespace Pgkd.Trainer;
+
+/// <summary>What the trainer stores last in a checkpoint folder: the completion marker and the figures it reports.</summary>
+public sealed record TrainingSummary(int Round, int TrainingExamples, double ExamplesPerSecond, double TrainingLoss, double TrainingSeconds, string Device);
+
+/// <summary>
+/// Trains the student for one round: seed data plus every shard so far, continuing from the previous round's
+/// checkpoint, and stores the new checkpoint folder (student.pt, model.onnx, metadata.json, then training.json).
+/// Idempotent: a folder with training.json is complete, and a redelivered command only re-announces it.
+/// </summary>
+public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, IConfiguration configuration,
+    ILogger<TrainRoundConsumer> logger) : IConsumer<TrainRound>
+{
+    public const string SummaryFileName = "training.json";
+
+    public async Task Consume(ConsumeContext<TrainRound> context)
+    {
+        var m = context.Message;
+        using var span = PgkdMetrics.StartStep("pgkd.train", m.RunId, m.Round);
+        var folder = store.BlobNameOf(m.CheckpointUri);
+        var summaryBlob = folder + SummaryFileName;
+
+        if (await store.ExistsAsync(summaryBlob, context.CancellationToken))
+        {
+            var done = (await store.ReadAsync(summaryBlob, context.CancellationToken)).ToObjectFromJson<TrainingSummary>(RunStore.Json)!;
+            logger.LogInformation("Run {RunId} round {Round}: checkpoint already complete; announcing it again", m.RunId, m.Round);
+            await AnnounceAsync(context, done);
+            return;
+        }
+
+        var manifest = await store.ReadManifestAsync(m.RunId, context.CancellationToken)
+                       ?? throw new InvalidOperationException($"run {m.RunId} has no manifest");
+        var labels = new LabelSet(manifest.Labels);
+        var examples = new List<LabeledExample>();
+        foreach (var uri in m.TrainingDataUris)
+        {
+            var name = store.BlobNameOf(uri);
+            await using var stream = (await store.ReadAsync(name, context.CancellationToken)).ToStream();
+            examples.AddRange(DatasetReader.ReadJsonl(stream, name, new DatasetReadOptions { Labels = labels, AllowEmpty = true }).Examples);
+        }
+
+        var work = Directory.CreateTempSubdirectory($"pgkd-train-{m.RunId:N}-{m.Round}-").FullName;
+        try
+        {
+            StudentCheckpoint? startFrom = null;
+            if (m.StartFromCheckpointUri is { } previous)
+            {
+                var local = Path.Combine(work, "previous");
+                await store.DownloadFolderAsync(store.BlobNameOf(previous), local, context.CancellationToken);
+                startFrom = StudentCheckpoint.Load(local);
+            }
+
+            var options = TrainingOptions(manifest, m.Round);
+            var output = Path.Combine(work, "checkpoint");
+            var clock = Stopwatch.StartNew();
+            StudentTrainingProgress? last = null;
+            logger.LogInformation("Run {RunId} round {Round}: training ({Mode}) on {Count} examples", m.RunId, m.Round, options.Mode, examples.Count);
+            // Training is CPU-bound and synchronous; keep it off the bus's dispatch threads.
+            var checkpoint = await Task.Run(() => trainer.Train(options, examples, labels, output, startFrom, progress =>
+            {
+                last = progress;
+                if (progress.Phase == StudentTrainingPhase.Training)
+                    logger.LogInformation("Run {RunId} round {Round}: epoch {Epoch} step {Step}, loss {Loss:F4}, {Rate:F1} examples/s",
+                        m.RunId, m.Round, progress.Epoch, progress.Step, progress.Loss, progress.ExamplesPerSecond);
+            }, context.CancellationToken), context.CancellationToken);
+            clock.Stop();
+
+            // The files first, the marker last: a folder without training.json was never announced.
+            foreach (var file in new[] { StudentCheckpoint.StateFileName, StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
+                await store.WriteUnannouncedAsync(folder + file, BinaryData.FromBytes(await File.ReadAllBytesAsync(Path.Combine(checkpoint.Directory, file))),
+                    context.CancellationToken);
+            var summary = new TrainingSummary(m.Round, examples.Count,
+                examples.Count * options.Epochs / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
+                last?.Loss ?? double.NaN, clock.Elapsed.TotalSeconds, options.Device);
+            await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+            await AnnounceAsync(context, summary);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private async Task AnnounceAsync(ConsumeContext<TrainRound> context, TrainingSummary summary)
+    {
+        var m = context.Message;
+        PgkdMetrics.Trained(m.RunId, m.Round, summary.TrainingExamples, summary.ExamplesPerSecond, summary.TrainingLoss);
+        await context.Publish(new RoundTrained(m.RunId, m.Round, m.IdempotencyKey, m.CheckpointUri, summary.TrainingExamples,
+            summary.ExamplesPerSecond, summary.TrainingLoss, summary.TrainingSeconds));
+    }
+
+    private StudentTrainingOptions TrainingOptions(RunManifest manifest, int round)
+    {
+        var student = manifest.Student;
+        return new StudentTrainingOptions
+        {
+            Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
+            Epochs = student.Epochs,
+            LearningRate = student.Rate,
+            MaxLength = student.MaxLength,
+            BatchSize = student.BatchSize,
+            Seed = manifest.Configuration.SeedForRound(round),
+            Threads = configuration.GetValue("Trainer:Threads", 0),
+            Device = configuration["Trainer:Device"] ?? "auto",
+        };
+    }
+}
