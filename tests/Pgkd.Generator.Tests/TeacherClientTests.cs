@@ -89,8 +89,9 @@ public sealed class TeacherClientTests
         var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
 
         var call = Assert.Single(result.Calls);
-        Assert.Equal(2, call.Attempts);
+        Assert.True(call.Attempts >= 2); // 2 unless a loaded machine also makes the retry slower than 400 ms
         Assert.Contains("timeout", call.Retries[0].Reason);
+        Assert.Equal(1, server.Stats.Hangs);
         Assert.True(result.Reply.IsValidReply);
     }
 
