@@ -6,7 +6,8 @@ namespace Pgkd.Storage;
 /// runs/{runId}/manifest.json                      the run's durable state (ETag-guarded)
 /// runs/{runId}/data/seed-train.jsonl, seed-val.jsonl, test.jsonl
 /// runs/{runId}/data/round-{r}.jsonl               the teacher's accepted samples of round r (never overwritten)
-/// runs/{runId}/guidance/round-{r}.json            what the teacher was shown for round r
+/// runs/{runId}/guidance/round-{r}.json            what the teacher is asked for in round r
+/// runs/{runId}/generations/round-{r}.json         the round's teacher usage and reject tallies
 /// runs/{runId}/evaluations/round-{r}-{split}.json validation report, hard negatives
 /// runs/{runId}/checkpoints/round-{r}/             model.onnx, state, metadata.json
 /// runs/{runId}/report.json                        the finished run's report
@@ -23,6 +24,7 @@ public static class RunBlobLayout
     public static string SeedValidation(Guid runId) => $"{runId:D}/data/seed-val.jsonl";
     public static string Test(Guid runId) => $"{runId:D}/data/test.jsonl";
     public static string RoundShard(Guid runId, int round) => $"{runId:D}/data/round-{Round(round)}.jsonl";
+    public static string GenerationSummary(Guid runId, int round) => $"{runId:D}/generations/round-{Round(round)}.json";
     public static string Guidance(Guid runId, int round) => $"{runId:D}/guidance/round-{Round(round)}.json";
     public static string Evaluation(Guid runId, int round, string split) => $"{runId:D}/evaluations/round-{Round(round)}-{split.ToLowerInvariant()}.json";
     public static string CheckpointFolder(Guid runId, int round) => $"{runId:D}/checkpoints/round-{Round(round)}/";

@@ -43,6 +43,9 @@ public sealed record RunManifest
     public DateTimeOffset UpdatedAt { get; init; }
     public RunStatus Status { get; init; } = RunStatus.Running;
     public required IReadOnlyList<LabelDefinition> Labels { get; init; }
+    /// <summary>What the classifier does, in a sentence: the teacher's task statement.</summary>
+    public string TaskDescription { get; init; } = DefaultTaskDescription;
+    public const string DefaultTaskDescription = "Classify each text into exactly one of the labels.";
     public required RunConfiguration Configuration { get; init; }
     public StudentSettings Student { get; init; } = new();
     public required StoredDataset SeedTrain { get; init; }

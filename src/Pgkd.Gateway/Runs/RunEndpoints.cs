@@ -54,6 +54,7 @@ public static class RunEndpoints
             Labels = submission.Labels.Labels,
             Configuration = submission.Configuration,
             Student = submission.Student,
+            TaskDescription = submission.TaskDescription,
             SeedTrain = seedTrain,
             SeedValidation = seedValidation,
             Test = test,

@@ -18,11 +18,12 @@ public sealed record RunRequest(
     JsonElement Validation,
     JsonElement? Test = null,
     RunConfiguration? Configuration = null,
-    StudentSettings? Student = null);
+    StudentSettings? Student = null,
+    string? Task = null);
 
 /// <summary>A run that passed every check: nothing is stored before this exists.</summary>
 public sealed record RunSubmission(LabelSet Labels, Dataset Train, Dataset Validation, Dataset? Test, RunConfiguration Configuration,
-    StudentSettings Student);
+    StudentSettings Student, string TaskDescription);
 
 /// <summary>Every problem with a submission, each naming the field and, for data, the line.</summary>
 public sealed class RunSubmissionException(IReadOnlyList<string> problems)
@@ -69,8 +70,11 @@ public static class RunSubmissionParser
         var student = request.Student ?? new StudentSettings();
         problems.AddRange(student.Validate().Select(p => $"student: {p}"));
 
+        var task = string.IsNullOrWhiteSpace(request.Task) ? RunManifest.DefaultTaskDescription : request.Task.Trim();
+        if (task.Length > 1000) problems.Add($"task: at most 1000 characters, was {task.Length}");
+
         if (problems.Count > 0) throw new RunSubmissionException(problems);
-        return new RunSubmission(labels, train!, validation!, test, config, student);
+        return new RunSubmission(labels, train!, validation!, test, config, student, task);
     }
 
     private static LabelSet? ParseLabels(JsonElement element, List<string> problems)

@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using MassTransit;
+using Pgkd.Contracts;
+using Pgkd.Core.Data;
+using Pgkd.Core.Teacher;
+using Pgkd.Generator.Shards;
+using Pgkd.Generator.Teacher;
+using Pgkd.Storage;
+
+namespace Pgkd.Generator.Rounds;
+
+/// <summary>The generator's account of a round, stored after the shard (the step's completion marker).</summary>
+public sealed record GenerationSummary(int Round, int Requested, int Accepted, IReadOnlyDictionary<string, int> RejectedByReason,
+    long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds, string? StopReason);
+
+/// <summary>
+/// One round's teacher work: the prompt from the round's guidance (allocation, validation report, hard negatives),
+/// the teacher's replies validated by the Core parser against everything the student trains on (duplicates) and
+/// everything it is judged on (validation and test: leakage), and the accepted samples stored as the round's shard.
+/// Idempotent: a stored shard is never asked for again, only re-announced.
+/// </summary>
+public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator generator, ILogger<GenerateRoundConsumer> logger)
+    : IConsumer<GenerateRound>
+{
+    public async Task Consume(ConsumeContext<GenerateRound> context)
+    {
+        var m = context.Message;
+        using var span = PgkdMetrics.StartStep("pgkd.generate", m.RunId, m.Round);
+        var shardBlob = store.BlobNameOf(m.ShardUri);
+        var summaryBlob = RunBlobLayout.GenerationSummary(m.RunId, m.Round);
+        var manifest = await store.ReadManifestAsync(m.RunId, context.CancellationToken)
+                       ?? throw new InvalidOperationException($"run {m.RunId} has no manifest");
+        var labels = new LabelSet(manifest.Labels);
+
+        GenerationSummary summary;
+        if (await store.ExistsAsync(summaryBlob, context.CancellationToken))
+        {
+            summary = (await store.ReadAsync(summaryBlob, context.CancellationToken)).ToObjectFromJson<GenerationSummary>(RunStore.Json)!;
+            logger.LogInformation("Run {RunId} round {Round}: shard already stored; announcing it again", m.RunId, m.Round);
+        }
+        else if (await store.ExistsAsync(shardBlob, context.CancellationToken))
+        {
+            // The shard was stored but the step died before its summary: keep the shard (never ask the teacher
+            // twice for one round) and account for it from its content; the lost call figures are unknown.
+            var stored = await ReadDatasetAsync(shardBlob, labels, context.CancellationToken);
+            summary = new GenerationSummary(m.Round, stored.Count, stored.Count, new Dictionary<string, int>(), 0, 0, 0m, 0,
+                "recovered from a stored shard; teacher usage of that attempt was not recorded");
+            await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+        }
+        else
+        {
+            summary = await GenerateAsync(m, manifest, labels, shardBlob, context.CancellationToken);
+            await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+        }
+
+        var rejected = summary.RejectedByReason.Values.Sum();
+        PgkdMetrics.Generated(m.RunId, m.Round, summary.Requested, summary.Accepted, rejected, summary.PromptTokens + summary.CompletionTokens, summary.CostUsd);
+        await context.Publish(new RoundGenerated(m.RunId, m.Round, m.IdempotencyKey, m.ShardUri, summary.Requested, summary.Accepted,
+            summary.RejectedByReason, summary.PromptTokens, summary.CompletionTokens, summary.CostUsd, summary.TeacherSeconds));
+    }
+
+    private async Task<GenerationSummary> GenerateAsync(GenerateRound m, RunManifest manifest, LabelSet labels, string shardBlob,
+        CancellationToken cancellationToken)
+    {
+        var config = manifest.Configuration;
+        var guidance = (await store.ReadAsync(store.BlobNameOf(m.GuidanceUri), cancellationToken)).ToObjectFromJson<RoundGuidance>(RunStore.Json)!;
+        var evaluation = (await store.ReadAsync(guidance.EvaluationBlob, cancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+
+        var seedTrain = await ReadDatasetAsync(manifest.SeedTrain.BlobName, labels, cancellationToken);
+        var trainingHashes = seedTrain.TextHashes();
+        foreach (var earlier in manifest.Rounds.Where(r => r.Round < m.Round && r.ShardBlob is not null))
+            trainingHashes.UnionWith((await ReadDatasetAsync(earlier.ShardBlob!, labels, cancellationToken)).TextHashes());
+        var heldOut = (await ReadDatasetAsync(manifest.SeedValidation.BlobName, labels, cancellationToken)).TextHashes();
+        if (manifest.Test is { } test) heldOut.UnionWith((await ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
+
+        var request = new RoundShardRequest(m.RunId.ToString(), m.Round,
+            new TeacherPromptInput
+            {
+                Labels = labels,
+                TaskDescription = manifest.TaskDescription,
+                Allocation = guidance.Allocation,
+                FewShotPool = seedTrain.Examples,
+                Report = evaluation.Report,
+                Selection = evaluation.Guidance,
+                Round = m.Round,
+                Seed = config.SeedForRound(m.Round),
+            },
+            config.ReplyContext(labels, trainingHashes, heldOut),
+            guidance.PromptOptions);
+
+        // The run's budget counts what earlier rounds spent.
+        var ledger = new TeacherUsageLedger(new TeacherBudget(config.TeacherTokenBudget, config.TeacherCostBudgetUsd),
+            new TeacherUsageTotals(0, manifest.TeacherTokens, 0, manifest.TeacherCostUsd));
+        var clock = Stopwatch.StartNew();
+        var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
+        clock.Stop();
+
+        using var buffer = new MemoryStream();
+        shard.WriteJsonl(buffer);
+        await store.WriteOnceAsync(shardBlob, BinaryData.FromBytes(buffer.ToArray()), cancellationToken);
+        logger.LogInformation("Run {RunId} round {Round}: teacher gave {Accepted} of {Requested} samples ({Rejected} rejected, {Tokens} tokens, ${Cost:F4}){Stop}",
+            m.RunId, m.Round, shard.Examples.Count, shard.Requested.Sum(), shard.Rejected.Values.Sum(),
+            shard.PromptTokens + shard.CompletionTokens, shard.CostUsd, shard.StopReason is null ? "" : "; " + shard.StopReason);
+        return new GenerationSummary(m.Round, shard.Requested.Sum(), shard.Examples.Count,
+            shard.Rejected.ToDictionary(r => r.Key.ToString(), r => r.Value), shard.PromptTokens, shard.CompletionTokens, shard.CostUsd,
+            clock.Elapsed.TotalSeconds, shard.StopReason);
+    }
+
+    private async Task<Dataset> ReadDatasetAsync(string blobName, LabelSet labels, CancellationToken cancellationToken)
+    {
+        await using var stream = (await store.ReadAsync(blobName, cancellationToken)).ToStream();
+        return DatasetReader.ReadJsonl(stream, blobName, new DatasetReadOptions { Labels = labels, AllowEmpty = true });
+    }
+}
