@@ -23,8 +23,12 @@ internal static class OrtSessions
         if (options.PreferCuda)
         {
             SessionOptions? so = null;
+            var env = OrtEnv.Instance();
+            var level = env.EnvLogLevel;
             try
             {
+                // The failed provider load is reported below in one line; keep ONNX Runtime's own error log quiet meanwhile.
+                env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
                 so = NewOptions(options);
                 so.AppendExecutionProvider_CUDA(0);
                 var session = new InferenceSession(model, so);
@@ -38,6 +42,7 @@ internal static class OrtSessions
             }
             finally
             {
+                env.EnvLogLevel = level;
                 so?.Dispose();
             }
         }

@@ -32,4 +32,6 @@ public sealed class SentenceEmbeddingCache
     }
 
     internal void Set(string key, float[] vector) => _vectors[key] = vector;
+
+    internal IEnumerable<float[]> Vectors => _vectors.Values;
 }

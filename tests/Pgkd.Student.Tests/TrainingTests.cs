@@ -209,3 +209,37 @@ public sealed class TrainingTests
         foreach (var d in new[] { plain, balanced, explicitW }) Directory.Delete(d.Directory, true);
     }
 }
+
+/// <summary>Head mode after a full-mode round embeds with the fine-tuned encoder (not the pretrained one).</summary>
+public sealed class MixedModeTests
+{
+    [Fact]
+    public void Head_mode_from_a_full_checkpoint_embeds_with_the_fine_tuned_encoder()
+    {
+        var full = TestSupport.Trainer.Train(
+            new StudentTrainingOptions { Mode = StudentTrainingMode.Full, MaxSteps = 2, BatchSize = 4, MaxLength = 32, LearningRate = 5e-4, Threads = 2, Seed = 11 },
+            TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("mixed-full"));
+        var cache = new SentenceEmbeddingCache();
+        using var trainer = new StudentTrainer(embeddingCache: cache);
+        var head = trainer.Train(
+            new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 2, BatchSize = 4, MaxLength = 32, LearningRate = 1e-2, Threads = 2, Seed = 11 },
+            TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("mixed-head"), startFrom: full);
+        Assert.Equal(TestSupport.Tiny.Length, cache.Count);
+
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var m = new StudentModel(4);
+        m.load(full.StatePath);
+        m.eval();
+        using var _ = TorchSharp.torch.no_grad();
+        var cached = cache.Vectors.ToArray();
+        foreach (var e in TestSupport.Tiny)
+        {
+            var b = TestSupport.Tokenizer.EncodeBatch([e.Text], 32);
+            var v = m.Embed(TorchSharp.torch.tensor(b.InputIds, [1, b.Length]), TorchSharp.torch.tensor(b.AttentionMask, [1, b.Length])).data<float>().ToArray();
+            var best = cached.Min(c => c.Zip(v, (x, y) => Math.Abs(x - y)).Max());
+            Assert.True(best < 1e-4, $"no cached embedding within 1e-4 of the fine-tuned encoder's ({best})");
+        }
+        Directory.Delete(full.Directory, true);
+        Directory.Delete(head.Directory, true);
+    }
+}
