@@ -88,6 +88,7 @@ public sealed class StudentTrainer : IDisposable
 
             progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Exporting, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
             model.eval();
+            model.to(CPU); // the state file and the ONNX export read CPU tensors
             var metadata = new StudentCheckpointMetadata(
                 StudentCheckpointMetadata.CurrentFormat,
                 PretrainedMiniLM.ModelName,

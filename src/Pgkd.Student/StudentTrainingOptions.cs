@@ -53,7 +53,8 @@ public sealed record StudentTrainingOptions
 
     internal void Validate()
     {
-        if (Epochs < 1 && MaxSteps < 1) throw new ArgumentException("Epochs or MaxSteps must be at least 1.");
+        if (Epochs < 1) throw new ArgumentException("Epochs must be at least 1.");
+        if (MaxSteps < 0) throw new ArgumentException("MaxSteps must not be negative (0 = no limit).");
         if (BatchSize < 1) throw new ArgumentException("BatchSize must be at least 1.");
         if (MaxLength is < 2 or > MiniLMShape.MaxPositions) throw new ArgumentException($"MaxLength must be in 2..{MiniLMShape.MaxPositions}.");
         if (LearningRate < 0) throw new ArgumentException("LearningRate must not be negative.");
