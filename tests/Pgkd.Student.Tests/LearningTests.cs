@@ -9,10 +9,10 @@ public sealed class LearningTests(ITestOutputHelper output)
 {
     /// <summary>
     /// 64 training examples per class (256, the first ones of seed_train.jsonl per class), head mode, then accuracy on
-    /// all 200 seed_val.jsonl texts through the exported model.onnx. Threshold 0.70 with 4 classes: a model
-    /// without skill gets each text right with probability at most the largest class share (about 0.3 here), so
-    /// reaching 140 of 200 by luck has probability below 1e-20 (binomial tail; 140 is more than 11 standard
-    /// deviations above 60). MiniLM embeddings with a linear head reach about 0.85 on this data (DESIGN.md §3:
+    /// all 200 seed_val.jsonl texts (50 per class) through the exported model.onnx. Threshold 0.70: a model without
+    /// skill is right on each text with probability 0.25 (whatever it guesses, as the classes are balanced), so 140 or
+    /// more of 200 by luck has binomial probability below 1e-30 (140 is 12 standard deviations above the mean of 50).
+    /// MiniLM embeddings with a linear head reach about 0.85 on this data (DESIGN.md §3:
     /// 0.866 with 800 examples), so the margin also keeps the test from flaking on training noise; and training
     /// is seeded, so the result is the same on every CPU run.
     /// </summary>
@@ -29,6 +29,7 @@ public sealed class LearningTests(ITestOutputHelper output)
         var train = Read("seed_train.jsonl").Examples.GroupBy(e => e.Label).SelectMany(g => g.Take(64)).ToArray();
         var validation = Read("seed_val.jsonl").Examples;
         Assert.Equal(256, train.Length);
+        Assert.All(labels.Names, l => Assert.Equal(50, validation.Count(e => e.Label == l)));
 
         var reports = new List<StudentTrainingProgress>();
         var checkpoint = TestSupport.Trainer.Train(
