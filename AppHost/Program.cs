@@ -34,16 +34,13 @@ IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProje
         .WithHttpHealthCheck("/health");
 
 // The teacher, as ConnectionStrings:teacher = "Endpoint=...;Deployment=...;Key=...;Kind=AzureOpenAI|OpenAI"
-// (src/Pgkd.Generator/Teacher/TeacherConnection.cs). In the cloud: Azure OpenAI from parameters (an empty key
-// means Entra ID). Offline: our emulator on its Azure route, guarded by a generated secret key.
+// (src/Pgkd.Generator/Teacher/TeacherConnection.cs). In the cloud: a secret connection-string parameter, which
+// infra fills with its Azure OpenAI output (no Key: managed identity via Entra ID); any OpenAI-compatible endpoint
+// works too. Offline: our emulator on its Azure route, guarded by a generated secret key.
 var generator = AddService<Projects.Pgkd_Generator>(ServiceNames.Generator);
 if (builder.ExecutionContext.IsPublishMode)
 {
-    var endpoint = builder.AddParameter("teacher-endpoint");
-    var deployment = builder.AddParameter("teacher-deployment");
-    var key = builder.AddParameter("teacher-key", secret: true);
-    generator.WithReference(builder.AddConnectionString("teacher",
-        ReferenceExpression.Create($"Endpoint={endpoint};Deployment={deployment};Key={key};Kind=AzureOpenAI")));
+    generator.WithReference(builder.AddConnectionString("teacher"));
 }
 else
 {
