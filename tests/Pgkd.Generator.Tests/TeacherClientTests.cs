@@ -172,6 +172,16 @@ public sealed class TeacherClientTests
     }
 
     [Fact]
+    public void ARunsBudget_FallsBackToTheServiceBudget_LimitByLimit()
+    {
+        var service = new TeacherBudget(MaxTotalTokens: 1_000_000, MaxCostUsd: 5m);
+        Assert.Equal(new TeacherBudget(2000, 5m), new TeacherBudget(MaxTotalTokens: 2000).OrElse(service));
+        Assert.Equal(service, TeacherBudget.Unlimited.OrElse(service));
+        var client = new TeacherClient(TeacherConnection.Parse("Endpoint=http://127.0.0.1:1/v1;Model=m;Key=k"), new TeacherClientOptions { Budget = service });
+        Assert.Equal(service, client.DefaultBudget);
+    }
+
+    [Fact]
     public void PriceTable_LooksUpByName_ThenStar_ElseFree()
     {
         var table = new TeacherPriceTable(new Dictionary<string, TokenPrice> { ["gpt-4o"] = new(2.5m, 10m), ["*"] = new(1m, 2m) });

@@ -59,6 +59,9 @@ public sealed class TeacherClient
 
     public TokenPrice Price => _prices.PriceOf(Connection.Deployment);
 
+    /// <summary>The service-wide budget from <c>Teacher:Budget</c>: the limit for runs that set none of their own.</summary>
+    public TeacherBudget DefaultBudget => _options.Budget;
+
     /// <summary>
     /// Asks the teacher for one prompt's samples and parses the reply against <paramref name="context"/>.
     /// A reply without usable JSON is answered once with a repair turn. Throws

@@ -28,6 +28,10 @@ public sealed class TeacherPriceTable(IReadOnlyDictionary<string, TokenPrice> pr
 public sealed record TeacherBudget(long? MaxTotalTokens = null, decimal? MaxCostUsd = null)
 {
     public static TeacherBudget Unlimited { get; } = new();
+
+    /// <summary>This budget's limits, each missing one taken from <paramref name="fallback"/> (e.g. a run's settings over the service's <c>Teacher:Budget</c>).</summary>
+    public TeacherBudget OrElse(TeacherBudget fallback) =>
+        new(MaxTotalTokens ?? fallback.MaxTotalTokens, MaxCostUsd ?? fallback.MaxCostUsd);
 }
 
 /// <summary>What a run has spent so far.</summary>
