@@ -57,9 +57,13 @@ double Pct(double p) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceilin
 // 3. ONNX Runtime, batch 64 (sorted by length inside PredictProbabilities).
 var batchTexts = Enumerable.Range(0, 1024).Select(i => texts[i % texts.Length]).ToArray();
 student.PredictProbabilities(batchTexts.Take(128).ToArray());
-var swb = Stopwatch.StartNew();
-student.PredictProbabilities(batchTexts);
-var batchSeconds = swb.Elapsed.TotalSeconds;
+var batchSeconds = double.MaxValue;
+for (var pass = 0; pass < 2; pass++) // best of two passes: other processes on a shared machine only ever slow a pass down
+{
+    var swb = Stopwatch.StartNew();
+    student.PredictProbabilities(batchTexts);
+    batchSeconds = Math.Min(batchSeconds, swb.Elapsed.TotalSeconds);
+}
 var batchPerSecond = batchTexts.Length / batchSeconds;
 var usefulFlops = batchTexts.Sum(t => ForwardFlops(tokenizer.Encode(t, student.MaxLength).Length));
 var achieved = usefulFlops / batchSeconds;
