@@ -40,6 +40,9 @@ var trainPerSecond = steady.Length == 0 ? double.NaN : steady.Length * 16 / stea
 var lengths64 = long64.Select(t => tokenizer.Encode(t, 64).Length).ToArray();
 var trainFlopsPerExample = 3 * lengths64.Average(ForwardFlops); // forward + backward ~ 3x forward
 
+// 1b. Where a full-mode step's time goes (forward, backward, clip + AdamW), same shapes, a few steady steps.
+var (fwdMs, bwdMs, optMs) = ProfileFullStep(tokenizer, long64, threads);
+
 // 2. ONNX Runtime, batch 1, natural length.
 using var student = OnnxStudent.Load(ckpt.Directory, new OnnxRunOptions { Threads = threads, BatchSize = 64, Log = m => Console.Error.WriteLine(m) });
 var sample = texts.Take(300).ToArray();
@@ -82,6 +85,7 @@ var rows = new List<(string, string)>
 {
     ("fine-tune, full mode, length 64, batch 16", $"{trainPerSecond:F1} examples/s"),
     ("fine-tune useful FLOP/s (3x forward)", $"{trainPerSecond * trainFlopsPerExample / 1e9:F1} GFLOP/s = {trainPerSecond * trainFlopsPerExample / gemm:F2} of GEMM"),
+    ("  full step: forward / backward / clip+AdamW", $"{fwdMs:F0} / {bwdMs:F0} / {optMs:F0} ms"),
     ("ORT batch 1, natural length, p50", $"{Pct(0.50):F2} ms"),
     ("ORT batch 1, natural length, p99", $"{Pct(0.99):F2} ms"),
     ("ORT batch 64, length-sorted, throughput", $"{batchPerSecond:F0} sentences/s"),
@@ -118,6 +122,39 @@ static double GemmRate(int m, int k, int n)
         reps++;
     }
     return 2.0 * m * k * n * reps / sw.Elapsed.TotalSeconds;
+}
+
+static (double Forward, double Backward, double Optimizer) ProfileFullStep(StudentTokenizer tokenizer, string[] texts, int threads)
+{
+    TorchDevice.SetThreads(threads);
+    using var scope = torch.NewDisposeScope();
+    torch.random.manual_seed(1);
+    using var model = new StudentModel(4);
+    model.Encoder.LoadPretrained(PretrainedMiniLM.Ensure().ReadModelBytes());
+    model.train();
+    using var opt = torch.optim.AdamW(model.parameters(), 2e-5, weight_decay: 0.01);
+    double f = 0, b = 0, o = 0;
+    const int warm = 2, measured = 4;
+    for (var step = 0; step < warm + measured; step++)
+    {
+        using var s = torch.NewDisposeScope();
+        var batch = tokenizer.EncodeBatch(texts.Skip(step * 16).Take(16).ToArray(), 64);
+        var ids = torch.tensor(batch.InputIds, [batch.Count, batch.Length]);
+        var mask = torch.tensor(batch.AttentionMask, [batch.Count, batch.Length]);
+        var y = torch.tensor(Enumerable.Range(0, batch.Count).Select(i => (long)(i % 4)).ToArray());
+        var sw = Stopwatch.StartNew();
+        opt.zero_grad();
+        var loss = torch.nn.functional.cross_entropy(model.forward(ids, mask), y);
+        loss.item<float>();
+        var t1 = sw.Elapsed.TotalMilliseconds;
+        loss.backward();
+        var t2 = sw.Elapsed.TotalMilliseconds;
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+        opt.step();
+        var t3 = sw.Elapsed.TotalMilliseconds;
+        if (step >= warm) { f += t1; b += t2 - t1; o += t3 - t2; }
+    }
+    return (f / measured, b / measured, o / measured);
 }
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
