@@ -9,7 +9,7 @@ namespace Pgkd.TeacherEmulator;
 /// <summary>One chat message as the emulator reads it.</summary>
 public sealed record ChatTurn(string Role, string Content);
 
-/// <summary>A sample the emulator put in a reply: the pool index it came from (-1 never happens today) and the label it was given.</summary>
+/// <summary>A sample the emulator put in a reply: the pool index it came from, the label it was given (flipped by label noise or not), its cosine to the nearest hard negative (0 for random picks).</summary>
 public sealed record EmulatedSample(string Text, string Label, int PoolIndex, bool LabelFlipped, double Similarity);
 
 /// <summary>What the engine answered: the assistant message content and how it got there.</summary>
@@ -32,7 +32,8 @@ public sealed record EngineAnswer(string Content, IReadOnlyList<EmulatedSample> 
 /// The run id (the OpenAI <c>user</c> field, or the <c>X-Pgkd-Run-Id</c> header, else "default")
 /// keys a per-run record of handed-out pool texts: a run never receives the same pool text twice,
 /// and when a label's texts run out the reply is shorter (the client sees fewer samples, as with a
-/// real model that stops early). Held-out data is kept out twice: exclude files drop their texts from
+/// real model that stops early). This memory lives in the process: after an emulator restart a run
+/// can be handed a text again, which the client's duplicate check (training hashes) then rejects. Held-out data is kept out twice: exclude files drop their texts from
 /// the pool at load (<see cref="TeacherPool"/>), and every text shown in the prompt's guidance
 /// (hard negatives and samples, which are validation texts) is excluded by hash per request.
 /// </para>

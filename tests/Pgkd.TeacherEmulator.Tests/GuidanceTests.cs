@@ -89,6 +89,19 @@ public sealed class GuidanceTests
     }
 
     [Fact]
+    public async Task TheRunIdHeader_KeysTheRun_WhenAClientCannotSetUser()
+    {
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = Emulators.Body(Emulators.Prompt([1, 1, 1, 1]), user: "ignored") };
+        request.Headers.Add(ChatCompletionsEndpoints.RunIdHeader, "run-from-header");
+        using var response = await http.SendAsync(request);
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal(4, server.Engine.UsedCount("run-from-header"));
+        Assert.Equal(0, server.Engine.UsedCount("ignored"));
+    }
+
+    [Fact]
     public async Task ValidationAndTestTexts_AreNeverReturned_EvenWhenThePoolHoldsThem()
     {
         var dir = Directory.CreateTempSubdirectory("pgkd-emulator-");
