@@ -21,13 +21,20 @@ public sealed class RunStore(BlobServiceClient blobs)
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
+        // Metrics can be NaN (a loss before any step); stored as "NaN" rather than failing the write.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
 
     private const int MaxManifestAttempts = 20;
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(RunBlobLayout.Container);
 
-    public Uri UriOf(string blobName) => _container.GetBlobClient(blobName).Uri;
+    public Uri UriOf(string blobName)
+    {
+        var uri = _container.GetBlobClient(blobName).Uri;
+        // A folder (a checkpoint) keeps its trailing slash, which the blob client drops.
+        return blobName.EndsWith('/') && !uri.AbsolutePath.EndsWith('/') ? new Uri(uri.AbsoluteUri + "/") : uri;
+    }
 
     /// <summary>The blob name of a URI inside the runs container; throws for anything else.</summary>
     public string BlobNameOf(Uri uri)
@@ -35,7 +42,7 @@ public sealed class RunStore(BlobServiceClient blobs)
         var address = new BlobUriBuilder(uri);
         if (address.BlobContainerName != RunBlobLayout.Container || string.IsNullOrEmpty(address.BlobName))
             throw new ArgumentException($"{uri} is not a blob in the '{RunBlobLayout.Container}' container", nameof(uri));
-        return address.BlobName;
+        return uri.AbsolutePath.EndsWith('/') && !address.BlobName.EndsWith('/') ? address.BlobName + "/" : address.BlobName;
     }
 
     public async Task EnsureContainerAsync(CancellationToken cancellationToken = default) =>

@@ -66,9 +66,9 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             // Training is CPU-bound and synchronous; keep it off the bus's dispatch threads.
             var checkpoint = await Task.Run(() => trainer.Train(options, examples, labels, output, startFrom, progress =>
             {
+                if (progress.Phase != StudentTrainingPhase.Training) return;
                 last = progress;
-                if (progress.Phase == StudentTrainingPhase.Training)
-                    logger.LogInformation("Run {RunId} round {Round}: epoch {Epoch} step {Step}, loss {Loss:F4}, {Rate:F1} examples/s",
+                logger.LogInformation("Run {RunId} round {Round}: epoch {Epoch} step {Step}, loss {Loss:F4}, {Rate:F1} examples/s",
                         m.RunId, m.Round, progress.Epoch, progress.Step, progress.Loss, progress.ExamplesPerSecond);
             }, context.CancellationToken), context.CancellationToken);
             clock.Stop();
@@ -79,7 +79,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
                     context.CancellationToken);
             var summary = new TrainingSummary(m.Round, examples.Count,
                 examples.Count * options.Epochs / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
-                last?.Loss ?? double.NaN, clock.Elapsed.TotalSeconds, options.Device);
+                last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
             await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
             await AnnounceAsync(context, summary);
         }

@@ -97,6 +97,9 @@ public sealed class RunStoreTests(AzuriteFixture azurite) : IClassFixture<Azurit
         var name = RunBlobLayout.Evaluation(runId, 2, "Validation");
         Assert.Equal($"{runId:D}/evaluations/round-2-validation.json", name);
         Assert.Equal(name, store.BlobNameOf(store.UriOf(name)));
+        var folder = RunBlobLayout.CheckpointFolder(runId, 1);
+        Assert.Equal(folder, store.BlobNameOf(store.UriOf(folder)));
+        Assert.EndsWith("/", folder);
         Assert.Throws<ArgumentException>(() => store.BlobNameOf(new Uri("http://127.0.0.1:1/devstoreaccount1/other/x.json")));
         Assert.Null(await store.ReadManifestAsync(Guid.NewGuid()));
     }
