@@ -3,8 +3,10 @@
 using System.Text.Json.Serialization;
 using Pgkd.Gateway;
 using Pgkd.Gateway.Diagnostics;
+using Pgkd.Gateway.Models;
 using Pgkd.Gateway.Runs;
 using Pgkd.Storage;
+using Pgkd.Student;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -15,11 +17,14 @@ builder.AddPgkdBus(bus =>
 {
     bus.AddPingCollector();
     bus.AddConsumer<RunOrchestrator>();
+    ModelSwapper.Register(bus);
 });
 builder.Services.AddSingleton<PingTracker>();
 builder.Services.AddSingleton<RunStore>();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ApiKeyFilter>();
+builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));
+builder.Services.AddSingleton<ModelRegistry>();
 builder.Services.AddProblemDetails();
 builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(options =>
@@ -40,5 +45,6 @@ app.MapDiagnostics();
 
 var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
 v1.MapRuns();
+v1.MapModels();
 
 app.Run();

@@ -140,6 +140,7 @@ public sealed class RunStore(BlobServiceClient blobs)
     /// <summary>Run ids that have a manifest, in blob-name order (callers sort by the manifest's dates).</summary>
     public async IAsyncEnumerable<Guid> ListRunIdsAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        if (!(await _container.ExistsAsync(cancellationToken)).Value) yield break; // no run stored yet
         await foreach (var item in _container.GetBlobsByHierarchyAsync(BlobTraits.None, BlobStates.None, "/", null, cancellationToken))
             if (item.IsPrefix && Guid.TryParse(item.Prefix.TrimEnd('/'), out var runId)
                 && await ExistsAsync(RunBlobLayout.Manifest(runId), cancellationToken))

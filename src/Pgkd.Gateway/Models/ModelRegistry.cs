@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using Pgkd.Storage;
+using Pgkd.Student;
+
+namespace Pgkd.Gateway.Models;
+
+/// <summary>A loaded student: the best checkpoint of one completed run, served with ONNX Runtime.</summary>
+public sealed class ServedModel(string id, Guid runId, int round, OnnxStudent student) : IDisposable
+{
+    private int _leases;
+    private int _retired;
+
+    public string Id { get; } = id;
+    public Guid RunId { get; } = runId;
+    public int Round { get; } = round;
+    public OnnxStudent Student { get; } = student;
+
+    /// <summary>Counts a request in; false once the model is retired and disposed (the caller takes the new one).</summary>
+    internal bool TryLease()
+    {
+        Interlocked.Increment(ref _leases);
+        if (Volatile.Read(ref _retired) == 0) return true;
+        Release();
+        return false;
+    }
+
+    /// <summary>Counts a request out; the last one out of a retired model disposes it.</summary>
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0 && Volatile.Read(ref _retired) == 1) Dispose();
+    }
+
+    internal void Retire()
+    {
+        if (Interlocked.Exchange(ref _retired, 1) == 0 && Volatile.Read(ref _leases) == 0) Dispose();
+    }
+
+    public void Dispose() => Student.Dispose();
+}
+
+/// <summary>A model held for the length of one request: the swap to a newer model never pulls it away mid-request.</summary>
+public readonly struct ModelLease(ServedModel model) : IDisposable
+{
+    public ServedModel Model { get; } = model;
+    public void Dispose() => Model.Release();
+}
+
+/// <summary>
+/// Which student the gateway serves: by default the best checkpoint of the latest completed run, swapped in when a
+/// newer run completes; or, per request, a chosen run's. Loading happens off the request path where it can; a swap
+/// is one reference exchange, and a replaced model is disposed only after its last in-flight request.
+/// </summary>
+public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IConfiguration configuration, ILogger<ModelRegistry> logger)
+    : IDisposable
+{
+    private readonly SemaphoreSlim _loading = new(1, 1);
+    private readonly ConcurrentDictionary<Guid, ServedModel> _chosen = new();
+    private ServedModel? _default;
+
+    public ServedModel? Default => Volatile.Read(ref _default);
+
+    public static string IdOf(Guid runId, int round) => $"{runId:D}/round-{round}";
+
+    /// <summary>The default model, or a completed run's; null when there is none (the caller answers 404).</summary>
+    public async Task<ModelLease?> LeaseAsync(Guid? runId, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var model = runId is { } id ? await ChosenAsync(id, cancellationToken) : Default ?? await RefreshDefaultAsync(cancellationToken);
+            if (model is null) return null;
+            if (model.TryLease()) return new ModelLease(model);
+        }
+        throw new InvalidOperationException("the served model kept changing; try again");
+    }
+
+    /// <summary>Serves the best checkpoint of the most recently completed run, if it is not served already.</summary>
+    public async Task<ServedModel?> RefreshDefaultAsync(CancellationToken cancellationToken)
+    {
+        var latest = await LatestCompletedAsync(cancellationToken);
+        if (latest is null) return Default;
+        var id = IdOf(latest.RunId, latest.BestRound!.Value);
+        if (Default?.Id == id) return Default;
+
+        await _loading.WaitAsync(cancellationToken);
+        try
+        {
+            if (Default?.Id == id) return Default;
+            var loaded = await LoadAsync(latest, cancellationToken);
+            var previous = Interlocked.Exchange(ref _default, loaded);
+            previous?.Retire();
+            logger.LogInformation("Serving {ModelId} ({Provider}) in place of {Previous}", loaded.Id, loaded.Student.ExecutionProvider, previous?.Id ?? "nothing");
+            return loaded;
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<RunManifest>> CompletedRunsAsync(CancellationToken cancellationToken)
+    {
+        var runs = new List<RunManifest>();
+        await foreach (var id in store.ListRunIdsAsync(cancellationToken))
+            if (await store.ReadManifestAsync(id, cancellationToken) is { Status: RunStatus.Completed, BestRound: not null } manifest)
+                runs.Add(manifest);
+        return runs.OrderByDescending(r => r.UpdatedAt).ToList();
+    }
+
+    private async Task<RunManifest?> LatestCompletedAsync(CancellationToken cancellationToken) =>
+        (await CompletedRunsAsync(cancellationToken)).FirstOrDefault();
+
+    private async Task<ServedModel?> ChosenAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        if (Default?.RunId == runId) return Default;
+        if (_chosen.TryGetValue(runId, out var cached)) return cached;
+        var manifest = await store.ReadManifestAsync(runId, cancellationToken);
+        if (manifest is not { Status: RunStatus.Completed, BestRound: not null }) return null;
+        await _loading.WaitAsync(cancellationToken);
+        try
+        {
+            return _chosen.TryGetValue(runId, out cached) ? cached : _chosen[runId] = await LoadAsync(manifest, cancellationToken);
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
+
+    private async Task<ServedModel> LoadAsync(RunManifest run, CancellationToken cancellationToken)
+    {
+        var round = run.BestRound!.Value;
+        var folder = RunBlobLayout.CheckpointFolder(run.RunId, round);
+        var local = Path.Combine(Path.GetTempPath(), "pgkd-gateway-models", $"{run.RunId:N}-{round}");
+        Directory.CreateDirectory(local);
+        foreach (var file in new[] { StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
+            await File.WriteAllBytesAsync(Path.Combine(local, file), (await store.ReadAsync(folder + file, cancellationToken)).ToArray(), cancellationToken);
+        var student = OnnxStudent.Load(local, new OnnxRunOptions { Threads = configuration.GetValue("Gateway:InferenceThreads", 0) }, tokenizer);
+        return new ServedModel(IdOf(run.RunId, round), run.RunId, round, student);
+    }
+
+    public void Dispose()
+    {
+        Default?.Dispose();
+        foreach (var model in _chosen.Values) model.Dispose();
+    }
+}
