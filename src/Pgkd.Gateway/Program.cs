@@ -46,5 +46,7 @@ app.MapDiagnostics();
 var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
 v1.MapRuns();
 v1.MapModels();
+v1.MapModelFiles();
+app.MapReports();
 
 app.Run();
