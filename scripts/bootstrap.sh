@@ -21,6 +21,13 @@ if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
 fi
 
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium with apt (about 60 s)"
+  as_root apt-get update -qq
+  # The report page's browser test drives this Chromium with Playwright; Playwright never downloads a browser here.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 if [ ! -x "$root/.tools/node_modules/.bin/azurite-blob" ] \
    || ! grep -q "\"version\": \"$AZURITE_VERSION\"" "$root/.tools/node_modules/azurite/package.json" 2>/dev/null; then
   say "installing azurite@$AZURITE_VERSION into .tools/ (about 30 s)"
