@@ -1,0 +1,130 @@
+using System.Text.RegularExpressions;
+using Pgkd.Core.Data;
+using Pgkd.Core.Guidance;
+using Pgkd.Core.Metrics;
+using Pgkd.Core.Run;
+using Pgkd.Gateway.Reports;
+using Pgkd.Storage;
+
+namespace Pgkd.Gateway.Tests;
+
+public sealed class ReportHtmlTests
+{
+    private static readonly string[] Labels = ["World", "Sports", "Business <&>"];
+
+    private static ValidationReport Report(double accuracy) => new(10, accuracy,
+        Labels.Select(l => new ClassMetrics(l, accuracy, accuracy, accuracy, 3)).ToList(), accuracy, accuracy,
+        [[3, 0, 1], [0, 3, 0], [1, 0, 2]], 0.5, 0.1);
+
+    internal static RunReportModel Model(RunStatus status = RunStatus.Completed)
+    {
+        var runId = Guid.Parse("11111111-2222-3333-4444-555555555555");
+        var rounds = new[]
+        {
+            new RoundRecord(0) { Accuracy = 0.6, MacroF1 = 0.55, ValidationLoss = 0.9 },
+            new RoundRecord(1) { Requested = 16, Accepted = 12, RejectedByReason = new Dictionary<string, int> { ["duplicate"] = 3, ["leak"] = 1 },
+                TeacherTokens = 4000, TeacherCostUsd = 0.0012m, Accuracy = 0.7, MacroF1 = 0.68, ValidationLoss = 0.7 },
+            new RoundRecord(2) { Requested = 16, Accepted = 16, TeacherTokens = 4200, TeacherCostUsd = 0.0013m, Accuracy = 0.8, MacroF1 = 0.79, ValidationLoss = 0.6 },
+        };
+        var manifest = new RunManifest
+        {
+            RunId = runId, CreatedAt = DateTimeOffset.UnixEpoch, UpdatedAt = DateTimeOffset.UnixEpoch, Status = status,
+            Labels = Labels.Select(l => new LabelDefinition(l)).ToList(), Configuration = RunConfiguration.Default with { MaxRounds = 2 },
+            SeedTrain = new StoredDataset("t", 10, "h"), SeedValidation = new StoredDataset("v", 10, "h"),
+            Rounds = rounds, BestRound = 2, StopReason = "StopMaxRounds", TestReport = status == RunStatus.Completed ? Report(0.75) : null,
+        };
+        RoundEvaluation Evaluation(int round, params HardNegative[] hard) =>
+            new(round, "validation", "c", Report(rounds[round].Accuracy!.Value), new HardNegativeSelection(hard, [], []));
+        return new RunReportModel(manifest,
+        [
+            new RoundView(rounds[0], null, Evaluation(0, new HardNegative("Stocks <b>fall</b>", "Business <&>", "World", 0.93))),
+            new RoundView(rounds[1], [5, 4, 3], Evaluation(1, new HardNegative("Cup final tonight", "Sports", "World", 0.81))),
+            new RoundView(rounds[2], [6, 5, 5], Evaluation(2)),
+        ]);
+    }
+
+    private static int Count(string html, string pattern) => Regex.Matches(html, pattern).Count;
+
+    [Fact]
+    public void Run_report_draws_every_chart_with_the_runs_numbers()
+    {
+        var html = ReportHtml.RunReport(Model());
+        Assert.Equal(6, Count(html, "class=\"point\" data-series=\"(accuracy|macro-F1)\""));   // 3 rounds × 2 metrics
+        Assert.Equal(3, Count(html, "class=\"point\" data-series=\"validation loss\""));
+        Assert.Equal(6, Count(html, "<rect class=\"bar\" data-series=\"(World|Sports|Business &lt;&amp;&gt;)\""));   // 2 teacher rounds × 3 labels
+        Assert.Contains("data-series=\"Sports\" data-category=\"r2\" data-value=\"5\"", html);
+        Assert.Contains("data-series=\"duplicate\" data-category=\"r1\" data-value=\"3\"", html);
+        Assert.Contains("data-series=\"tokens\" data-category=\"r2\" data-value=\"4200\"", html);
+        Assert.Equal(2 * 9, Count(html, "<rect class=\"cell\""));   // test and best-round validation matrices
+        Assert.Contains("Confusion matrix, test set", html);
+        Assert.Contains("id=\"test-accuracy\"><div class=\"k\">test accuracy</div><div class=\"v\">75.0%", html);
+        Assert.Contains("id=\"best-round\"><div class=\"k\">best round</div><div class=\"v\">2<", html);
+        Assert.Matches("<tr class=\"best\"[^>]*><td>2 ★", html);
+        Assert.DoesNotContain("http-equiv=\"refresh\"", html); // finished: no reload
+    }
+
+    [Fact]
+    public void Hard_negatives_are_listed_under_the_round_whose_prompt_showed_them_with_the_students_prediction()
+    {
+        var html = ReportHtml.RunReport(Model());
+        Assert.Contains("data-round=\"1\"", html);
+        Assert.Contains("data-round=\"2\"", html);
+        Assert.DoesNotContain("data-round=\"3\"", html); // round 2's mining had no later prompt
+        Assert.Contains("<td class=\"text\">Stocks &lt;b&gt;fall&lt;/b&gt;</td><td>Business &lt;&amp;&gt;</td><td class=\"wrong\">World</td><td>93.0%</td>", html);
+    }
+
+    [Fact]
+    public void Nothing_from_the_data_reaches_the_page_unescaped_and_nothing_is_loaded_from_elsewhere()
+    {
+        var html = ReportHtml.RunReport(Model()) + ReportHtml.RunsList([Model().Manifest]);
+        Assert.DoesNotContain("<b>fall", html);
+        Assert.DoesNotContain("Business <&>", html);
+        Assert.DoesNotContain("<script", html);
+        Assert.DoesNotMatch("(src|href)=\"(https?:)?//", html);
+    }
+
+    [Fact]
+    public void A_running_run_reloads_itself_and_falls_back_to_the_best_validation_matrix()
+    {
+        var html = ReportHtml.RunReport(Model(RunStatus.Running));
+        Assert.Contains("http-equiv=\"refresh\"", html);
+        Assert.Contains("Confusion matrix, validation, round 2", html);
+        Assert.Equal(9, Count(html, "<rect class=\"cell\""));
+    }
+
+    [Fact]
+    public void Runs_list_links_each_run_to_its_report()
+    {
+        var html = ReportHtml.RunsList([Model().Manifest]);
+        Assert.Contains("<a href=\"/runs/11111111-2222-3333-4444-555555555555\">", html);
+        Assert.Contains("75.0%", html);
+        Assert.Contains("No runs yet", ReportHtml.RunsList([]));
+    }
+
+    [Theory]
+    [InlineData("/runs/abc", "/runs/abc")]
+    [InlineData("/", "/")]
+    [InlineData("//evil.example/x", "/runs")]
+    [InlineData("/\\evil.example", "/runs")]
+    [InlineData("https://evil.example/", "/runs")]
+    [InlineData("/redirect?to=https://evil.example", "/runs")]
+    [InlineData(null, "/runs")]
+    public void Sign_in_returns_only_to_a_path_on_this_site(string? returnUrl, string expected) =>
+        Assert.Equal(expected, ReportEndpoints.SafeReturnUrl(returnUrl));
+
+    [Fact]
+    public void The_session_cookie_is_not_the_key()
+    {
+        var token = ReportEndpoints.SessionToken("pgkd-local-dev-key");
+        Assert.DoesNotContain("pgkd-local-dev-key", token);
+        Assert.Equal(64, token.Length);
+        Assert.NotEqual(token, ReportEndpoints.SessionToken("another-key-of-16+chars"));
+    }
+
+    [Fact]
+    public void Accepted_samples_are_counted_per_label_from_the_shard()
+    {
+        var shard = "{\"text\":\"a\",\"label\":\"Sports\"}\n{\"text\":\"b\",\"label\":\"World\"}\n\n{\"text\":\"c\",\"label\":\"Sports\"}\n";
+        Assert.Equal([1, 2, 0], RunReportModel.CountByLabel(shard, Labels));
+    }
+}
