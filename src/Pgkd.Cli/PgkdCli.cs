@@ -17,18 +17,24 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         pgkd: start and watch PGKD distillation runs, classify text, export the student.
 
         Commands:
-          pgkd run --train F --val F --labels F [--test F] [--rounds N] [--samples-per-round N] [--mode head|full]
-                   [--epochs N] [--patience N] [--seed N] [--strategy pgkd|random] [--task TEXT] [--watch]
-              Reads JSONL ({"text","label"} a line) or CSV (text,label header) files and labels.txt (one label a line,
-              optionally name<TAB>description), checks them, starts the run and prints its id.
+          pgkd run --train F --val F --labels F [--test F] [--rounds N]
+                   [--samples-per-round N] [--mode head|full] [--epochs N]
+                   [--patience N] [--seed N] [--strategy pgkd|random]
+                   [--task TEXT] [--watch]
+              Reads JSONL ({"text","label"} a line) or CSV (text,label header)
+              and labels.txt (one label a line, optionally name<TAB>description),
+              checks them, starts the run and prints its id.
           pgkd status [RUN] [--watch] [--interval SECONDS]
-              The run's rounds (the latest run without RUN); --watch follows it live until it finishes.
+              The run's rounds (the latest run without RUN); --watch follows it
+              live until it finishes.
           pgkd classify TEXT... | --file F [--run RUN]
-              Labels texts with the best model of the latest (or the given) completed run; --file: one text a line.
+              Labels texts with the best model of the latest (or the given)
+              completed run; --file: one text a line.
           pgkd models
               Models of completed runs; the default one serves when no run is chosen.
           pgkd export RUN --out DIR
-              Writes model.onnx, metadata.json, labels.txt and vocab.txt of the run's best model into DIR.
+              Writes model.onnx, metadata.json, labels.txt and vocab.txt of the
+              run's best model into DIR.
 
         Options for every command:
           --gateway URL    gateway address (else $PGKD_GATEWAY, else http://localhost:5080)

@@ -72,6 +72,16 @@ public sealed class SvgChartsTests
         Assert.Equal("#084594", SvgCharts.Shade(1));
     }
 
+    [Theory]
+    [InlineData(1, true, 4)]     // counts: whole-number ticks 0..4, never 0, 0.25, ...
+    [InlineData(5, true, 8)]
+    [InlineData(16, true, 16)]
+    [InlineData(4411, true, 5000)]
+    [InlineData(0.0015, false, 0.0016)]
+    [InlineData(0, true, 4)]
+    public void Bar_axes_end_on_round_numbers(double max, bool integers, double expected) =>
+        Assert.Equal(expected, SvgCharts.NiceMax(max, integers), 9);
+
     [Fact]
     public void Labels_are_escaped()
     {

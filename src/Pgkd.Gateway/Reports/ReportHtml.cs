@@ -26,7 +26,7 @@ public static class ReportHtml
         .card .k { font-size: .8rem; color: #5b6673; } .card .v { font-size: 1.3rem; font-weight: 600; }
         .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 14px; }
         .panel { background: #fff; border: 1px solid #dde1e6; border-radius: 8px; padding: 8px; overflow-x: auto; }
-        svg.chart { max-width: 100%; height: auto; font-size: 11px; } svg .title { font-weight: 600; font-size: 13px; }
+        svg.chart { max-width: 100%; height: auto; font-size: 11px; } svg.line-chart, svg.bar-chart { width: 100%; } svg .title { font-weight: 600; font-size: 13px; }
         svg .tick { fill: #444; } svg .axis-name { fill: #5b6673; font-style: italic; }
         table { border-collapse: collapse; background: #fff; font-size: .9rem; }
         th, td { border: 1px solid #dde1e6; padding: 4px 8px; text-align: right; vertical-align: top; }

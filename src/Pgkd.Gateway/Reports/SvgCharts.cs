@@ -46,8 +46,10 @@ public static class SvgCharts
                 var x = Left + (categories.Count == 1 ? PlotWidth / 2.0 : PlotWidth * i / (double)(categories.Count - 1));
                 points.Add((x, Y(v, low, high), i, v));
             }
+            // Every other series dashed, so two lines that coincide (accuracy and macro-F1 often do) both stay visible.
+            var dash = s % 2 == 1 ? " stroke-dasharray=\"6 4\"" : "";
             if (points.Count >= 2)
-                svg.Append($"<polyline class=\"line\" data-series=\"{Enc(series[s].Name)}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"")
+                svg.Append($"<polyline class=\"line\" data-series=\"{Enc(series[s].Name)}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} points=\"")
                     .AppendJoin(' ', points.Select(p => $"{F(p.X)},{F(p.Y)}")).Append("\"/>");
             foreach (var p in points)
                 svg.Append($"<circle class=\"point\" data-series=\"{Enc(series[s].Name)}\" data-category=\"{Enc(categories[p.I])}\" data-value=\"{F(p.V, "R")}\" ")
@@ -64,7 +66,7 @@ public static class SvgCharts
         string valueFormat = "0")
     {
         var values = series.SelectMany(s => s.Values).OfType<double>().Where(double.IsFinite).ToList();
-        var (_, high) = Range(values, 0, values.Count == 0 || values.Max() <= 0 ? 1 : null);
+        var high = NiceMax(values.Count == 0 ? 0 : values.Max(), integers: !valueFormat.Contains('.'));
         var svg = Open(id, "bar", title, series.Select(s => s.Name).ToList());
         YAxis(svg, 0, high, valueFormat);
         var group = categories.Count == 0 ? PlotWidth : PlotWidth / (double)categories.Count;
@@ -171,6 +173,20 @@ public static class SvgCharts
         svg.Append($"<line class=\"axis\" x1=\"{Left}\" y1=\"{Top + PlotHeight}\" x2=\"{Left + PlotWidth}\" y2=\"{Top + PlotHeight}\" stroke=\"#888\"/>");
         for (var i = 0; i < categories.Count; i++)
             svg.Append($"<text class=\"tick\" x=\"{F(x(i))}\" y=\"{Top + PlotHeight + 16}\" text-anchor=\"middle\">{Enc(categories[i])}</text>");
+    }
+
+    /// <summary>
+    /// The top of a zero-based axis: four equal steps of a round size (1, 1.25, 1.5, 2, 2.5, ... 8 × 10^k) covering <paramref name="max"/>, so the
+    /// five tick labels are round numbers (whole ones for counts).
+    /// </summary>
+    public static double NiceMax(double max, bool integers)
+    {
+        if (!double.IsFinite(max) || max <= 0) return integers ? 4 : 1;
+        var raw = max / 4;
+        var magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        var step = new[] { 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 8, 10 }.Select(m => m * magnitude).First(candidate => candidate >= raw * (1 - 1e-9));
+        if (integers) step = Math.Max(1, Math.Ceiling(step));
+        return step * 4;
     }
 
     /// <summary>The y range: fixed ends where given, else the data's, padded so a flat line sits mid-plot.</summary>
