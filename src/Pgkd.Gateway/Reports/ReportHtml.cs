@@ -125,7 +125,7 @@ public static class ReportHtml
             .Append(Panel(SvgCharts.Bars("chart-tokens", "Teacher tokens", teacherNames,
                 [new("tokens", teacherRounds.Select(r => (double?)r.Record.TeacherTokens).ToList())])))
             .Append(Panel(SvgCharts.Bars("chart-cost", "Teacher cost (USD)", teacherNames,
-                [new("cost", teacherRounds.Select(r => (double?)r.Record.TeacherCostUsd).ToList())], "0.0000")))
+                [new("cost", teacherRounds.Select(r => (double?)r.Record.TeacherCostUsd).ToList())], "0.0000##")))
             .Append("</div>");
 
         body.Append("<h2>Rounds</h2><table id=\"rounds\"><thead><tr><th>round</th><th>requested</th><th>accepted</th><th>rejected</th>")
