@@ -47,7 +47,7 @@ public sealed record TestAppHostArguments(string Instance, string DataDirectory,
         return alive;
     }
 
-    private static int[] FreePorts(int count)
+    public static int[] FreePorts(int count)
     {
         var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
         listeners.ForEach(l => l.Start());

@@ -1,0 +1,100 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Pgkd.Contracts;
+
+namespace PgkdAspire.FunctionalTests;
+
+/// <summary>
+/// One real AppHost (its own RabbitMQ, Azurite and dashboard on free ports) and one finished 2-round distillation
+/// run on the project's demo dataset, shared by every test in the "distillation" collection: the run takes a
+/// minute or two on 2 cores, so it happens once.
+/// </summary>
+public sealed class DistillationRunFixture : IAsyncLifetime
+{
+    public const string ApiKey = "pgkd-local-dev-key";
+    public static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(8);
+
+    public TestAppHostArguments Arguments { get; } = TestAppHostArguments.Create();
+    public DistributedApplication App { get; private set; } = null!;
+    public HttpClient Gateway { get; private set; } = null!;
+    public Uri DashboardUrl { get; private set; } = null!;
+    public Guid RunId { get; private set; }
+
+    /// <summary>The run's manifest (GET /v1/runs/{id}) once it finished.</summary>
+    public JsonObject Run { get; private set; } = null!;
+
+    public static string DemoData(string file)
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
+        return Path.Combine(root!.FullName, "src", "Pgkd.TeacherEmulator", "DemoData", file);
+    }
+
+    public async Task InitializeAsync()
+    {
+        // The telemetry API answers without a key only when anonymous access is on: test-only.
+        Environment.SetEnvironmentVariable("ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS", "true");
+        var appHost = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(Arguments.ToArgs(),
+            (options, _) => options.DisableDashboard = false);
+        App = await appHost.BuildAsync();
+        await App.StartAsync();
+        await App.WaitForAllHealthyAsync(TimeSpan.FromMinutes(3));
+        await App.ResourceNotifications.WaitForResourceAsync("aspire-dashboard", KnownResourceStates.Running);
+        App.ResourceNotifications.TryGetCurrentState("aspire-dashboard", out var dashboard);
+        // The dashboard resource lists its frontend ("http") beside its OTLP endpoints.
+        DashboardUrl = new Uri(dashboard!.Snapshot.Urls.First(u => u.Name == "http").Url);
+
+        Gateway = App.CreateHttpClient(ServiceNames.Gateway);
+        Gateway.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
+        Gateway.Timeout = TimeSpan.FromMinutes(2);
+
+        var request = new JsonObject
+        {
+            // labels.txt: one label a line, "name<TAB>description".
+            ["labels"] = new JsonArray(File.ReadAllLines(DemoData("labels.txt")).Where(l => l.Trim().Length > 0)
+                .Select(l => l.Split('\t', 2))
+                .Select(p => (JsonNode)new JsonObject { ["name"] = p[0].Trim(), ["description"] = p.Length > 1 ? p[1].Trim() : null })
+                .ToArray()),
+            ["train"] = await File.ReadAllTextAsync(DemoData("seed_train.jsonl")),
+            ["validation"] = await File.ReadAllTextAsync(DemoData("seed_val.jsonl")),
+            ["test"] = await File.ReadAllTextAsync(DemoData("test.jsonl")),
+            ["configuration"] = new JsonObject { ["maxRounds"] = 2, ["samplesPerRound"] = 16, ["seed"] = 7 },
+            ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
+        };
+        using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
+        var body = await created.Content.ReadAsStringAsync();
+        if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/runs answered {(int)created.StatusCode}: {body}");
+        RunId = JsonDocument.Parse(body).RootElement.GetProperty("runId").GetGuid();
+
+        var deadline = DateTime.UtcNow + RunTimeout;
+        while (true)
+        {
+            Run = (await Gateway.GetFromJsonAsync<JsonObject>($"/v1/runs/{RunId}"))!;
+            var status = (string?)Run["status"];
+            if (status is "Completed" or "Failed" or "Cancelled") break;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"run {RunId} still {status} after {RunTimeout}: {Run.ToJsonString()}");
+            await Task.Delay(1000);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        Gateway?.Dispose();
+        if (App is not null)
+        {
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
+        if (Directory.Exists(Arguments.DataDirectory)) Directory.Delete(Arguments.DataDirectory, recursive: true);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class DistillationCollection : ICollectionFixture<DistillationRunFixture>
+{
+    public const string Name = "distillation";
+}

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Storage.Blobs;
+using Pgkd.Contracts;
+
+namespace PgkdAspire.FunctionalTests;
+
+/// <summary>A whole distillation run through the real AppHost: the round flow, the blob layout, one trace per round, serving.</summary>
+[Collection(DistillationCollection.Name)]
+public sealed class DistillationRunTests(DistillationRunFixture run)
+{
+    private string RunPrefix => $"{run.RunId:D}/";
+
+    [Fact]
+    public void The_run_completes_round_by_round_and_scores_the_best_checkpoint_once_on_test()
+    {
+        Assert.True((string?)run.Run["status"] == "Completed", run.Run.ToJsonString());
+        var rounds = run.Run["rounds"]!.AsArray();
+        Assert.Equal([0, 1, 2], rounds.Select(r => (int)r!["round"]!));
+        foreach (var round in rounds)
+        {
+            Assert.InRange((double)round!["accuracy"]!, 0.0, 1.0);
+            Assert.True((double)round["validationLoss"]! > 0);
+            Assert.EndsWith($"/checkpoints/round-{(int)round["round"]!}/", (string)round["checkpointFolder"]!);
+        }
+        // Round 0 trains on the seed set only; each later round asked the teacher for the configured 16 samples.
+        Assert.Null(rounds[0]!["shardBlob"]);
+        foreach (var round in rounds.Skip(1))
+        {
+            Assert.Equal(16, (int)round!["requested"]!);
+            Assert.InRange((int)round["accepted"]!, 1, 16);
+            Assert.True((long)round["teacherTokens"]! > 0);
+        }
+        var best = (int)run.Run["bestRound"]!;
+        Assert.InRange(best, 0, 2);
+        Assert.Contains("StopMaxRounds", (string)run.Run["stopReason"]!);
+        var test = run.Run["testReport"]!;
+        Assert.Equal(File.ReadAllLines(DistillationRunFixture.DemoData("test.jsonl")).Count(l => l.Trim().Length > 0), (int)test["count"]!);
+        Assert.InRange((double)test["accuracy"]!, 0.0, 1.0);
+    }
+
+    [Fact]
+    public async Task Manifest_data_shards_and_checkpoints_are_stored_in_the_documented_layout()
+    {
+        var blobs = new BlobServiceClient(await run.App.GetConnectionStringAsync(ServiceNames.Blobs)).GetBlobContainerClient("runs");
+        var names = new HashSet<string>();
+        await foreach (var blob in blobs.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, RunPrefix, default)) names.Add(blob.Name[RunPrefix.Length..]);
+
+        string[] expected =
+        [
+            "manifest.json", "report.json", "data/seed-train.jsonl", "data/seed-val.jsonl", "data/test.jsonl",
+            "data/round-1.jsonl", "data/round-2.jsonl", "evaluations/round-0-validation.json", "evaluations/round-2-validation.json",
+        ];
+        foreach (var name in expected) Assert.Contains(name, names);
+        for (var r = 0; r <= 2; r++)
+            foreach (var file in new[] { "model.onnx", "student.pt", "metadata.json", "training.json" })
+                Assert.Contains($"checkpoints/round-{r}/{file}", names);
+        Assert.Contains($"evaluations/round-{(int)run.Run["bestRound"]!}-test.json", names);
+
+        // The teacher's samples never repeat the seed data and never leak validation or test texts.
+        async Task<HashSet<string>> Texts(string name)
+        {
+            var content = (await blobs.GetBlobClient(RunPrefix + name).DownloadContentAsync()).Value.Content.ToString();
+            return content.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()!).ToHashSet();
+        }
+        var heldOut = (await Texts("data/seed-val.jsonl")).Concat(await Texts("data/test.jsonl")).ToHashSet();
+        var seen = await Texts("data/seed-train.jsonl");
+        foreach (var shard in new[] { "data/round-1.jsonl", "data/round-2.jsonl" })
+        {
+            var texts = await Texts(shard);
+            Assert.NotEmpty(texts);
+            Assert.Empty(texts.Intersect(heldOut));
+            Assert.Empty(texts.Intersect(seen));
+            seen.UnionWith(texts);
+        }
+    }
+
+    [Fact]
+    public async Task Each_round_is_one_trace_holding_the_generator_trainer_and_evaluator_spans()
+    {
+        using var dashboard = new HttpClient { BaseAddress = run.DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
+        // Telemetry is exported in batches; give the last round's spans a few seconds to arrive.
+        IReadOnlyList<Span> spans = [];
+        for (var attempt = 0; attempt < 30; attempt++)
+        {
+            using var response = await dashboard.GetAsync("/api/telemetry/spans?limit=10000&resource=gateway&resource=generator&resource=trainer&resource=evaluator");
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, $"dashboard {run.DashboardUrl} answered {(int)response.StatusCode}: {body}");
+            spans = Span.Parse(JsonNode.Parse(body)!.AsObject());
+            var roundTraces = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == run.RunId.ToString()).ToList();
+            if (roundTraces.Count == 3 && roundTraces.All(r => spans.Any(s => s.TraceId == r.TraceId && s.Name == "pgkd.evaluate"))) break;
+            await Task.Delay(1000);
+        }
+
+        var rounds = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == run.RunId.ToString())
+            .ToDictionary(s => int.Parse(s.Attribute("pgkd.round")!), s => s.TraceId);
+        Assert.Equal([0, 1, 2], rounds.Keys.Order());
+        Assert.Equal(3, rounds.Values.Distinct().Count());
+        foreach (var (round, traceId) in rounds)
+        {
+            var inTrace = spans.Where(s => s.TraceId == traceId).ToList();
+            var services = inTrace.Select(s => s.Service).ToHashSet();
+            Assert.Contains(ServiceNames.Trainer, services);
+            Assert.Contains(ServiceNames.Evaluator, services);
+            Assert.Contains(ServiceNames.Gateway, services); // the orchestrator
+            Assert.Contains(inTrace, s => s.Name == "pgkd.train" && s.Attribute("pgkd.training.examples_per_second") is not null);
+            Assert.Contains(inTrace, s => s.Name == "pgkd.evaluate" && s.Attribute("pgkd.validation.accuracy") is not null
+                                          && s.Attribute("pgkd.validation.macro_f1") is not null && s.Attribute("pgkd.validation.loss") is not null);
+            if (round > 0)
+            {
+                Assert.Contains(ServiceNames.Generator, services);
+                Assert.Contains(inTrace, s => s.Name == "pgkd.generate" && s.Attribute("pgkd.samples.accepted") is not null
+                                              && s.Attribute("pgkd.teacher.tokens") is not null);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_gateway_classifies_with_the_promoted_model()
+    {
+        using var response = await run.Gateway.PostAsJsonAsync("/v1/classify",
+            new { texts = new[] { "The striker scored twice in the cup final", "Shares of the bank fell after its quarterly loss" } });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var result = JsonNode.Parse(body)!;
+        Assert.Equal($"{run.RunId:D}/round-{(int)run.Run["bestRound"]!}", (string)result["model"]!);
+        var predictions = result["predictions"]!.AsArray();
+        Assert.Equal(2, predictions.Count);
+        foreach (var prediction in predictions)
+        {
+            var probabilities = prediction!["probabilities"]!.AsObject();
+            Assert.Equal(4, probabilities.Count);
+            Assert.Equal(1.0, probabilities.Sum(p => (double)p.Value!), 3);
+            Assert.Contains((string)prediction["label"]!, probabilities.Select(p => p.Key));
+        }
+    }
+
+    [Fact]
+    public async Task The_run_API_needs_the_key()
+    {
+        using var anonymous = run.App.CreateHttpClient(ServiceNames.Gateway);
+        using var response = await anonymous.GetAsync($"/v1/runs/{run.RunId}");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    /// <summary>A span as the dashboard's telemetry API returns it (OTLP JSON), with the service that emitted it.</summary>
+    private sealed record Span(string Service, string TraceId, string Name, IReadOnlyDictionary<string, string> Attributes)
+    {
+        public string? Attribute(string key) => Attributes.TryGetValue(key, out var v) ? v : null;
+
+        public static IReadOnlyList<Span> Parse(JsonObject? response)
+        {
+            var spans = new List<Span>();
+            foreach (var resourceSpans in response?["data"]?["resourceSpans"]?.AsArray() ?? [])
+            {
+                var service = ReadAttributes(resourceSpans!["resource"]?["attributes"]).GetValueOrDefault("service.name", "");
+                foreach (var scope in resourceSpans["scopeSpans"]?.AsArray() ?? [])
+                foreach (var span in scope!["spans"]?.AsArray() ?? [])
+                    spans.Add(new Span(service, (string)span!["traceId"]!, (string)span["name"]!, ReadAttributes(span["attributes"])));
+            }
+            return spans;
+        }
+
+        private static Dictionary<string, string> ReadAttributes(JsonNode? attributes) =>
+            (attributes?.AsArray() ?? []).Where(a => a?["key"] is not null)
+                .GroupBy(a => (string)a!["key"]!)
+                .ToDictionary(g => g.Key, g => g.First()!["value"]?.AsObject().FirstOrDefault().Value?.ToString() ?? "");
+    }
+}
