@@ -38,7 +38,8 @@ IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProje
 // infra fills with its Azure OpenAI output (no Key: managed identity via Entra ID); any OpenAI-compatible endpoint
 // works too. Offline: our emulator on its Azure route, guarded by a generated secret key.
 var generator = AddService<Projects.Pgkd_Generator>(ServiceNames.Generator);
-if (builder.ExecutionContext.IsPublishMode)
+// A local run uses a real teacher too when ConnectionStrings:teacher is set (user secrets or environment).
+if (builder.ExecutionContext.IsPublishMode || !string.IsNullOrWhiteSpace(builder.Configuration["ConnectionStrings:teacher"]))
 {
     generator.WithReference(builder.AddConnectionString("teacher"));
 }
