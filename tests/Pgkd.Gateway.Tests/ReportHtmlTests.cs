@@ -93,6 +93,21 @@ public sealed class ReportHtmlTests
     }
 
     [Fact]
+    public void A_run_that_failed_before_any_round_still_renders_and_says_why()
+    {
+        var model = Model();
+        var failed = new RunReportModel(model.Manifest with
+        {
+            Status = RunStatus.Failed, Rounds = [], BestRound = null, TestReport = null, FailureReason = "trainer <crashed>",
+        }, []);
+        var html = ReportHtml.RunReport(failed);
+        Assert.Contains("Failed: trainer &lt;crashed&gt;", html);
+        Assert.Equal(0, Count(html, "class=\"point\""));
+        Assert.Equal(0, Count(html, "<rect class=\"cell\""));
+        Assert.Contains("id=\"best-round\"><div class=\"k\">best round</div><div class=\"v\">–<", html);
+    }
+
+    [Fact]
     public void Runs_list_links_each_run_to_its_report()
     {
         var html = ReportHtml.RunsList([Model().Manifest]);
