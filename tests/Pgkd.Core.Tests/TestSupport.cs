@@ -45,5 +45,14 @@ internal static class SharedData
     }
 
     public const string MissingMessage =
-        "SKIPPED (data absent): ../shared/data/agnews was not found next to the repository root; this test only checks real data when it is there.";
+        "../shared/data/agnews was not found next to the repository root; this test only checks real data when it is there (the data is never copied into the repo).";
+}
+
+/// <summary>A fact that reports itself skipped, with the reason, where the AG News data is absent.</summary>
+internal sealed class AgNewsFactAttribute : FactAttribute
+{
+    public AgNewsFactAttribute()
+    {
+        if (SharedData.AgNewsFolder() is null) Skip = SharedData.MissingMessage;
+    }
 }

@@ -4,7 +4,7 @@ using Pgkd.Core.Data;
 
 namespace Pgkd.Core.Tests.Data;
 
-public class DatasetReaderJsonlTests(ITestOutputHelper output)
+public class DatasetReaderJsonlTests
 {
     private static readonly DatasetReadOptions WithLabels = new() { Labels = TestSupport.AgNews, MaxTextLength = 100 };
 
@@ -106,16 +106,10 @@ public class DatasetReaderJsonlTests(ITestOutputHelper output)
         Assert.Equal(examples, DatasetReader.ReadJsonl(stream, "round-1.jsonl", WithLabels).Examples);
     }
 
-    [Fact]
+    [AgNewsFact]
     public void Reads_the_real_agnews_seed_files_when_present()
     {
-        var folder = SharedData.AgNewsFolder();
-        if (folder is null)
-        {
-            output.WriteLine(SharedData.MissingMessage);
-            Assert.Null(folder);
-            return;
-        }
+        var folder = SharedData.AgNewsFolder()!;
         var labels = LabelSet.FromLines(File.ReadAllText(Path.Combine(folder, "labels.txt")));
         Assert.Equal(["World", "Sports", "Business", "Sci/Tech"], labels.Names);
         using var train = File.OpenRead(Path.Combine(folder, "seed_train.jsonl"));
