@@ -49,10 +49,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         var manifest = await store.ReadManifestAsync(m.RunId, cancellationToken)
                        ?? throw new InvalidOperationException($"run {m.RunId} has no manifest");
         var labels = new LabelSet(manifest.Labels);
-        var dataBlob = store.BlobNameOf(m.DataUri);
-        Dataset data;
-        await using (var stream = (await store.ReadAsync(dataBlob, cancellationToken)).ToStream())
-            data = DatasetReader.ReadJsonl(stream, dataBlob, new DatasetReadOptions { Labels = labels });
+        var data = await store.ReadDatasetAsync(store.BlobNameOf(m.DataUri), labels, cancellationToken);
 
         var checkpointFolder = store.BlobNameOf(m.CheckpointUri);
         var local = Directory.CreateTempSubdirectory($"pgkd-eval-{m.RunId:N}-{m.Round}-").FullName;

@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Pgkd.Core.Data;
 
 namespace Pgkd.Storage;
 
@@ -93,6 +94,17 @@ public sealed class RunStore(BlobServiceClient blobs)
             count++;
         }
         return count;
+    }
+
+    /// <summary>
+    /// A stored dataset (seed data or a shard). It was validated and normalised when written, so reading it back
+    /// imposes no length limit: only that every label still belongs to the run.
+    /// </summary>
+    public async Task<Dataset> ReadDatasetAsync(string blobName, LabelSet labels, CancellationToken cancellationToken = default)
+    {
+        await using var stream = (await ReadAsync(blobName, cancellationToken)).ToStream();
+        return DatasetReader.ReadJsonl(stream, blobName,
+            new DatasetReadOptions { Labels = labels, MaxTextLength = int.MaxValue, AllowEmpty = true });
     }
 
     public async Task<BinaryData> ReadAsync(string blobName, CancellationToken cancellationToken = default) =>

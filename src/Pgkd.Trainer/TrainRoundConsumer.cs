@@ -41,11 +41,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         var labels = new LabelSet(manifest.Labels);
         var examples = new List<LabeledExample>();
         foreach (var uri in m.TrainingDataUris)
-        {
-            var name = store.BlobNameOf(uri);
-            await using var stream = (await store.ReadAsync(name, context.CancellationToken)).ToStream();
-            examples.AddRange(DatasetReader.ReadJsonl(stream, name, new DatasetReadOptions { Labels = labels, AllowEmpty = true }).Examples);
-        }
+            examples.AddRange((await store.ReadDatasetAsync(store.BlobNameOf(uri), labels, context.CancellationToken)).Examples);
 
         var work = Directory.CreateTempSubdirectory($"pgkd-train-{m.RunId:N}-{m.Round}-").FullName;
         try

@@ -42,7 +42,7 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         {
             // The shard was stored but the step died before its summary: keep the shard (never ask the teacher
             // twice for one round) and account for it from its content; the lost call figures are unknown.
-            var stored = await ReadDatasetAsync(shardBlob, labels, context.CancellationToken);
+            var stored = await store.ReadDatasetAsync(shardBlob, labels, context.CancellationToken);
             summary = new GenerationSummary(m.Round, stored.Count, stored.Count, new Dictionary<string, int>(), 0, 0, 0m, 0,
                 "recovered from a stored shard; teacher usage of that attempt was not recorded");
             await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
@@ -66,12 +66,12 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var guidance = (await store.ReadAsync(store.BlobNameOf(m.GuidanceUri), cancellationToken)).ToObjectFromJson<RoundGuidance>(RunStore.Json)!;
         var evaluation = (await store.ReadAsync(guidance.EvaluationBlob, cancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
 
-        var seedTrain = await ReadDatasetAsync(manifest.SeedTrain.BlobName, labels, cancellationToken);
+        var seedTrain = await store.ReadDatasetAsync(manifest.SeedTrain.BlobName, labels, cancellationToken);
         var trainingHashes = seedTrain.TextHashes();
         foreach (var earlier in manifest.Rounds.Where(r => r.Round < m.Round && r.ShardBlob is not null))
-            trainingHashes.UnionWith((await ReadDatasetAsync(earlier.ShardBlob!, labels, cancellationToken)).TextHashes());
-        var heldOut = (await ReadDatasetAsync(manifest.SeedValidation.BlobName, labels, cancellationToken)).TextHashes();
-        if (manifest.Test is { } test) heldOut.UnionWith((await ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
+            trainingHashes.UnionWith((await store.ReadDatasetAsync(earlier.ShardBlob!, labels, cancellationToken)).TextHashes());
+        var heldOut = (await store.ReadDatasetAsync(manifest.SeedValidation.BlobName, labels, cancellationToken)).TextHashes();
+        if (manifest.Test is { } test) heldOut.UnionWith((await store.ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
 
         var request = new RoundShardRequest(m.RunId.ToString(), m.Round,
             new TeacherPromptInput
@@ -104,11 +104,5 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         return new GenerationSummary(m.Round, shard.Requested.Sum(), shard.Examples.Count,
             shard.Rejected.ToDictionary(r => r.Key.ToString(), r => r.Value), shard.PromptTokens, shard.CompletionTokens, shard.CostUsd,
             clock.Elapsed.TotalSeconds, shard.StopReason);
-    }
-
-    private async Task<Dataset> ReadDatasetAsync(string blobName, LabelSet labels, CancellationToken cancellationToken)
-    {
-        await using var stream = (await store.ReadAsync(blobName, cancellationToken)).ToStream();
-        return DatasetReader.ReadJsonl(stream, blobName, new DatasetReadOptions { Labels = labels, AllowEmpty = true });
     }
 }
