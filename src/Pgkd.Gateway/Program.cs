@@ -23,6 +23,7 @@ builder.Services.AddSingleton<PingTracker>();
 builder.Services.AddSingleton<RunStore>();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ApiKeyFilter>();
+builder.Services.AddRequestGuards();
 builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));
 builder.Services.AddSingleton<ModelRegistry>();
 builder.Services.AddProblemDetails();
@@ -37,6 +38,7 @@ builder.Services.ConfigureHttpJsonOptions(options =>
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseRequestGuards(); // /v1: key, content type, size, UTF-8 and JSON checked before any endpoint (RequestGuards.cs)
 app.MapDefaultEndpoints();
 app.MapOpenApi();
 app.MapScalarApiReference();
