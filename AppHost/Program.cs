@@ -47,7 +47,8 @@ else
 {
     var key = builder.AddParameter("teacher-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
     var teacherEmulator = AddService<Projects.Pgkd_TeacherEmulator>(ServiceNames.TeacherEmulator)
-        .WithEnvironment("Emulator__ApiKey", key);
+        .WithEnvironment("Emulator__ApiKey", key)
+        .WithTeacherFaults(builder.Configuration); // --teacher-faults:ServerErrorRate=0.2 and the like: docs/reliability.md
     var teacher = builder.AddConnectionString("teacher",
         ReferenceExpression.Create($"Endpoint={teacherEmulator.GetEndpoint("http")};Deployment=pgkd-teacher;Key={key};Kind=AzureOpenAI"));
     generator.WithReference(teacher).WaitFor(teacherEmulator);

@@ -1,0 +1,187 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
+using Pgkd.Contracts;
+using PgkdAspire.FunctionalTests;
+
+namespace PgkdAspire.ReliabilityTests;
+
+/// <summary>One real AppHost for a scenario, with helpers to start runs, find service processes and disturb them.</summary>
+public sealed class ReliabilityHost : IAsyncDisposable
+{
+    public const string ApiKey = "pgkd-local-dev-key";
+
+    public TestAppHostArguments Arguments { get; } = TestAppHostArguments.Create();
+    public DistributedApplication App { get; private set; } = null!;
+    public HttpClient Gateway { get; private set; } = null!;
+
+    public static async Task<ReliabilityHost> StartAsync(params string[] extraArgs)
+    {
+        var host = new ReliabilityHost();
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(
+            host.Arguments.ToArgs().Concat(extraArgs).ToArray());
+        host.App = await builder.BuildAsync();
+        await host.App.StartAsync();
+        await host.App.WaitForAllHealthyAsync(TimeSpan.FromMinutes(4));
+        host.Gateway = host.App.CreateHttpClient(ServiceNames.Gateway);
+        host.Gateway.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
+        host.Gateway.Timeout = TimeSpan.FromMinutes(2);
+        return host;
+    }
+
+    public static string DemoData(string file)
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
+        return Path.Combine(root!.FullName, "src", "Pgkd.TeacherEmulator", "DemoData", file);
+    }
+
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var root = new DirectoryInfo(AppContext.BaseDirectory);
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
+            return root!.FullName;
+        }
+    }
+
+    /// <summary>The demo run of the functional tests: 2 rounds, 16 samples a round, head mode, seed 7.</summary>
+    public async Task<Guid> StartRunAsync(int seed = 7)
+    {
+        var request = new JsonObject
+        {
+            ["labels"] = new JsonArray(File.ReadAllLines(DemoData("labels.txt")).Where(l => l.Trim().Length > 0)
+                .Select(l => l.Split('\t', 2))
+                .Select(p => (JsonNode)new JsonObject { ["name"] = p[0].Trim(), ["description"] = p.Length > 1 ? p[1].Trim() : null })
+                .ToArray()),
+            ["train"] = await File.ReadAllTextAsync(DemoData("seed_train.jsonl")),
+            ["validation"] = await File.ReadAllTextAsync(DemoData("seed_val.jsonl")),
+            ["test"] = await File.ReadAllTextAsync(DemoData("test.jsonl")),
+            ["configuration"] = new JsonObject { ["maxRounds"] = 2, ["samplesPerRound"] = 16, ["seed"] = seed },
+            ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
+        };
+        using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
+        var body = await created.Content.ReadAsStringAsync();
+        if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/runs answered {(int)created.StatusCode}: {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("runId").GetGuid();
+    }
+
+    public async Task<JsonObject> RunAsync(Guid runId) => (await Gateway.GetFromJsonAsync<JsonObject>($"/v1/runs/{runId}"))!;
+
+    /// <summary>Polls until <paramref name="condition"/> holds for the run's manifest; throws after the timeout.</summary>
+    public async Task<JsonObject> WaitForAsync(Guid runId, Func<JsonObject, bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            JsonObject run;
+            try { run = await RunAsync(runId); }
+            catch (HttpRequestException) { await Task.Delay(500); continue; } // the gateway may be reconnecting to blobs
+            if (condition(run)) return run;
+            if ((string?)run["status"] is "Failed" or "Cancelled" or "Completed" && !condition(run))
+                throw new InvalidOperationException($"run {runId} ended ({run["status"]}) before: {what}. {run.ToJsonString()}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {runId}: not {what} after {timeout}: {run.ToJsonString()}");
+            await Task.Delay(250);
+        }
+    }
+
+    public Task<JsonObject> WaitForEndAsync(Guid runId, TimeSpan timeout) =>
+        WaitForAsync(runId, r => (string?)r["status"] is "Completed" or "Failed" or "Cancelled", timeout, "finished");
+
+    public int ProcessIdOf(string resource)
+    {
+        App.ResourceNotifications.TryGetCurrentState(resource, out var state);
+        var pid = state?.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value;
+        return pid is null ? throw new InvalidOperationException($"no pid for {resource}") : Convert.ToInt32(pid);
+    }
+
+    public static long RssKiB(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+
+    /// <summary>SIGKILL the service's process (no graceful stop), then start it again through Aspire.</summary>
+    public async Task<string> KillAndStartAsync(string resource)
+    {
+        var pid = ProcessIdOf(resource);
+        System.Diagnostics.Process.GetProcessById(pid).Kill(entireProcessTree: true);
+        var commands = App.Services.GetRequiredService<ResourceCommandService>();
+        // Let DCP see the exit before asking for a start.
+        for (var i = 0; i < 40; i++)
+        {
+            App.ResourceNotifications.TryGetCurrentState(resource, out var s);
+            if (s?.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart") break;
+            await Task.Delay(250);
+        }
+        var result = await commands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
+        if (!result.Success) throw new InvalidOperationException($"start {resource}: {result.Message}");
+        await App.ResourceNotifications.WaitForResourceHealthyAsync(resource).WaitAsync(TimeSpan.FromMinutes(2));
+        return $"killed pid {pid} (SIGKILL), started again";
+    }
+
+    /// <summary>Aspire's restart command: the process is stopped and started again (the broker's or Azurite's data folder stays).</summary>
+    public async Task<string> RestartAsync(string resource)
+    {
+        var before = ProcessIdOf(resource);
+        var commands = App.Services.GetRequiredService<ResourceCommandService>();
+        var result = await commands.ExecuteCommandAsync(resource, KnownResourceCommands.RestartCommand);
+        if (!result.Success) throw new InvalidOperationException($"restart {resource}: {result.Message}");
+        await App.ResourceNotifications.WaitForResourceHealthyAsync(resource).WaitAsync(TimeSpan.FromMinutes(2));
+        return $"restarted (pid {before} -> {ProcessIdOf(resource)})";
+    }
+
+    public async Task<BlobContainerClient> RunsContainerAsync() =>
+        new BlobServiceClient(await App.GetConnectionStringAsync(ServiceNames.Blobs)).GetBlobContainerClient("runs");
+
+    /// <summary>Lines of a JSONL blob of the run, as (text, label).</summary>
+    public async Task<List<(string Text, string Label)>> ReadDatasetAsync(Guid runId, string name)
+    {
+        var container = await RunsContainerAsync();
+        var content = (await container.GetBlobClient($"{runId:D}/{name}").DownloadContentAsync()).Value.Content.ToString();
+        return content.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement)
+            .Select(e => (e.GetProperty("text").GetString()!, e.GetProperty("label").GetString()!)).ToList();
+    }
+
+    public async Task<List<string>> BlobNamesAsync(Guid runId)
+    {
+        var container = await RunsContainerAsync();
+        var names = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"{runId:D}/", default)) names.Add(blob.Name[(runId.ToString().Length + 1)..]);
+        return names;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Gateway?.Dispose();
+        if (App is not null)
+        {
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
+        if (Directory.Exists(Arguments.DataDirectory)) Directory.Delete(Arguments.DataDirectory, recursive: true);
+    }
+}
+
+/// <summary>Appends the scenarios' measurements to artifacts/reliability/results.md (the source of docs/reliability.md's numbers).</summary>
+public static class Results
+{
+    private static readonly object Gate = new();
+
+    public static string FilePath => Path.Combine(ReliabilityHost.RepositoryRoot, "artifacts", "reliability", "results.md");
+
+    public static void Write(string section, IEnumerable<string> lines)
+    {
+        lock (Gate)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
+            var text = new StringBuilder().AppendLine($"## {section} ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)").AppendLine();
+            foreach (var line in lines) text.AppendLine(line);
+            File.AppendAllText(FilePath, text.AppendLine().ToString());
+        }
+    }
+}
