@@ -2,12 +2,13 @@ using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Pgkd.Cli;
 using Spectre.Console;
+using Xunit.Abstractions;
 
 namespace PgkdAspire.FunctionalTests;
 
 /// <summary>The pgkd CLI, in-process, against the real gateway of the distillation fixture and its finished run.</summary>
 [Collection(DistillationCollection.Name)]
-public sealed class CliFunctionalTests(DistillationRunFixture run) : IDisposable
+public sealed class CliFunctionalTests(DistillationRunFixture run, ITestOutputHelper log) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("pgkd-cli-functional-").FullName;
 
@@ -38,6 +39,7 @@ public sealed class CliFunctionalTests(DistillationRunFixture run) : IDisposable
         // A watch that never ends fails the test (exit 130) instead of hanging it.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         var exit = await new PgkdCli(Console(outText, terminal), Console(errText, false), env.GetValueOrDefault).RunAsync(args, timeout.Token);
+        log.WriteLine($"$ pgkd {string.Join(' ', args)}   (exit {exit})\n{outText}{errText}");
         return (exit, outText.ToString(), errText.ToString());
     }
 
