@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PgkdAspire's front door. Each command first runs the bootstrap (idempotent; seconds when nothing is missing).
-#   ./build.sh run        the whole system under the Aspire AppHost, with the dashboard (Ctrl+C stops it)
+#   ./build.sh run        the whole system under the Aspire AppHost, with the dashboard, and a demo distillation
+#                         run on the project's demo dataset (Ctrl+C stops it)
 #   ./build.sh test       every test: unit, and the real AppHost with RabbitMQ and Azurite
 #   ./build.sh bootstrap  only install what is missing (rabbitmq-server, azurite, .NET packages)
 #   ./build.sh reliability  fault and load scenarios (minutes, installs wrk): docs/reliability.md
@@ -14,8 +15,17 @@ case "$cmd" in
     scripts/bootstrap.sh ;;
   run)
     scripts/bootstrap.sh
-    # exec: SIGTERM to this script reaches the AppHost, which stops every child process (broker included).
-    exec dotnet run --project AppHost --launch-profile http -- "$@" ;;
+    dotnet build AppHost --nologo -v q -clp:ErrorsOnly
+    dotnet build src/Pgkd.Cli --nologo -v q -clp:ErrorsOnly
+    # The AppHost runs in the background while the demo runs in front; the AppHost stops on SIGTERM (it ignores
+    # SIGINT), so Ctrl+C here is turned into SIGTERM and every child process (broker included) ends with it.
+    dotnet run --project AppHost --no-build --launch-profile http -- "$@" &
+    apphost=$!
+    trap 'echo; echo "[run] stopping the AppHost (about 15 s)"; kill -TERM "$apphost" 2>/dev/null; wait "$apphost"; exit 0' INT TERM
+    scripts/demo.sh "$apphost" || echo "[run] the demo did not finish; the system keeps running: look at the dashboard"
+    echo "[run] dashboard: http://localhost:15080 (login link above), gateway: http://localhost:5080/scalar, reports: http://localhost:5080/runs"
+    echo "[run] the system keeps running; Ctrl+C stops it"
+    wait "$apphost" ;;
   test)
     scripts/bootstrap.sh
     dotnet build PgkdAspire.sln --nologo -v q -clp:ErrorsOnly
