@@ -41,15 +41,13 @@ public sealed record RunReportModel(RunManifest Manifest, IReadOnlyList<RoundVie
     public static IReadOnlyList<int> CountByLabel(string jsonl, IReadOnlyList<string> labels)
     {
         var counts = new int[labels.Count];
+        var index = labels.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => x.i, StringComparer.Ordinal);
         foreach (var line in jsonl.Split('\n'))
         {
             if (line.Trim().Length == 0) continue;
             using var doc = JsonDocument.Parse(line);
-            if (doc.RootElement.TryGetProperty("label", out var label) && label.GetString() is { } name)
-            {
-                var i = labels.ToList().IndexOf(name);
-                if (i >= 0) counts[i]++;
-            }
+            if (doc.RootElement.TryGetProperty("label", out var label) && label.GetString() is { } name && index.TryGetValue(name, out var i))
+                counts[i]++;
         }
         return counts;
     }
