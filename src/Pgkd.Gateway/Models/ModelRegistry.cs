@@ -53,6 +53,7 @@ public readonly struct ModelLease(ServedModel model) : IDisposable
 public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IConfiguration configuration, ILogger<ModelRegistry> logger)
     : IDisposable
 {
+    private const int MaxChosenModels = 4;
     private readonly SemaphoreSlim _loading = new(1, 1);
     private readonly ConcurrentDictionary<Guid, ServedModel> _chosen = new();
     private ServedModel? _default;
@@ -118,7 +119,11 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
         await _loading.WaitAsync(cancellationToken);
         try
         {
-            return _chosen.TryGetValue(runId, out cached) ? cached : _chosen[runId] = await LoadAsync(manifest, cancellationToken);
+            if (_chosen.TryGetValue(runId, out cached)) return cached;
+            // Keep a few chosen models loaded; past that one is retired (disposed after its last request).
+            if (_chosen.Count >= MaxChosenModels && _chosen.Keys.FirstOrDefault() is var some && _chosen.TryRemove(some, out var evicted))
+                evicted.Retire();
+            return _chosen[runId] = await LoadAsync(manifest, cancellationToken);
         }
         finally
         {

@@ -135,10 +135,10 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     public async Task Consume(ConsumeContext<CancelRun> context)
     {
         var m = context.Message;
-        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.IsFinished ? run : run with { CancelRequested = true, StopReason = m.Reason },
+        // Only recorded here: the next event of the run (its round in flight) sees it and stops the run.
+        await store.UpdateManifestAsync(m.RunId, run => run.IsFinished ? run : run with { CancelRequested = true, StopReason = m.Reason },
             context.CancellationToken);
         logger.LogInformation("Run {RunId}: cancel requested ({Reason}); the round in flight finishes first", m.RunId, m.Reason);
-        if (manifest.IsFinished) return;
     }
 
     public Task Consume(ConsumeContext<RunFailed> context) =>
