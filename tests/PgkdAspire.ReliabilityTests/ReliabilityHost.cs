@@ -51,8 +51,8 @@ public sealed class ReliabilityHost : IAsyncDisposable
         }
     }
 
-    /// <summary>The demo run of the functional tests: 2 rounds, 16 samples a round, head mode, seed 7.</summary>
-    public async Task<Guid> StartRunAsync(int seed = 7)
+    /// <summary>The demo run of the functional tests (by default 2 rounds, 16 samples a round, head mode, seed 7).</summary>
+    public async Task<Guid> StartRunAsync(int seed = 7, int maxRounds = 2, int samplesPerRound = 16)
     {
         var request = new JsonObject
         {
@@ -63,7 +63,7 @@ public sealed class ReliabilityHost : IAsyncDisposable
             ["train"] = await File.ReadAllTextAsync(DemoData("seed_train.jsonl")),
             ["validation"] = await File.ReadAllTextAsync(DemoData("seed_val.jsonl")),
             ["test"] = await File.ReadAllTextAsync(DemoData("test.jsonl")),
-            ["configuration"] = new JsonObject { ["maxRounds"] = 2, ["samplesPerRound"] = 16, ["seed"] = seed },
+            ["configuration"] = new JsonObject { ["maxRounds"] = maxRounds, ["samplesPerRound"] = samplesPerRound, ["seed"] = seed },
             ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
         };
         using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
@@ -123,15 +123,28 @@ public sealed class ReliabilityHost : IAsyncDisposable
         return $"killed pid {pid} (SIGKILL), started again";
     }
 
-    /// <summary>Aspire's restart command: the process is stopped and started again (the broker's or Azurite's data folder stays).</summary>
+    /// <summary>
+    /// Stops the process with SIGTERM (RabbitMQ's wrapper script stops the broker and its epmd; Azurite exits) and starts
+    /// it again through Aspire; the broker's and Azurite's data folders stay. (Aspire's own restart command failed to
+    /// stop the broker's wrapper script in time here.)
+    /// </summary>
     public async Task<string> RestartAsync(string resource)
     {
         var before = ProcessIdOf(resource);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", before.ToString()])) await kill.WaitForExitAsync();
+        for (var i = 0; i < 240; i++)
+        {
+            App.ResourceNotifications.TryGetCurrentState(resource, out var s);
+            if (s?.Snapshot.State?.Text is "Exited" or "Finished" or "FailedToStart") break;
+            await Task.Delay(250);
+        }
+        var down = watch.Elapsed;
         var commands = App.Services.GetRequiredService<ResourceCommandService>();
-        var result = await commands.ExecuteCommandAsync(resource, KnownResourceCommands.RestartCommand);
-        if (!result.Success) throw new InvalidOperationException($"restart {resource}: {result.Message}");
+        var result = await commands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
+        if (!result.Success) throw new InvalidOperationException($"start {resource}: {result.Message}");
         await App.ResourceNotifications.WaitForResourceHealthyAsync(resource).WaitAsync(TimeSpan.FromMinutes(2));
-        return $"restarted (pid {before} -> {ProcessIdOf(resource)})";
+        return $"stopped with SIGTERM ({down.TotalSeconds:F0} s) and started again, healthy after {watch.Elapsed.TotalSeconds:F0} s (pid {before} -> {ProcessIdOf(resource)})";
     }
 
     public async Task<BlobContainerClient> RunsContainerAsync() =>

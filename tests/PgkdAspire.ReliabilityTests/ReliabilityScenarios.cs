@@ -36,36 +36,60 @@ public sealed class ReliabilityScenarios
         };
         var failures = new List<string>();
 
-        // A: undisturbed.
-        var a = await host.StartRunAsync();
-        var runA = await host.WaitForEndAsync(a, RunTimeout);
-        var baseline = await CheckRunAsync(host, a, runA, "A", "none", report, failures, null);
+        Baseline? baseline = null;
+        async Task Scenario(string name, Func<Guid, List<string>, Task> disturb)
+        {
+            var disturbances = new List<string>();
+            Guid id = default;
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                id = await host.StartRunAsync();
+                await disturb(id, disturbances);
+                var finished = await host.WaitForEndAsync(id, RunTimeout);
+                disturbances.Add($"finished after {clock.Elapsed.TotalSeconds:F0} s");
+                var own = await CheckRunAsync(host, id, finished, name, string.Join("; ", disturbances), report, failures, baseline);
+                baseline ??= own;
+            }
+            catch (Exception e)
+            {
+                var what = disturbances.Count == 0 ? "" : string.Join("; ", disturbances) + "; ";
+                report.Add($"| {name} `{id.ToString()[..8]}` | {what} | **not finished** | | | | | | {e.GetType().Name}: {Shorten(e.Message)} |");
+                failures.Add($"run {name}: {e.Message}");
+            }
+        }
 
-        // B: the trainer killed during round 0's training, the evaluator during round 1's evaluation.
-        var b = await host.StartRunAsync();
-        var disturbances = new List<string>();
-        await host.WaitForAsync(b, r => Rounds(r).Count >= 1, TimeSpan.FromMinutes(1), "round 0 dispatched");
-        await Task.Delay(TimeSpan.FromSeconds(3)); // the trainer is embedding / training round 0 now
-        var round0Done = Rounds(await host.RunAsync(b)).FirstOrDefault()?["checkpointFolder"] is not null;
-        disturbances.Add($"trainer {await host.KillAndStartAsync(ServiceNames.Trainer)}{(round0Done ? " (round 0 had already finished training)" : " while training round 0")}");
-        await host.WaitForAsync(b, r => Rounds(r).Count >= 2 && Rounds(r)[1]["checkpointFolder"] is not null, RunTimeout, "round 1 trained");
-        var round1Evaluated = Rounds(await host.RunAsync(b))[1]["accuracy"] is not null;
-        disturbances.Add($"evaluator {await host.KillAndStartAsync(ServiceNames.Evaluator)}{(round1Evaluated ? " (round 1 had already been evaluated)" : " while evaluating round 1")}");
-        var runB = await host.WaitForEndAsync(b, RunTimeout);
-        await CheckRunAsync(host, b, runB, "B", string.Join("; ", disturbances), report, failures, baseline);
+        try
+        {
+            // A: undisturbed.
+            await Scenario("A", (_, disturbances) => { disturbances.Add("none"); return Task.CompletedTask; });
 
-        // C: RabbitMQ restarted during round 0, Azurite (data on disk) during round 1.
-        var c = await host.StartRunAsync();
-        disturbances.Clear();
-        await host.WaitForAsync(c, r => Rounds(r).Count >= 1, TimeSpan.FromMinutes(1), "round 0 dispatched");
-        await Task.Delay(TimeSpan.FromSeconds(2));
-        disturbances.Add($"rabbit {await host.RestartAsync(ServiceNames.Rabbit)} during round 0");
-        await host.WaitForAsync(c, r => Rounds(r).Count >= 2, RunTimeout, "round 1 started");
-        disturbances.Add($"azurite {await host.RestartAsync(ServiceNames.Blobs)} during round 1");
-        var runC = await host.WaitForEndAsync(c, RunTimeout);
-        await CheckRunAsync(host, c, runC, "C", string.Join("; ", disturbances), report, failures, baseline);
+            // B: the trainer killed while training round 1 (its shard is stored, no checkpoint yet), the evaluator while
+            // evaluating round 2 (checkpoint stored, no metrics yet). Each is SIGKILLed the moment the state is seen.
+            await Scenario("B", async (b, disturbances) =>
+            {
+                var seen = await host.WaitForAsync(b, r => Rounds(r).Count >= 2 && Rounds(r)[1]["shardBlob"] is not null, RunTimeout, "round 1 generated");
+                var state = Rounds(seen)[1]["checkpointFolder"] is null ? "while training round 1" : "after round 1 was trained (missed the window)";
+                disturbances.Add($"trainer {await host.KillAndStartAsync(ServiceNames.Trainer)} {state}");
+                seen = await host.WaitForAsync(b, r => Rounds(r).Count >= 3 && Rounds(r)[2]["checkpointFolder"] is not null, RunTimeout, "round 2 trained");
+                state = Rounds(seen)[2]["accuracy"] is null ? "while evaluating round 2" : "after round 2 was evaluated (missed the window)";
+                disturbances.Add($"evaluator {await host.KillAndStartAsync(ServiceNames.Evaluator)} {state}");
+            });
 
-        Results.Write("Point 1: service and infrastructure faults during a run", report.Append("").Concat(failures.Select(f => "- FAILED: " + f)));
+            // C: RabbitMQ restarted during round 0, Azurite (data on disk) during round 1.
+            await Scenario("C", async (c, disturbances) =>
+            {
+                await host.WaitForAsync(c, r => Rounds(r).Count >= 1, TimeSpan.FromMinutes(1), "round 0 dispatched");
+                await Task.Delay(TimeSpan.FromSeconds(2));
+                disturbances.Add($"rabbit {await host.RestartAsync(ServiceNames.Rabbit)} during round 0");
+                await host.WaitForAsync(c, r => Rounds(r).Count >= 2, RunTimeout, "round 1 started");
+                disturbances.Add($"azurite {await host.RestartAsync(ServiceNames.Blobs)} during round 1");
+            });
+        }
+        finally
+        {
+            Results.Write("Point 1: service and infrastructure faults during a run", report.Append("").Concat(failures.Select(f => "- FAILED: " + f)));
+        }
 
         // Point 5 on the same gateway, serving run C's (or the latest completed run's) model.
         await LoadAsync(host, failures);
@@ -94,19 +118,30 @@ public sealed class ReliabilityScenarios
         {
             try
             {
-                await foreach (var batch in logger.WatchAsync(ServiceNames.Generator).WithCancellation(stopLogs.Token))
+                var generator = host.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == ServiceNames.Generator);
+                await foreach (var batch in logger.WatchAsync(generator).WithCancellation(stopLogs.Token))
                     lock (generatorLog) generatorLog.AddRange(batch.Select(l => l.Content));
             }
             catch (OperationCanceledException) { }
         });
 
         var watch = Stopwatch.StartNew();
-        var id = await host.StartRunAsync();
+        // More teacher calls than the demo run makes: 3 rounds of 64 samples, asked for in several requests.
+        var id = await host.StartRunAsync(maxRounds: 3, samplesPerRound: 64);
         var run = await host.WaitForEndAsync(id, RunTimeout);
         watch.Stop();
         await Task.Delay(2000);
         await stopLogs.CancelAsync();
         await collecting;
+
+        // What the emulator says it injected (GET /emulator/stats), and that the AppHost forwarded the faults.
+        host.App.ResourceNotifications.TryGetCurrentState(ServiceNames.TeacherEmulator, out var emulatorState);
+        var forwarded = emulatorState?.Snapshot.EnvironmentVariables.Where(e => e.Name.StartsWith("Emulator__Faults__", StringComparison.Ordinal))
+            .Select(e => $"{e.Name}={e.Value}").ToList() ?? [];
+        string stats;
+        using (var emulator = host.App.CreateHttpClient(ServiceNames.TeacherEmulator))
+        using (var statsResponse = await emulator.GetAsync("/emulator/stats"))
+            stats = $"{(int)statsResponse.StatusCode} {await statsResponse.Content.ReadAsStringAsync()}";
 
         var status = (string)run["status"]!;
         var rejected = Rounds(run).SelectMany(r => r["rejectedByReason"]?.AsObject() ?? [])
@@ -123,11 +158,14 @@ public sealed class ReliabilityScenarios
         else if (status != "Failed" || string.IsNullOrWhiteSpace((string?)run["failureReason"]))
             failures.Add($"run ended {status} without a reason: {run.ToJsonString()}");
         failures.AddRange(check);
+        if (forwarded.Count != faults.Length) failures.Add($"the emulator got {forwarded.Count} of {faults.Length} faults: {string.Join(", ", forwarded)}");
         if (retryLines.Length == 0) failures.Add("no retry was logged although the teacher failed requests on purpose");
 
         Results.Write("Point 2: a faulty teacher (emulator faults)",
         [
             $"- faults: `{string.Join(' ', faults)}`",
+            $"- forwarded to the emulator: {string.Join(", ", forwarded)}",
+            $"- emulator counters (GET /emulator/stats): `{stats}`",
             $"- run {id}: **{status}** in {watch.Elapsed.TotalSeconds:F0} s; failure reason: {(string?)run["failureReason"] ?? "none"}",
             $"- accepted per round: {string.Join(", ", Rounds(run).Select(r => $"{(int)r["round"]!}: {(int?)r["accepted"] ?? 0}/{(int?)r["requested"] ?? 0}"))}",
             $"- rejected samples by reason (run status, rounds[].rejectedByReason): {(rejected.Count == 0 ? "none" : string.Join(", ", rejected.Select(p => $"{p.Key} {p.Value}")))}",
@@ -136,6 +174,12 @@ public sealed class ReliabilityScenarios
             .. failures.Select(f => "- FAILED: " + f),
         ]);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    private static string Shorten(string text)
+    {
+        text = text.ReplaceLineEndings(" ").Replace("|", "/");
+        return text.Length <= 400 ? text : text[..400] + "…";
     }
 
     private static List<JsonNode> Rounds(JsonObject run) => run["rounds"]?.AsArray().Select(r => r!).ToList() ?? [];
