@@ -14,6 +14,13 @@ case "$cmd" in
   bootstrap)
     scripts/bootstrap.sh ;;
   run)
+    # The dashboard and gateway ports are fixed by the launch settings: one `./build.sh run` at a time.
+    for port in 15080 19080 20080 5080; do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "[run] port $port is in use: is another ./build.sh run still running? Stop it (Ctrl+C) and try again." >&2
+        exit 2
+      fi
+    done
     scripts/bootstrap.sh
     dotnet build AppHost --nologo -v q -clp:ErrorsOnly
     dotnet build src/Pgkd.Cli --nologo -v q -clp:ErrorsOnly
@@ -21,7 +28,21 @@ case "$cmd" in
     # SIGINT), so Ctrl+C here is turned into SIGTERM and every child process (broker included) ends with it.
     dotnet run --project AppHost --no-build --launch-profile http -- "$@" &
     apphost=$!
-    trap 'echo; echo "[run] stopping the AppHost (about 15 s)"; kill -TERM "$apphost" 2>/dev/null; wait "$apphost"; exit 0' INT TERM
+    stop() {
+      echo; echo "[run] stopping the AppHost and everything it started (about 15 s)"
+      kill -TERM "$apphost" 2>/dev/null; wait "$apphost"
+      # `dotnet run` returns before the orchestrator has ended the broker, Azurite and the services: wait for
+      # their ports, so a new run can start as soon as this one returns.
+      for _ in $(seq 1 60); do
+        busy=0
+        for port in 15080 5080 5672 10000 4371; do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && busy=1; done
+        [ "$busy" = 0 ] && break
+        sleep 0.5
+      done
+      echo "[run] stopped"
+      exit 0
+    }
+    trap stop INT TERM
     scripts/demo.sh "$apphost" || echo "[run] the demo did not finish; the system keeps running: look at the dashboard"
     echo "[run] dashboard: http://localhost:15080 (login link above), gateway: http://localhost:5080/scalar, reports: http://localhost:5080/runs"
     echo "[run] the system keeps running; Ctrl+C stops it"

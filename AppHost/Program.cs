@@ -21,7 +21,16 @@ if (builder.ExecutionContext.IsPublishMode)
 else
 {
     var local = LocalStackOptions.FromConfiguration(builder.Configuration, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
-    local.EnsureCanStart();
+    try
+    {
+        local.EnsureCanStart();
+    }
+    catch (LocalStackException problem) when (LocalStackOptions.IsStandalone)
+    {
+        // Run by a user: the message names the problem and the fix; a stack trace would only bury it.
+        Console.Error.WriteLine(problem.Message);
+        return 2;
+    }
     rabbit = builder.AddLocalRabbitMQ(ServiceNames.Rabbit, local);
     blobs = builder.AddAzuriteBlobs(ServiceNames.Blobs, local);
 }
@@ -63,3 +72,4 @@ AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
     .WithExternalHttpEndpoints();
 
 builder.Build().Run();
+return 0;

@@ -87,6 +87,10 @@ public sealed record LocalStackOptions(
                                           string.Join(Environment.NewLine + "  - ", problems));
     }
 
+    /// <summary>True when this process is the AppHost itself (not a test host that loaded it).</summary>
+    public static bool IsStandalone =>
+        System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name == typeof(LocalStackOptions).Assembly.GetName().Name;
+
     public static bool IsPortInUse(int port)
     {
         try

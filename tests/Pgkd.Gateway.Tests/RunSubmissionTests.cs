@@ -84,7 +84,7 @@ public sealed class RunSubmissionTests
     {
         var error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
             $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "configuration": {"maxRounds": 0} }""")));
-        Assert.Contains(error.Problems, p => p.StartsWith("configuration: MaxRounds"));
+        Assert.Contains(error.Problems, p => p.StartsWith("configuration: maxRounds"));
     }
 
     [Fact]
@@ -102,6 +102,6 @@ public sealed class RunSubmissionTests
             $$"""{"labels": {{Labels}}, "train": [{"text": "", "label": "World"}], "validation": [{"text": "fine text", "label": "Nope"}], "configuration": {"patience": -1} }""")));
         Assert.Contains(error.Problems, p => p.StartsWith("train line 1:"));
         Assert.Contains(error.Problems, p => p.StartsWith("validation line 1:"));
-        Assert.Contains(error.Problems, p => p.StartsWith("configuration: Patience"));
+        Assert.Contains(error.Problems, p => p.StartsWith("configuration: patience"));
     }
 }

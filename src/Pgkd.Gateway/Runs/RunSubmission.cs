@@ -66,15 +66,23 @@ public static class RunSubmissionParser
         }
         if (validation is { Count: 0 }) problems.Add("validation: the validation set is empty; early stopping and hard negatives need it");
         if (train is { Count: 0 }) problems.Add("train: the training set is empty");
-        problems.AddRange(config.Validate(labels.Count).Select(p => $"configuration: {p}"));
+        problems.AddRange(config.Validate(labels.Count).Select(p => $"configuration: {AsJsonName(p)}"));
         var student = request.Student ?? new StudentSettings();
-        problems.AddRange(student.Validate().Select(p => $"student: {p}"));
+        problems.AddRange(student.Validate().Select(p => $"student: {AsJsonName(p)}"));
 
         var task = string.IsNullOrWhiteSpace(request.Task) ? RunManifest.DefaultTaskDescription : request.Task.Trim();
         if (task.Length > 1000) problems.Add($"task: at most 1000 characters, was {task.Length}");
 
         if (problems.Count > 0) throw new RunSubmissionException(problems);
         return new RunSubmission(labels, train!, validation!, test, config, student, task);
+    }
+
+    /// <summary>"MaxRounds must be ..." becomes "maxRounds must be ...": the field as the request spells it.</summary>
+    private static string AsJsonName(string problem)
+    {
+        var end = problem.IndexOf(' ');
+        var field = end < 0 ? problem : problem[..end];
+        return field.All(char.IsAsciiLetterOrDigit) ? JsonNamingPolicy.CamelCase.ConvertName(field) + problem[field.Length..] : problem;
     }
 
     private static LabelSet? ParseLabels(JsonElement element, List<string> problems)
