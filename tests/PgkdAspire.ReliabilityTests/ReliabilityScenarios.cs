@@ -176,6 +176,49 @@ public sealed class ReliabilityScenarios
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
+    /// <summary>
+    /// Point 2, the other ending: the teacher goes away for good (its process SIGKILLed during round 0, not started
+    /// again). The run must not hang: after the teacher client's retries and the bus's redeliveries it fails with a
+    /// reason that names the teacher, and nothing is stored for the round the teacher could not serve.
+    /// </summary>
+    [Fact]
+    public async Task A_teacher_that_stays_down_fails_the_run_with_a_reason_instead_of_hanging()
+    {
+        await using var host = await ReliabilityHost.StartAsync();
+        var watch = Stopwatch.StartNew();
+        var id = await host.StartRunAsync();
+        var pid = host.ProcessIdOf(ServiceNames.TeacherEmulator);
+        Process.GetProcessById(pid).Kill(entireProcessTree: true);
+        var killedAt = watch.Elapsed;
+        var failures = new List<string>();
+        JsonObject? run = null;
+        try
+        {
+            run = await host.WaitForEndAsync(id, RunTimeout);
+        }
+        catch (TimeoutException e)
+        {
+            failures.Add($"the run did not end within {RunTimeout.TotalMinutes} min: {Shorten(e.Message)}");
+        }
+        watch.Stop();
+        var status = (string?)run?["status"];
+        var reason = (string?)run?["failureReason"] ?? "";
+        if (run is not null && status != "Failed") failures.Add($"run ended {status}, expected Failed");
+        if (run is not null && string.IsNullOrWhiteSpace(reason)) failures.Add("no failure reason");
+        var names = await host.BlobNamesAsync(id);
+        if (names.Contains("data/round-1.jsonl")) failures.Add("a shard was stored for round 1 although the teacher was down");
+
+        Results.Write("Point 2: the teacher stays down",
+        [
+            $"- teacher emulator SIGKILLed {killedAt.TotalSeconds:F1} s after the run started (round 0), not started again",
+            $"- run {id}: **{status ?? "still running"}** after {watch.Elapsed.TotalSeconds:F0} s",
+            $"- failure reason: `{Shorten(reason)}`",
+            $"- round-1 shard stored: {(names.Contains("data/round-1.jsonl") ? "yes" : "no")}",
+            .. failures.Select(f => "- FAILED: " + f),
+        ]);
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
     private static string Shorten(string text)
     {
         text = text.ReplaceLineEndings(" ").Replace("|", "/");
