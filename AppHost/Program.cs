@@ -12,7 +12,7 @@ IResourceBuilder<IResourceWithConnectionString> rabbit, blobs;
 if (builder.ExecutionContext.IsPublishMode)
 {
     // The password is generated at deploy time and kept as a secret; the broker's data lives on a named volume.
-    var rabbitUser = builder.AddParameter("rabbit-user", "pgkd");
+    var rabbitUser = builder.AddParameter("rabbit-user", "pgkd", publishValueAsDefault: true);
     rabbit = builder.AddRabbitMQ(ServiceNames.Rabbit, userName: rabbitUser)
         .WithDataVolume("pgkd-rabbit-data")
         .WithManagementPlugin();
