@@ -6,31 +6,11 @@ namespace PgkdAspire.DeploymentTests;
 /// Issue 8, point 6, in the publish manifest: the gateway's API key and the broker's credentials are secret deploy-time
 /// parameters, and the deployed RabbitMQ is created with its own user, so the image's guest/guest account is never made.
 /// </summary>
-public sealed class PublishSecurityTests : IAsyncLifetime
+public sealed class PublishSecurityTests(PublishManifestFixture manifest) : IClassFixture<PublishManifestFixture>
 {
-    private string _outputDirectory = "";
-    private JsonElement _resources;
+    private JsonElement Resources => manifest.Resources;
 
-    public async Task InitializeAsync()
-    {
-        _outputDirectory = Directory.CreateTempSubdirectory("pgkd-manifest-security").FullName;
-        var manifestPath = Path.Combine(_outputDirectory, "aspire-manifest.json");
-        var result = await Repository.RunAsync("dotnet",
-            ["run", "--project", "AppHost", "--no-build", "--no-launch-profile", "--",
-             "--publisher", "manifest", "--output-path", manifestPath], TimeSpan.FromMinutes(2));
-        Assert.True(result.ExitCode == 0 && File.Exists(manifestPath), result.ToString());
-        using var document = JsonDocument.Parse(await File.ReadAllTextAsync(manifestPath));
-        _resources = document.RootElement.GetProperty("resources").Clone();
-    }
-
-    public Task DisposeAsync()
-    {
-        Directory.Delete(_outputDirectory, recursive: true);
-        return Task.CompletedTask;
-    }
-
-    private JsonElement Resource(string name) =>
-        _resources.TryGetProperty(name, out var r) ? r : throw new Xunit.Sdk.XunitException($"resource '{name}' missing from the manifest");
+    private JsonElement Resource(string name) => manifest.Resource(name);
 
     [Fact]
     public void The_gateway_key_comes_from_a_secret_parameter_without_a_default()
@@ -39,7 +19,7 @@ public sealed class PublishSecurityTests : IAsyncLifetime
         var input = Resource("gateway-api-key").GetProperty("inputs").GetProperty("value");
         Assert.True(input.GetProperty("secret").GetBoolean());
         Assert.False(input.TryGetProperty("default", out _), "the deployed key must be asked for, not shipped");
-        Assert.DoesNotContain("pgkd-local-dev-key", _resources.GetRawText());
+        Assert.DoesNotContain("pgkd-local-dev-key", Resources.GetRawText());
     }
 
     [Fact]
