@@ -46,7 +46,11 @@ public sealed class GatewayBadInputTests(DistillationRunFixture run)
     {
         using var content = new StringContent(body, Encoding.UTF8);
         content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        using var response = await run.Gateway.PostAsync("/v1/classify", content);
+        // Expect: 100-continue, as a well-behaved client of an oversized body would: the gateway refuses it before the
+        // body is sent. Without it the client may still be writing when the 413 closes the connection (broken pipe).
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/classify") { Content = content };
+        request.Headers.ExpectContinue = true;
+        using var response = await run.Gateway.SendAsync(request);
         await AssertProblemAsync(response, status, title, detailContains, name);
     }
 
