@@ -124,19 +124,19 @@ public sealed class CliFunctionalTests(DistillationRunFixture run, ITestOutputHe
     public async Task Run_prints_the_gateways_validation_errors_or_the_new_run_id()
     {
         var labels = Path.Combine(_dir, "labels.txt");
-        File.Copy(DistillationRunFixture.DemoData("labels.txt"), labels);
-        var val = DistillationRunFixture.DemoData("seed_val.jsonl");
+        File.Copy(DemoRun.Data("labels.txt"), labels);
+        var val = DemoRun.Data("seed_val.jsonl");
         // Valid lines, but one label has no training example: only the gateway checks that, so this is its answer.
         var firstLabel = Labels[0];
         var train = Path.Combine(_dir, "train.jsonl");
-        await File.WriteAllLinesAsync(train, File.ReadAllLines(DistillationRunFixture.DemoData("seed_train.jsonl"))
+        await File.WriteAllLinesAsync(train, File.ReadAllLines(DemoRun.Data("seed_train.jsonl"))
             .Where(l => l.Trim().Length > 0 && !l.Contains($"\"label\": \"{firstLabel}\"") && !l.Contains($"\"label\":\"{firstLabel}\"")));
         var rejected = await Pgkd("run", "--train", train, "--val", val, "--labels", labels);
         Assert.Equal(ExitCodes.Rejected, rejected.Exit);
         Assert.Contains("the gateway rejected the request: The run was rejected", rejected.Errors);
         Assert.Contains($"train: label \"{firstLabel}\" has no examples", rejected.Errors);
 
-        var started = await Pgkd("run", "--train", DistillationRunFixture.DemoData("seed_train.jsonl"), "--val", val, "--labels", labels,
+        var started = await Pgkd("run", "--train", DemoRun.Data("seed_train.jsonl"), "--val", val, "--labels", labels,
             "--rounds", "1", "--samples-per-round", "8", "--mode", "head", "--epochs", "1");
         Assert.True(started.Exit == 0, started.Errors);
         var runId = Guid.Parse(Regex.Match(started.Output, @"Run started: ([0-9a-f-]{36})").Groups[1].Value);

@@ -26,12 +26,6 @@ public sealed class DistillationRunFixture : IAsyncLifetime
     /// <summary>The run's manifest (GET /v1/runs/{id}) once it finished.</summary>
     public JsonObject Run { get; private set; } = null!;
 
-    public static string DemoData(string file)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
-        return Path.Combine(root!.FullName, "src", "Pgkd.TeacherEmulator", "DemoData", file);
-    }
 
     public async Task InitializeAsync()
     {
@@ -51,19 +45,7 @@ public sealed class DistillationRunFixture : IAsyncLifetime
         Gateway.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
         Gateway.Timeout = TimeSpan.FromMinutes(2);
 
-        var request = new JsonObject
-        {
-            // labels.txt: one label a line, "name<TAB>description".
-            ["labels"] = new JsonArray(File.ReadAllLines(DemoData("labels.txt")).Where(l => l.Trim().Length > 0)
-                .Select(l => l.Split('\t', 2))
-                .Select(p => (JsonNode)new JsonObject { ["name"] = p[0].Trim(), ["description"] = p.Length > 1 ? p[1].Trim() : null })
-                .ToArray()),
-            ["train"] = await File.ReadAllTextAsync(DemoData("seed_train.jsonl")),
-            ["validation"] = await File.ReadAllTextAsync(DemoData("seed_val.jsonl")),
-            ["test"] = await File.ReadAllTextAsync(DemoData("test.jsonl")),
-            ["configuration"] = new JsonObject { ["maxRounds"] = 2, ["samplesPerRound"] = 16, ["seed"] = 7 },
-            ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
-        };
+        var request = await DemoRun.RequestAsync();
         using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
         var body = await created.Content.ReadAsStringAsync();
         if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/runs answered {(int)created.StatusCode}: {body}");

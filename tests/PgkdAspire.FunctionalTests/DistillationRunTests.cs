@@ -37,7 +37,7 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
         Assert.InRange(best, 0, 2);
         Assert.Contains("StopMaxRounds", (string)run.Run["stopReason"]!);
         var test = run.Run["testReport"]!;
-        Assert.Equal(File.ReadAllLines(DistillationRunFixture.DemoData("test.jsonl")).Count(l => l.Trim().Length > 0), (int)test["count"]!);
+        Assert.Equal(File.ReadAllLines(DemoRun.Data("test.jsonl")).Count(l => l.Trim().Length > 0), (int)test["count"]!);
         Assert.InRange((double)test["accuracy"]!, 0.0, 1.0);
     }
 

@@ -34,38 +34,12 @@ public sealed class ReliabilityHost : IAsyncDisposable
         return host;
     }
 
-    public static string DemoData(string file)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
-        return Path.Combine(root!.FullName, "src", "Pgkd.TeacherEmulator", "DemoData", file);
-    }
-
-    public static string RepositoryRoot
-    {
-        get
-        {
-            var root = new DirectoryInfo(AppContext.BaseDirectory);
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
-            return root!.FullName;
-        }
-    }
+    public static string RepositoryRoot => DemoRun.RepositoryRoot;
 
     /// <summary>The demo run of the functional tests (by default 2 rounds, 16 samples a round, head mode, seed 7).</summary>
     public async Task<Guid> StartRunAsync(int seed = 7, int maxRounds = 2, int samplesPerRound = 16)
     {
-        var request = new JsonObject
-        {
-            ["labels"] = new JsonArray(File.ReadAllLines(DemoData("labels.txt")).Where(l => l.Trim().Length > 0)
-                .Select(l => l.Split('\t', 2))
-                .Select(p => (JsonNode)new JsonObject { ["name"] = p[0].Trim(), ["description"] = p.Length > 1 ? p[1].Trim() : null })
-                .ToArray()),
-            ["train"] = await File.ReadAllTextAsync(DemoData("seed_train.jsonl")),
-            ["validation"] = await File.ReadAllTextAsync(DemoData("seed_val.jsonl")),
-            ["test"] = await File.ReadAllTextAsync(DemoData("test.jsonl")),
-            ["configuration"] = new JsonObject { ["maxRounds"] = maxRounds, ["samplesPerRound"] = samplesPerRound, ["seed"] = seed },
-            ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
-        };
+        var request = await DemoRun.RequestAsync(seed, maxRounds, samplesPerRound);
         using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
         var body = await created.Content.ReadAsStringAsync();
         if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/runs answered {(int)created.StatusCode}: {body}");
