@@ -107,6 +107,36 @@ public sealed class StudentTrainer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Class probabilities (label order) of a checkpoint for <paramref name="texts"/>, through the embedding cache:
+    /// its encoder's sentence embeddings (cached by weights fingerprint, so across head-mode rounds and runs each text
+    /// is embedded once) and then its head. The same numbers as the checkpoint's model.onnx, without re-encoding:
+    /// for tools that score many checkpoints on one fixed set (the benchmark's per-round test curve).
+    /// </summary>
+    public float[][] PredictProbabilities(StudentCheckpoint checkpoint, IReadOnlyList<string> texts, int threads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        ArgumentNullException.ThrowIfNull(texts);
+        if (texts.Count == 0) return [];
+        lock (_gate)
+        {
+            TorchDevice.SetThreads(threads);
+            using var scope = NewDisposeScope();
+            using var model = new StudentModel(checkpoint.Metadata.Labels.Count);
+            model.load(checkpoint.StatePath);
+            model.eval();
+            var options = new StudentTrainingOptions { MaxLength = checkpoint.Metadata.MaxLength, Threads = threads };
+            var rows = texts.Select(t => Tokenizer.Encode(t, options.MaxLength)).ToArray();
+            var vectors = Embed(model, options, texts, rows, _pretrained.ReadModelBytes());
+            var flat = new float[vectors.Length * MiniLMShape.Hidden];
+            for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
+            using var _ = no_grad();
+            var probabilities = nn.functional.softmax(model.Classify(tensor(flat, [vectors.Length, MiniLMShape.Hidden])), 1).data<float>().ToArray();
+            var classes = checkpoint.Metadata.Labels.Count;
+            return Enumerable.Range(0, texts.Count).Select(i => probabilities.AsSpan(i * classes, classes).ToArray()).ToArray();
+        }
+    }
+
     private long TrainFull(StudentModel model, StudentTrainingOptions o, long[][] rows, long[] targets, Tensor? classWeights,
         Device device, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
     {

@@ -56,6 +56,22 @@ public sealed class OnnxStudentTests(HeadCheckpointFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public void The_trainers_cached_embedding_path_predicts_what_the_onnx_model_predicts()
+    {
+        var texts = TestSupport.Tiny.Select(e => e.Text).Append("A sentence the training never saw about markets and football.").ToArray();
+        using var onnx = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false });
+        var expected = onnx.PredictProbabilities(texts);
+        var misses = TestSupport.Trainer.EmbeddingCache.Misses;
+        var actual = TestSupport.Trainer.PredictProbabilities(fixture.Checkpoint, texts, threads: 2);
+        Assert.Equal(texts.Length, actual.Length);
+        for (var i = 0; i < texts.Length; i++)
+            for (var k = 0; k < 4; k++)
+                Assert.True(Math.Abs(actual[i][k] - expected[i][k]) < 1e-4, $"text {i} class {k}: {actual[i][k]} vs {expected[i][k]}");
+        // Head mode: the training texts were embedded during training and come from the cache; only the new one is computed.
+        Assert.Equal(1, TestSupport.Trainer.EmbeddingCache.Misses - misses);
+    }
+
+    [Fact]
     public void Refuses_a_folder_without_metadata()
     {
         var dir = TestSupport.NewTempDirectory("empty");

@@ -14,6 +14,15 @@ public enum RunStrategy
 }
 
 /// <summary>
+/// The validation data's two jobs: Feedback is shown to the teacher (metrics, hard negatives); Selection judges
+/// rounds (early stopping, best round). The same instance twice when the run uses one validation set.
+/// </summary>
+public sealed record ValidationParts(Dataset Feedback, Dataset Selection)
+{
+    public bool IsSplit => !ReferenceEquals(Feedback, Selection);
+}
+
+/// <summary>
 /// Everything a user chooses for a run. Defaults are the unofficial ones seen in public PGKD code
 /// (10 rounds, patience 5, 16 samples per request, 16 hard negatives); the paper gives none.
 /// </summary>
@@ -41,6 +50,17 @@ public sealed record RunConfiguration
     public bool IncludeHardNegatives { get; init; } = true;
 
     public RunStrategy Strategy { get; init; } = RunStrategy.Pgkd;
+
+    /// <summary>
+    /// Share of the labeled validation data held back as the selection part: only it drives early stopping and
+    /// the choice of the best round, while the rest (the feedback part) gives the teacher its validation report
+    /// and hard negatives. 0 is the paper's single validation set, which then does both jobs. Why split: once the
+    /// teacher writes examples resembling the validation errors, accuracy on those same texts climbs while test
+    /// accuracy does not, and the set stops being an honest judge of which round is best.
+    /// </summary>
+    public double SelectionShare { get; init; } = DefaultSelectionShare;
+
+    public const double DefaultSelectionShare = 0.5;
 
     /// <summary>Mining settings; its Seed is replaced per round by one derived from <see cref="Seed"/>.</summary>
     public HardNegativeOptions HardNegatives { get; init; } = HardNegativeOptions.Default;
@@ -97,6 +117,8 @@ public sealed record RunConfiguration
         Range(nameof(FloorPerClass), FloorPerClass, 0, 100_000);
         if (!(AllocationSmoothing > 0) || !double.IsFinite(AllocationSmoothing))
             errors.Add($"{nameof(AllocationSmoothing)} must be a positive number, was {AllocationSmoothing.ToString(CultureInfo.InvariantCulture)}");
+        if (!(SelectionShare >= 0 && SelectionShare < 1))
+            errors.Add($"{nameof(SelectionShare)} must be 0 (one validation set) or more than 0 and less than 1, was {SelectionShare.ToString(CultureInfo.InvariantCulture)}");
         if (classCount is { } k && (long)FloorPerClass * k > SamplesPerRound)
             errors.Add($"{nameof(SamplesPerRound)} ({SamplesPerRound}) is less than {nameof(FloorPerClass)} ({FloorPerClass}) × {k} classes");
         return errors;
@@ -141,6 +163,28 @@ public sealed record RunConfiguration
         MaxTextLength = MaxTextLength,
         MaxItems = maxItems ?? SamplesPerRound,
     };
+
+    /// <summary>
+    /// Splits the labeled validation data into the feedback and selection parts (stratified by label, seeded by
+    /// the run's seed, so a rerun gets the same parts). With <see cref="SelectionShare"/> 0 both are the whole set.
+    /// Throws when a part would lose a label that the whole set has: each part must be able to judge every class.
+    /// </summary>
+    public ValidationParts SplitValidation(Dataset validation)
+    {
+        ArgumentNullException.ThrowIfNull(validation);
+        if (SelectionShare == 0) return new ValidationParts(validation, validation);
+        var split = StratifiedSplit.Split(validation, SelectionShare, unchecked((int)SeededRandom.Derive(unchecked((ulong)Seed), 0x5E1EC7)));
+        var labels = validation.Examples.Select(e => e.Label).ToHashSet(StringComparer.Ordinal);
+        foreach (var (part, name) in new[] { (split.Remaining, "feedback"), (split.HeldOut, "selection") })
+        {
+            var missing = labels.Where(l => !part.Examples.Any(e => e.Label == l)).Order(StringComparer.Ordinal).ToList();
+            if (missing.Count > 0)
+                throw new ArgumentException(
+                    $"{nameof(SelectionShare)} {SelectionShare.ToString(CultureInfo.InvariantCulture)} leaves the {name} part of the validation data " +
+                    $"without examples of {string.Join(", ", missing.Select(l => $"\"{l}\""))}: give at least 2 validation examples per label, or set {nameof(SelectionShare)} to 0");
+        }
+        return new ValidationParts(split.Remaining, split.HeldOut);
+    }
 
     /// <summary>Mining options for a round, with a seed derived from the run's seed and the round.</summary>
     public HardNegativeOptions HardNegativeOptionsForRound(int round) =>

@@ -12,9 +12,12 @@ public sealed record RunProgress(EarlyStopping Stopping, long TeacherTokensUsed,
 
 /// <summary>
 /// One evaluated round: round 0 is the student trained on the seed data only; round r ≥ 1 follows
-/// the teacher's r-th batch. Tokens and cost are what this round's teacher calls spent.
+/// the teacher's r-th batch. Report (the selection part) judges the round for early stopping;
+/// FeedbackReport (the part the teacher sees) sets the next allocation, and is Report itself when the run
+/// has one validation set. Tokens and cost are what this round's teacher calls spent.
 /// </summary>
-public sealed record RoundOutcome(int Round, ValidationReport Report, long TeacherTokens = 0, decimal TeacherCostUsd = 0m);
+public sealed record RoundOutcome(int Round, ValidationReport Report, long TeacherTokens = 0, decimal TeacherCostUsd = 0m,
+    ValidationReport? FeedbackReport = null);
 
 /// <summary>What the run does next.</summary>
 public abstract record RunStep
@@ -41,6 +44,7 @@ public static class RunPlanner
         ArgumentNullException.ThrowIfNull(progress);
         ArgumentNullException.ThrowIfNull(outcome);
         var classes = outcome.Report.PerClass.Count;
+        var feedback = outcome.FeedbackReport ?? outcome.Report;
         config.EnsureValid();
         if (outcome.Round != progress.Stopping.LastRound + 1)
             throw new ArgumentException($"Expected the outcome of round {progress.Stopping.LastRound + 1}, got round {outcome.Round}.", nameof(outcome));
@@ -64,7 +68,7 @@ public static class RunPlanner
 
         // A floor that cannot fit (many classes, few samples) is lowered rather than failing the run.
         var floor = Math.Min(config.FloorPerClass, config.SamplesPerRound / classes);
-        var allocation = ClassAllocation.Allocate(config.SamplesPerRound, outcome.Report.F1ByClass, floor, config.AllocationSmoothing);
+        var allocation = ClassAllocation.Allocate(config.SamplesPerRound, feedback.F1ByClass, floor, config.AllocationSmoothing);
         var mining = config.PromptOptions.IncludeHardNegatives ? config.HardNegativeOptionsForRound(round) : null;
         return (next, new RunStep.GenerateRound(round, allocation, config.PromptOptions, mining));
     }
