@@ -29,10 +29,16 @@ public static class PgkdBusExtensions
             configure?.Invoke(bus);
             // Transient failures (a blob or broker blip) are retried; a message that still fails goes to the
             // endpoint's _error queue with the exception in its headers, and a Fault<T> tells the orchestrator.
+            // A PermanentStepException (e.g. the teacher stayed down past its own retries and deadline) is not
+            // retried here: retrying would only multiply the wait before the run fails with the same reason.
             // The in-memory outbox holds a consumer's publishes until it succeeds: a failed attempt announces nothing.
             bus.AddConfigureEndpointsCallback((context, _, endpoint) =>
             {
-                endpoint.UseMessageRetry(retry => retry.Intervals(500, 2_000, 5_000, 10_000));
+                endpoint.UseMessageRetry(retry =>
+                {
+                    retry.Ignore<PermanentStepException>();
+                    retry.Intervals(500, 2_000, 5_000, 10_000);
+                });
                 endpoint.UseInMemoryOutbox(context);
             });
             bus.UsingRabbitMq((context, rabbit) =>

@@ -17,10 +17,17 @@ public sealed record RunStarted(Guid RunId, string IdempotencyKey, Uri ManifestU
 /// <summary>Ask the generator for round <paramref name="Round"/>'s teacher samples, guided by the previous evaluation.</summary>
 public sealed record GenerateRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri, Uri GuidanceUri, Uri ShardUri);
 
-/// <summary>The accepted samples are stored at <paramref name="ShardUri"/>; the tallies feed the run report.</summary>
+/// <summary>
+/// The accepted samples are stored at <paramref name="ShardUri"/>; the tallies feed the run status and report:
+/// samples rejected by reason, and how the teacher behaved: requests sent (repairs included), attempts retried by
+/// cause (<c>429</c>, <c>5xx</c>, <c>timeout</c>, <c>network</c>), malformed replies repaired, replies that stayed
+/// unusable, and why generation stopped early (the budget), if it did.
+/// </summary>
 public sealed record RoundGenerated(Guid RunId, int Round, string IdempotencyKey, Uri ShardUri,
     int Requested, int Accepted, IReadOnlyDictionary<string, int> RejectedByReason,
-    long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds);
+    long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds,
+    int TeacherCalls = 0, IReadOnlyDictionary<string, int>? TeacherRetriesByCause = null, int RepairedReplies = 0, int UnusableReplies = 0,
+    string? GenerationStopReason = null);
 
 /// <summary>Train on <paramref name="TrainingDataUris"/> (seed + every shard so far), continuing from the previous checkpoint.</summary>
 public sealed record TrainRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri,

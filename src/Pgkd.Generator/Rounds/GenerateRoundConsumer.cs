@@ -9,9 +9,15 @@ using Pgkd.Storage;
 
 namespace Pgkd.Generator.Rounds;
 
-/// <summary>The generator's account of a round, stored after the shard (the step's completion marker).</summary>
+/// <summary>
+/// The generator's account of a round, stored after the shard (the step's completion marker): samples, rejections by
+/// reason, tokens and cost, and how the teacher behaved: requests (<paramref name="TeacherCalls"/>, repairs included),
+/// attempts retried by cause (<c>429</c>, <c>5xx</c>, <c>timeout</c>, <c>network</c>), malformed replies the repair turn
+/// fixed and replies that stayed unusable. The trailing fields default for summaries stored before they existed.
+/// </summary>
 public sealed record GenerationSummary(int Round, int Requested, int Accepted, IReadOnlyDictionary<string, int> RejectedByReason,
-    long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds, string? StopReason);
+    long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds, string? StopReason,
+    int TeacherCalls = 0, IReadOnlyDictionary<string, int>? RetriesByCause = null, int RepairedReplies = 0, int UnusableReplies = 0);
 
 /// <summary>
 /// One round's teacher work: the prompt from the round's guidance (allocation, validation report, hard negatives),
@@ -56,7 +62,9 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var rejected = summary.RejectedByReason.Values.Sum();
         PgkdMetrics.Generated(m.RunId, m.Round, summary.Requested, summary.Accepted, rejected, summary.PromptTokens + summary.CompletionTokens, summary.CostUsd);
         await context.Publish(new RoundGenerated(m.RunId, m.Round, m.IdempotencyKey, m.ShardUri, summary.Requested, summary.Accepted,
-            summary.RejectedByReason, summary.PromptTokens, summary.CompletionTokens, summary.CostUsd, summary.TeacherSeconds));
+            summary.RejectedByReason, summary.PromptTokens, summary.CompletionTokens, summary.CostUsd, summary.TeacherSeconds,
+            summary.TeacherCalls, summary.RetriesByCause ?? new Dictionary<string, int>(), summary.RepairedReplies, summary.UnusableReplies,
+            summary.StopReason));
     }
 
     private async Task<GenerationSummary> GenerateAsync(GenerateRound m, RunManifest manifest, LabelSet labels, string shardBlob,
@@ -98,11 +106,15 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         using var buffer = new MemoryStream();
         shard.WriteJsonl(buffer);
         await store.WriteOnceAsync(shardBlob, BinaryData.FromBytes(buffer.ToArray()), cancellationToken);
-        logger.LogInformation("Run {RunId} round {Round}: teacher gave {Accepted} of {Requested} samples ({Rejected} rejected, {Tokens} tokens, ${Cost:F4}){Stop}",
+        var retries = shard.RetriesByCause.ToDictionary(r => RoundShardGenerator.CauseName(r.Key), r => r.Value);
+        logger.LogInformation("Run {RunId} round {Round}: teacher gave {Accepted} of {Requested} samples ({Rejected} rejected, {Tokens} tokens, ${Cost:F4}; " +
+            "{Calls} requests, retried {Retries}, {Repaired} replies repaired, {Unusable} unusable){Stop}",
             m.RunId, m.Round, shard.Examples.Count, shard.Requested.Sum(), shard.Rejected.Values.Sum(),
-            shard.PromptTokens + shard.CompletionTokens, shard.CostUsd, shard.StopReason is null ? "" : "; " + shard.StopReason);
+            shard.PromptTokens + shard.CompletionTokens, shard.CostUsd, shard.Calls.Count,
+            retries.Count == 0 ? "none" : string.Join(", ", retries.Select(r => $"{r.Key} {r.Value}")), shard.RepairedReplies, shard.UnusableReplies,
+            shard.StopReason is null ? "" : "; " + shard.StopReason);
         return new GenerationSummary(m.Round, shard.Requested.Sum(), shard.Examples.Count,
             shard.Rejected.ToDictionary(r => r.Key.ToString(), r => r.Value), shard.PromptTokens, shard.CompletionTokens, shard.CostUsd,
-            clock.Elapsed.TotalSeconds, shard.StopReason);
+            clock.Elapsed.TotalSeconds, shard.StopReason, shard.Calls.Count, retries, shard.RepairedReplies, shard.UnusableReplies);
     }
 }

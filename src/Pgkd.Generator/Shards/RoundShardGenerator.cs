@@ -38,6 +38,16 @@ public sealed record RoundShard(
     ShardStop Stop,
     string? StopReason)
 {
+    /// <summary>Teacher attempts that failed and were retried, by cause (429, 5xx, timeout, network); requests that finally succeeded.</summary>
+    public IReadOnlyDictionary<TeacherRetryCause, int> RetriesByCause =>
+        Calls.SelectMany(c => c.Retries).GroupBy(r => r.Cause).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Count());
+
+    /// <summary>Replies that did not parse and were asked again once (the repair turn); <see cref="UnusableReplies"/> of them stayed unusable.</summary>
+    public int RepairRequests => Calls.Count(c => c.Purpose == TeacherCallPurpose.Repair);
+
+    /// <summary>Malformed replies that the repair turn fixed.</summary>
+    public int RepairedReplies => RepairRequests - UnusableReplies;
+
     public int PromptTokens => Calls.Sum(c => c.PromptTokens);
     public int CompletionTokens => Calls.Sum(c => c.CompletionTokens);
     public decimal CostUsd => Calls.Sum(c => c.CostUsd);
@@ -64,7 +74,11 @@ public sealed class RoundShardOptions
 /// builds each batch's prompt with <see cref="TeacherPromptBuilder"/> (seed varied per batch so the
 /// few-shot examples differ), asks the <see cref="TeacherClient"/>, and merges the accepted samples
 /// in batch order, dropping repeats across batches. When the budget stops the run the shard keeps
-/// what was accepted so far and says so; configuration errors and an unavailable teacher propagate.
+/// what was accepted so far and says so. A teacher that cannot serve the round (a request out of
+/// retries, no reply for <see cref="TeacherClientOptions.MaxWaitWithoutReply"/>, the round past
+/// <see cref="TeacherClientOptions.MaxRoundTime"/>, a configuration error) ends it with a
+/// <see cref="TeacherRoundFailedException"/> naming the teacher, the round and the last error; the other
+/// requests in flight are cancelled and nothing is returned, so nothing of the round is stored.
 /// </summary>
 public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions? options = null)
 {
@@ -79,17 +93,27 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
         var results = new TeacherResult?[batches.Count];
         string? budgetStop = null;
         using var gate = new SemaphoreSlim(Math.Max(1, _options.MaxParallelRequests));
+        var bounds = teacher.Options;
+        // Three ways the round's requests end early: the caller (shutdown), a failed request (stop), and the round's
+        // time bounds: no reply for MaxWaitWithoutReply (re-armed on each reply), or MaxRoundTime in all.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var silence = new CancellationTokenSource(bounds.MaxWaitWithoutReply);
+        using var roundTime = new CancellationTokenSource(bounds.MaxRoundTime);
+        using var teacherToken = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, silence.Token, roundTime.Token);
+        var rearm = new Lock();
+        var started = System.Diagnostics.Stopwatch.StartNew();
 
         async Task RunBatch(int b)
         {
-            await gate.WaitAsync(stop.Token);
+            await gate.WaitAsync(teacherToken.Token);
             try
             {
                 if (budgetStop is not null) return;
                 var input = request.PromptInput with { Allocation = batches[b], Seed = unchecked(request.PromptInput.Seed * 31 + b) };
                 var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
-                results[b] = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, stop.Token);
+                results[b] = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, teacherToken.Token);
+                lock (rearm)
+                    if (!silence.IsCancellationRequested) silence.CancelAfter(bounds.MaxWaitWithoutReply);
             }
             catch (TeacherBudgetExceededException e)
             {
@@ -101,14 +125,17 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             }
         }
 
+        var all = Task.WhenAll(Enumerable.Range(0, batches.Count).Select(RunBatch));
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, batches.Count).Select(RunBatch));
+            await all;
         }
-        catch
+        catch (Exception caught)
         {
             await stop.CancelAsync();
-            throw;
+            if (cancellationToken.IsCancellationRequested) throw; // shutting down: the message comes back later
+            var failure = all.Exception?.InnerExceptions.FirstOrDefault() ?? caught;
+            throw RoundFailed(request.Round, failure, ledger, started.Elapsed, silence.IsCancellationRequested, roundTime.IsCancellationRequested);
         }
 
         // Merge in batch order: the same calls give the same shard whatever finished first.
@@ -133,6 +160,35 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
         return new RoundShard(request.RunId, request.Round, shard, request.PromptInput.Allocation.ToArray(), shard.CountByLabel(labels),
             rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, budgetStop);
     }
+
+    private TeacherRoundFailedException RoundFailed(int round, Exception failure, TeacherUsageLedger ledger, TimeSpan elapsed, bool silent, bool overTime)
+    {
+        var bounds = teacher.Options;
+        var failed = ledger.FailedAttempts;
+        var where = $"the teacher at {teacher.Connection.Endpoint} ({teacher.Connection.Deployment})";
+        var what = failure switch
+        {
+            TeacherConfigurationException e => $"{where} is not configured right: {e.Message}",
+            TeacherRequestException e => $"{where} refused the round's request: {e.Message}",
+            TeacherUnavailableException e => $"{where} could not serve round {round}: a request still failed after {e.Attempts} attempts (Teacher:MaxRetries {bounds.MaxRetries})",
+            _ when overTime => $"{where} did not finish round {round} within {bounds.MaxRoundTime.TotalSeconds:0.#} s (Teacher:MaxRoundTime)",
+            _ when silent => $"{where} gave no reply for {bounds.MaxWaitWithoutReply.TotalSeconds:0.#} s in round {round} (Teacher:MaxWaitWithoutReply)",
+            _ => $"{where} failed in round {round}: {failure.Message}",
+        };
+        var attempts = failed.Count == 0 ? "" :
+            $"; {failed.Count} attempt(s) failed in {elapsed.TotalSeconds:0} s ({string.Join(", ", failed.GroupBy(f => f.Cause).OrderBy(g => g.Key).Select(g => $"{CauseName(g.Key)} {g.Count()}"))}), " +
+            $"last: {failed[^1].Reason.TrimEnd('.')}";
+        return new TeacherRoundFailedException(what.TrimEnd('.') + attempts + ". Nothing of the round was stored.", round, failed, failure);
+    }
+
+    /// <summary>How the run status names a retry cause: <c>429</c>, <c>5xx</c>, <c>timeout</c>, <c>network</c>.</summary>
+    public static string CauseName(TeacherRetryCause cause) => cause switch
+    {
+        TeacherRetryCause.RateLimited => "429",
+        TeacherRetryCause.ServerError => "5xx",
+        TeacherRetryCause.Timeout => "timeout",
+        _ => "network",
+    };
 
     /// <summary>
     /// Splits per-label counts into ceil(total / size) batches whose sizes differ by at most one and

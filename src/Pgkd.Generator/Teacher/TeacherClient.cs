@@ -57,6 +57,9 @@ public sealed class TeacherClient
 
     public TeacherConnection Connection { get; }
 
+    /// <summary>Section <c>Teacher</c>: retries, timeouts (the round generator reads the round bounds from here), prices, budget.</summary>
+    public TeacherClientOptions Options => _options;
+
     public TokenPrice Price => _prices.PriceOf(Connection.Deployment);
 
     /// <summary>The service-wide budget from <c>Teacher:Budget</c>: the limit for runs that set none of their own.</summary>
@@ -79,7 +82,7 @@ public sealed class TeacherClient
         var calls = new List<TeacherCallRecord>();
 
         ledger.EnsureCanSpend(prompt.EstimatedTokens, Price);
-        var (text, record) = await CompleteAsync(messages, call, TeacherCallPurpose.Generate, cancellationToken);
+        var (text, record) = await CompleteAsync(messages, call, TeacherCallPurpose.Generate, ledger, cancellationToken);
         ledger.Record(record);
         calls.Add(record);
         var parsed = TeacherReplyParser.Parse(text, context);
@@ -91,7 +94,7 @@ public sealed class TeacherClient
         var repair = RepairPrompt(parsed.ReplyError!);
         messages.Add(new UserChatMessage(repair));
         ledger.EnsureCanSpend(prompt.EstimatedTokens + TeacherPromptBuilder.EstimateTokens(text) + TeacherPromptBuilder.EstimateTokens(repair), Price);
-        var (repaired, repairRecord) = await CompleteAsync(messages, call, TeacherCallPurpose.Repair, cancellationToken);
+        var (repaired, repairRecord) = await CompleteAsync(messages, call, TeacherCallPurpose.Repair, ledger, cancellationToken);
         ledger.Record(repairRecord);
         calls.Add(repairRecord);
         return new TeacherResult(TeacherReplyParser.Parse(repaired, context), calls, true, repaired);
@@ -113,12 +116,12 @@ public sealed class TeacherClient
             new SystemChatMessage("You check connectivity. Reply with JSON only."),
             new UserChatMessage("Reply with {\"samples\":[]} and nothing else."),
         ];
-        var (_, record) = await CompleteAsync(messages, new TeacherCallContext("verify", 0), TeacherCallPurpose.Verify, cancellationToken);
+        var (_, record) = await CompleteAsync(messages, new TeacherCallContext("verify", 0), TeacherCallPurpose.Verify, null, cancellationToken);
         return record;
     }
 
     private async Task<(string Text, TeacherCallRecord Record)> CompleteAsync(
-        List<ChatMessage> messages, TeacherCallContext call, TeacherCallPurpose purpose, CancellationToken cancellationToken)
+        List<ChatMessage> messages, TeacherCallContext call, TeacherCallPurpose purpose, TeacherUsageLedger? ledger, CancellationToken cancellationToken)
     {
         using var activity = Microsoft.Extensions.Hosting.Extensions.ActivitySource.StartActivity("teacher.chat");
         activity?.SetTag("pgkd.run_id", call.RunId);
@@ -139,6 +142,7 @@ public sealed class TeacherClient
         for (var attempt = 0; ; attempt++)
         {
             string reason;
+            TeacherRetryCause cause;
             int? status = null;
             TimeSpan? retryAfter = null;
             Exception error;
@@ -181,6 +185,7 @@ public sealed class TeacherClient
             {
                 status = e.Status == 0 ? null : e.Status;
                 reason = e.Status == 0 ? "network error: " + e.Message : $"HTTP {e.Status}";
+                cause = e.Status switch { 429 => TeacherRetryCause.RateLimited, 408 => TeacherRetryCause.Timeout, 0 => TeacherRetryCause.Network, _ => TeacherRetryCause.ServerError };
                 retryAfter = RetryAfterOf(e.GetRawResponse());
                 error = e;
             }
@@ -191,11 +196,13 @@ public sealed class TeacherClient
             catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
             {
                 reason = $"timeout after {_options.RequestTimeout.TotalSeconds:0.###} s (Teacher:RequestTimeout)";
+                cause = TeacherRetryCause.Timeout;
                 error = e;
             }
             catch (HttpRequestException e)
             {
                 reason = "network error: " + e.Message;
+                cause = TeacherRetryCause.Network;
                 error = e;
             }
             catch (AuthenticationFailedException e)
@@ -204,13 +211,15 @@ public sealed class TeacherClient
                     $"No Entra ID credential for the teacher ({e.Message}). Sign in (az login, managed identity) or set Key in {TeacherConnection.Setting}.", e);
             }
 
+            ledger?.RecordFailedAttempt(cause, reason);
             if (attempt >= _options.MaxRetries)
                 throw new TeacherUnavailableException(
                     $"The teacher at {Connection.Endpoint} ({Connection.Deployment}) still failed after {attempt + 1} attempts; last: {reason}.",
                     attempt + 1, status, error);
             var delay = retryAfter is { } ra ? Min(ra, _options.MaxRetryAfter) : Backoff(attempt);
-            retries.Add(new TeacherRetry(attempt + 1, reason, status, delay, retryAfter is not null));
-            RetryCounter.Add(1, new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment));
+            retries.Add(new TeacherRetry(attempt + 1, reason, status, delay, retryAfter is not null, cause));
+            RetryCounter.Add(1, new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment),
+                new KeyValuePair<string, object?>("pgkd.teacher.retry_cause", cause.ToString()));
             _logger.LogWarning("Teacher attempt {Attempt} failed ({Reason}); retrying in {Delay} ms", attempt + 1, reason, (int)delay.TotalMilliseconds);
             await Task.Delay(delay, cancellationToken);
         }

@@ -6,7 +6,8 @@ namespace Pgkd.Generator.Teacher;
 /// <code>
 /// "Teacher": {
 ///   "MaxRetries": 5, "BaseDelay": "00:00:01", "MaxDelay": "00:00:30", "MaxRetryAfter": "00:01:00",
-///   "RequestTimeout": "00:02:00", "Temperature": 0.7, "MaxOutputTokens": null, "JsonMode": true,
+///   "RequestTimeout": "00:02:00", "MaxWaitWithoutReply": "00:05:00", "MaxRoundTime": "01:00:00",
+///   "Temperature": 0.7, "MaxOutputTokens": null, "JsonMode": true,
 ///   "Budget": { "MaxTotalTokens": 2000000, "MaxCostUsd": 5.0 },
 ///   "Prices": { "gpt-4o-mini": { "InputPerMillion": 0.15, "OutputPerMillion": 0.60 }, "*": { ... } }
 /// }
@@ -29,6 +30,18 @@ public sealed class TeacherClientOptions
 
     /// <summary>One attempt's limit; a slower answer counts as a timeout and is retried.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// A round fails (the run ends Failed, naming the teacher, the round and the last error) when no teacher request
+    /// has succeeded for this long, counted from the round's start and from each reply. This bounds a teacher that
+    /// stays down however its attempts fail (hanging until <see cref="RequestTimeout"/> or refused at once), while a
+    /// big round against a slow but answering teacher goes on. The round also fails at once when one request runs out
+    /// of <see cref="MaxRetries"/>. Neither failure is retried by the bus: that would only multiply the wait.
+    /// </summary>
+    public TimeSpan MaxWaitWithoutReply { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The most teacher time one round may take in all, even while the teacher keeps answering; then the round fails.</summary>
+    public TimeSpan MaxRoundTime { get; set; } = TimeSpan.FromHours(1);
 
     public float? Temperature { get; set; } = 0.7f;
 

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Hosting;
+
 namespace Pgkd.Generator.Teacher;
 
 /// <summary>
@@ -28,4 +30,18 @@ public sealed class TeacherRequestException(string message, int status, Exceptio
 public sealed class TeacherBudgetExceededException(string message, TeacherUsageTotals totals) : Exception(message)
 {
     public TeacherUsageTotals Totals { get; } = totals;
+}
+
+/// <summary>
+/// A round the teacher could not serve: a request ran out of retries, the teacher gave no reply within
+/// <see cref="TeacherClientOptions.MaxWaitWithoutReply"/> or the round passed <see cref="TeacherClientOptions.MaxRoundTime"/>,
+/// or the teacher is configured wrongly. A <see cref="PermanentStepException"/>: the bus does not redeliver it, and
+/// the run fails with this message (the teacher, the round, the failed attempts by cause and the last error).
+/// Nothing of the round is stored.
+/// </summary>
+public sealed class TeacherRoundFailedException(string message, int round, IReadOnlyList<TeacherFailedAttempt> failedAttempts, Exception? inner)
+    : PermanentStepException(message, inner)
+{
+    public int Round { get; } = round;
+    public IReadOnlyList<TeacherFailedAttempt> FailedAttempts { get; } = failedAttempts;
 }

@@ -63,8 +63,28 @@ public sealed record TeacherCallRecord(
 
 public enum TeacherCallPurpose { Generate, Repair, Verify }
 
+/// <summary>Why a teacher attempt failed and was retried; the run status counts retries by these names.</summary>
+public enum TeacherRetryCause
+{
+    /// <summary>HTTP 429 (the teacher's rate limit; its Retry-After is honoured).</summary>
+    RateLimited,
+
+    /// <summary>HTTP 5xx.</summary>
+    ServerError,
+
+    /// <summary>No answer within <c>Teacher:RequestTimeout</c>, or HTTP 408.</summary>
+    Timeout,
+
+    /// <summary>The connection failed or broke (refused, reset, DNS).</summary>
+    Network,
+}
+
 /// <summary>A failed attempt and the wait chosen before the next one (from Retry-After when the teacher sent one).</summary>
-public sealed record TeacherRetry(int Attempt, string Reason, int? Status, TimeSpan Delay, bool FromRetryAfter);
+public sealed record TeacherRetry(int Attempt, string Reason, int? Status, TimeSpan Delay, bool FromRetryAfter,
+    TeacherRetryCause Cause = TeacherRetryCause.Network);
+
+/// <summary>A teacher attempt that failed (retried or not), as the ledger saw it: for counts and for the last error of a failed round.</summary>
+public sealed record TeacherFailedAttempt(TeacherRetryCause Cause, string Reason, DateTimeOffset At);
 
 /// <summary>
 /// A run's spend, thread-safe. The client checks it before every request (generation or repair)
@@ -79,6 +99,7 @@ public sealed class TeacherUsageLedger(TeacherBudget budget, TeacherUsageTotals?
 {
     private readonly Lock _gate = new();
     private readonly List<TeacherCallRecord> _calls = [];
+    private readonly List<TeacherFailedAttempt> _failures = [];
     private TeacherUsageTotals _totals = spentBefore ?? TeacherUsageTotals.Zero;
 
     public TeacherBudget Budget { get; } = budget;
@@ -87,6 +108,15 @@ public sealed class TeacherUsageLedger(TeacherBudget budget, TeacherUsageTotals?
 
     /// <summary>The calls recorded by this ledger (not those in <c>spentBefore</c>).</summary>
     public IReadOnlyList<TeacherCallRecord> Calls { get { lock (_gate) return _calls.ToArray(); } }
+
+    /// <summary>Every failed attempt of this ledger's requests, in order, including those of requests that never succeeded.</summary>
+    public IReadOnlyList<TeacherFailedAttempt> FailedAttempts { get { lock (_gate) return _failures.ToArray(); } }
+
+    /// <summary>Called by the client the moment an attempt fails, before it waits or gives up.</summary>
+    public void RecordFailedAttempt(TeacherRetryCause cause, string reason)
+    {
+        lock (_gate) _failures.Add(new TeacherFailedAttempt(cause, reason, DateTimeOffset.UtcNow));
+    }
 
     public void EnsureCanSpend(int estimatedPromptTokens, TokenPrice price)
     {
