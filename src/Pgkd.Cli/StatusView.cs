@@ -56,9 +56,37 @@ public static class StatusView
         var cost = Rounds(run).Sum(r => (decimal?)r["teacherCostUsd"] ?? 0);
         summary.Add($"teacher {tokens:N0} tokens, ${cost.ToString("0.0000", CultureInfo.InvariantCulture)}");
         lines.Add(new Markup(Markup.Escape(string.Join(" · ", summary))));
+        if (TeacherFaults(run) is { } faults) lines.Add(new Markup(Markup.Escape(faults)));
         if ((string?)run["stopReason"] is { } stop) lines.Add(new Markup($"[grey]stopped: {Markup.Escape(stop)}[/]"));
         if ((string?)run["failureReason"] is { } failure) lines.Add(new Markup($"[red]failed: {Markup.Escape(failure)}[/]"));
         return new Rows(lines);
+    }
+
+    /// <summary>
+    /// The run's teacher faults summed over its rounds, or null when there were none: attempts retried by cause
+    /// (<c>rounds[].teacherRetriesByCause</c>), malformed replies repaired and unusable, samples rejected by reason.
+    /// </summary>
+    public static string? TeacherFaults(JsonNode run)
+    {
+        static Dictionary<string, int> Sum(IEnumerable<JsonNode> rounds, string field)
+        {
+            var total = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            foreach (var r in rounds)
+                if (r[field] is JsonObject counts)
+                    foreach (var (key, value) in counts)
+                        total[key] = total.GetValueOrDefault(key) + ((int?)value ?? 0);
+            return total.Where(p => p.Value > 0).ToDictionary(p => p.Key, p => p.Value);
+        }
+        var rounds = Rounds(run).ToList();
+        var retries = Sum(rounds, "teacherRetriesByCause");
+        var rejected = Sum(rounds, "rejectedByReason");
+        var repaired = rounds.Sum(r => (int?)r["repairedReplies"] ?? 0);
+        var unusable = rounds.Sum(r => (int?)r["unusableReplies"] ?? 0);
+        var parts = new List<string>();
+        if (retries.Count > 0) parts.Add($"teacher retries {string.Join(", ", retries.Select(p => $"{p.Key} ×{p.Value}"))}");
+        if (repaired + unusable > 0) parts.Add($"malformed replies: {repaired} repaired, {unusable} unusable");
+        if (rejected.Count > 0) parts.Add($"rejected {string.Join(", ", rejected.Select(p => $"{p.Key} {p.Value}"))}");
+        return parts.Count == 0 ? null : string.Join(" · ", parts);
     }
 
     /// <summary>A text progress bar (Spectre's ProgressBar widget is built for tasks it drives itself, not for a polled state).</summary>

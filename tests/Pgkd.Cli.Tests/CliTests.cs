@@ -159,7 +159,8 @@ public sealed class CliCommandTests : IDisposable
         var run = JsonNode.Parse("""
             {"runId":"r-1","status":"Running","configuration":{"maxRounds":3},"bestRound":1,
              "rounds":[{"round":0,"requested":0,"accepted":0,"teacherTokens":0,"teacherCostUsd":0,"accuracy":0.61,"macroF1":0.6,"validationLoss":0.9},
-                       {"round":1,"requested":16,"accepted":14,"rejectedByReason":{"duplicate":2},"teacherTokens":4100,"teacherCostUsd":0.0012,"accuracy":0.72,"macroF1":0.7,"validationLoss":0.7},
+                       {"round":1,"requested":16,"accepted":14,"rejectedByReason":{"duplicate":2},"teacherTokens":4100,"teacherCostUsd":0.0012,"accuracy":0.72,"macroF1":0.7,"validationLoss":0.7,
+                        "teacherRetriesByCause":{"429":2,"timeout":1},"repairedReplies":1,"unusableReplies":0},
                        {"round":2,"requested":16,"accepted":0,"teacherTokens":0,"teacherCostUsd":0}]}
             """)!;
         Assert.Equal((2, 4), StatusView.Progress(run));
@@ -177,6 +178,7 @@ public sealed class CliCommandTests : IDisposable
         Assert.Contains("72.0%", output);
         Assert.Contains("4,100", output);
         Assert.Contains("teacher 4,100 tokens, $0.0012", output);
+        Assert.Contains("teacher retries 429 ×2, timeout ×1 · malformed replies: 1 repaired, 0 unusable · rejected duplicate 2", output);
         Assert.Equal("[green]" + new string('━', 5) + "[/][grey]" + new string('━', 5) + "[/]", StatusView.Bar(1, 2, 10));
     }
 }
