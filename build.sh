@@ -5,6 +5,9 @@
 #   ./build.sh test       every test: unit, and the real AppHost with RabbitMQ and Azurite
 #   ./build.sh bootstrap  only install what is missing (rabbitmq-server, azurite, .NET packages)
 #   ./build.sh reliability  fault and load scenarios (minutes, installs wrk): docs/reliability.md
+#   ./build.sh bench      the benchmark (installs python3-torch and OpenBLAS with apt for the PyTorch comparison):
+#                         docs/results.md from docs/results/{quality,speed,anatomy}.md; `./build.sh bench --help`
+#                         lists the options, e.g. `./build.sh bench --sections speed,anatomy`
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -77,6 +80,25 @@ case "$cmd" in
     set -e
     cat artifacts/reliability/results.md 2>/dev/null || true
     exit "$status" ;;
+  bench)
+    # Issue 7's benchmark: the quality tables, the student's speed (in-process, through the gateway, TorchSharp,
+    # PyTorch) and where a round's time goes; speed and anatomy start their own AppHost on free ports.
+    scripts/bootstrap.sh
+    # The speed section times PyTorch (Debian's python3-torch, run with /usr/bin/python3) on the same fine-tune step;
+    # without an optimized BLAS Debian's torch falls back to the reference BLAS and is ~15x slower, so install OpenBLAS.
+    if ! /usr/bin/python3 -c "import torch" 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
+      sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+      has_torch() { apt-cache policy python3-torch 2>/dev/null | grep -q "Candidate: [0-9]"; }
+      has_torch || $sudo apt-get update -qq || true
+      if has_torch; then
+        $sudo apt-get install -y -qq python3-torch libopenblas0-openmp \
+          || { $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-torch libopenblas0-openmp; } \
+          || echo "[bench] could not install python3-torch: the speed section reports PyTorch as not measured" >&2
+      else
+        echo "[bench] apt has no python3-torch: the speed section reports PyTorch as not measured" >&2
+      fi
+    fi
+    dotnet run -c Release --project src/Pgkd.Benchmarks -- "$@" ;;
   *)
-    echo "usage: ./build.sh run|test|bootstrap|reliability" >&2; exit 2 ;;
+    echo "usage: ./build.sh run|test|bootstrap|reliability|bench" >&2; exit 2 ;;
 esac
