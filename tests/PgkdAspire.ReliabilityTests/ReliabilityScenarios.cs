@@ -146,6 +146,12 @@ public sealed class ReliabilityScenarios
         var status = (string)run["status"]!;
         var rejected = Rounds(run).SelectMany(r => r["rejectedByReason"]?.AsObject() ?? [])
             .GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Sum(p => (int)p.Value!));
+        // The run status's own counts (GET /v1/runs/{id}): run totals and per round.
+        var statusRetries = (run["teacherRetriesByCause"]?.AsObject() ?? []).ToDictionary(p => p.Key, p => (int)p.Value!);
+        var perRound = Rounds(run).Skip(1).Select(r =>
+            $"round {(int)r["round"]!}: {(int?)r["teacherCalls"] ?? 0} requests, retried " +
+            $"{{{string.Join(", ", (r["teacherRetriesByCause"]?.AsObject() ?? []).Select(p => $"{p.Key}: {(int)p.Value!}"))}}}, " +
+            $"repaired {(int?)r["repairedReplies"] ?? 0}, unusable {(int?)r["unusableReplies"] ?? 0}").ToList();
         string[] retryLines;
         lock (generatorLog) retryLines = generatorLog.Where(l => l.Contains("retrying in", StringComparison.Ordinal)).ToArray();
         var retryReasons = retryLines.Select(l => Regex.Match(l, @"failed \(([^)]*)\)").Groups[1].Value)
@@ -160,6 +166,9 @@ public sealed class ReliabilityScenarios
         failures.AddRange(check);
         if (forwarded.Count != faults.Length) failures.Add($"the emulator got {forwarded.Count} of {faults.Length} faults: {string.Join(", ", forwarded)}");
         if (retryLines.Length == 0) failures.Add("no retry was logged although the teacher failed requests on purpose");
+        // The start-up check's retries are logged but belong to no run, so the status may count fewer than the log.
+        if (statusRetries.Values.Sum() == 0 || statusRetries.Values.Sum() > retryLines.Length)
+            failures.Add($"the run status counts {statusRetries.Values.Sum()} retries, the generator logged {retryLines.Length}");
 
         Results.Write("Point 2: a faulty teacher (emulator faults)",
         [
@@ -170,6 +179,9 @@ public sealed class ReliabilityScenarios
             $"- accepted per round: {string.Join(", ", Rounds(run).Select(r => $"{(int)r["round"]!}: {(int?)r["accepted"] ?? 0}/{(int?)r["requested"] ?? 0}"))}",
             $"- rejected samples by reason (run status, rounds[].rejectedByReason): {(rejected.Count == 0 ? "none" : string.Join(", ", rejected.Select(p => $"{p.Key} {p.Value}")))}",
             $"- teacher attempts retried (generator log, \"Teacher attempt N failed (reason); retrying\"): {retryLines.Length}: {string.Join(", ", retryReasons.Select(p => $"{p.Key} ×{p.Value}"))}",
+            $"- run status (GET /v1/runs/{{id}}): teacherRetriesByCause {{{string.Join(", ", statusRetries.Select(p => $"{p.Key}: {p.Value}"))}}}, " +
+            $"repairedReplies {(int?)run["repairedReplies"] ?? 0}, unusableReplies {(int?)run["unusableReplies"] ?? 0}, " +
+            $"rejectedByReason {{{string.Join(", ", (run["rejectedByReason"]?.AsObject() ?? []).Select(p => $"{p.Key}: {(int)p.Value!}"))}}}; {string.Join("; ", perRound)}",
             $"- stored shards: {(check.Count == 0 && status == "Completed" ? "accepted counts match, no duplicate, no held-out text" : string.Join("; ", check))}",
             .. failures.Select(f => "- FAILED: " + f),
         ]);
@@ -178,8 +190,10 @@ public sealed class ReliabilityScenarios
 
     /// <summary>
     /// Point 2, the other ending: the teacher goes away for good (its process SIGKILLed during round 0, not started
-    /// again). The run must not hang: after the teacher client's retries and the bus's redeliveries it fails with a
-    /// reason that names the teacher, and nothing is stored for the round the teacher could not serve.
+    /// again). The run must not hang: with the generator's default settings (Teacher:MaxRetries 5, RequestTimeout 2 min,
+    /// MaxWaitWithoutReply 5 min) round 1 fails once the teacher's retries run out or it gave no reply for 5 minutes,
+    /// the bus does not redeliver that failure, and the run is Failed with a reason that names the step, the round and
+    /// the teacher. Nothing is stored for the round the teacher could not serve.
     /// </summary>
     [Fact]
     public async Task A_teacher_that_stays_down_fails_the_run_with_a_reason_instead_of_hanging()
@@ -205,13 +219,17 @@ public sealed class ReliabilityScenarios
         var reason = (string?)run?["failureReason"] ?? "";
         if (run is not null && status != "Failed") failures.Add($"run ended {status}, expected Failed");
         if (run is not null && string.IsNullOrWhiteSpace(reason)) failures.Add("no failure reason");
+        if (run is not null && !(reason.Contains("generating round 1 failed", StringComparison.Ordinal) && reason.Contains("the teacher at", StringComparison.Ordinal)))
+            failures.Add("the failure reason does not name the step, the round and the teacher");
+        // 5 min without a reply (the worst case: every attempt hangs until its timeout) plus round 0 and some slack.
+        if (run is not null && watch.Elapsed > TimeSpan.FromMinutes(6.5)) failures.Add($"the run took {watch.Elapsed.TotalSeconds:F0} s to fail");
         var names = await host.BlobNamesAsync(id);
         if (names.Contains("data/round-1.jsonl")) failures.Add("a shard was stored for round 1 although the teacher was down");
 
         Results.Write("Point 2: the teacher stays down",
         [
             $"- teacher emulator SIGKILLed {killedAt.TotalSeconds:F1} s after the run started (round 0), not started again",
-            $"- run {id}: **{status ?? "still running"}** after {watch.Elapsed.TotalSeconds:F0} s",
+            $"- run {id}: **{status ?? "still running"}** after {watch.Elapsed.TotalSeconds:F0} s ({(watch.Elapsed - killedAt).TotalSeconds:F0} s after the kill)",
             $"- failure reason: `{Shorten(reason)}`",
             $"- round-1 shard stored: {(names.Contains("data/round-1.jsonl") ? "yes" : "no")}",
             .. failures.Select(f => "- FAILED: " + f),
