@@ -33,6 +33,8 @@ public static class ChatCompletionsEndpoints
             throw new InvalidOperationException(
                 "Emulator:ApiKey is not set. Set it (environment Emulator__ApiKey) to the key clients must send; " +
                 "the AppHost passes its secret parameter teacher-key.");
+        if (options.Policy.Validate() is { Count: > 0 } policyProblems)
+            throw new InvalidOperationException("Invalid emulator policy: " + string.Join("; ", policyProblems));
         var pool = TeacherPool.Load(options);
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddSingleton(pool);

@@ -41,9 +41,48 @@ public sealed class EmulatorOptions
 
     public FaultOptions Faults { get; set; } = new();
 
+    /// <summary>How the emulated teacher picks texts (README: "The teacher's policy").</summary>
+    public TeacherPolicyOptions Policy { get; set; } = new();
+
     public static readonly string[] DefaultDeployments = ["gpt-4o-mini", "pgkd-teacher"];
 
     public IReadOnlyList<string> EffectiveDeployments => Deployments.Count > 0 ? Deployments : DefaultDeployments;
+}
+
+/// <summary>
+/// The emulated teacher's policy, a model of an LLM asked for "new, unambiguous examples of class c resembling these
+/// hard negatives" (src/Pgkd.TeacherEmulator/README.md). The defaults were fixed before measuring, from a calibration
+/// on pool and validation data only; none of them was tuned on test data.
+/// </summary>
+public sealed class TeacherPolicyOptions
+{
+    /// <summary>
+    /// How many nearest texts of the requested class around each hard negative the teacher draws from (at random). An
+    /// LLM writes variations on a theme, not the single closest text; the calibration found the 1-3 nearest too narrow.
+    /// </summary>
+    public int Neighbourhood { get; set; } = 30;
+
+    /// <summary>A text's own neighbourhood in the pool, for the unambiguity check: its k nearest other pool texts.</summary>
+    public int AgreementNeighbours { get; set; } = 10;
+
+    /// <summary>
+    /// Only texts whose nearest pool neighbours mostly share their label are written (an LLM asked for unambiguous
+    /// examples does not write texts that read like another class). Applies to every reply, guided or not.
+    /// </summary>
+    public double MinAgreement { get; set; } = 0.6;
+
+    /// <summary>No two texts in one reply closer than this (TF-IDF cosine): no near-duplicates.</summary>
+    public double MaxPairCosine { get; set; } = 0.7;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (Neighbourhood < 1) problems.Add($"Emulator:Policy:Neighbourhood must be 1 or more, was {Neighbourhood}");
+        if (AgreementNeighbours < 1) problems.Add($"Emulator:Policy:AgreementNeighbours must be 1 or more, was {AgreementNeighbours}");
+        if (!(MinAgreement >= 0 && MinAgreement <= 1)) problems.Add($"Emulator:Policy:MinAgreement must be from 0 to 1, was {MinAgreement}");
+        if (!(MaxPairCosine > 0 && MaxPairCosine <= 1)) problems.Add($"Emulator:Policy:MaxPairCosine must be more than 0 and at most 1, was {MaxPairCosine}");
+        return problems;
+    }
 }
 
 /// <summary>

@@ -20,12 +20,15 @@ public sealed record EngineAnswer(string Content, IReadOnlyList<EmulatedSample> 
 /// guidance block (<see cref="TeacherPromptBuilder.TryExtractGuidance"/>):
 /// <list type="bullet">
 /// <item>per-label counts come from the guidance allocation;</item>
-/// <item>for a label with hard negatives (true label = that label), it returns pool texts of that
-/// label nearest to those hard negatives by TF-IDF cosine, round-robin over the hard negatives so
-/// each gets its nearest neighbours in turn;</item>
-/// <item>for a label without hard negatives (and in the ablations, whose guidance has none), uniform
-/// random texts of that label.</item>
+/// <item>only unambiguous texts are written: pool texts whose own nearest pool neighbours mostly share their label
+/// (<see cref="TeacherPolicyOptions.MinAgreement"/>), in every reply;</item>
+/// <item>for a label with hard negatives (true label = that label), texts of that label drawn at random from each
+/// hard negative's neighbourhood (its <see cref="TeacherPolicyOptions.Neighbourhood"/> nearest by TF-IDF cosine),
+/// round-robin over the hard negatives;</item>
+/// <item>for a label without hard negatives (and in the ablations, whose guidance has none), random texts of that label;</item>
+/// <item>no two texts of one reply are near-duplicates (<see cref="TeacherPolicyOptions.MaxPairCosine"/>).</item>
 /// </list>
+/// README.md ("The teacher's policy") says why each rule models an LLM teacher.
 /// A prompt without a guidance block (e.g. a hand-written chat) gets "N examples" (N read from
 /// the prompt, else 4) spread evenly over the pool's labels.
 /// <para>
@@ -99,20 +102,23 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
             if (requested > options.MaxSamplesPerReply)
                 request = request.Select(r => (r.Label, (int)((long)r.Count * options.MaxSamplesPerReply / requested))).ToList();
 
-            var chosen = new HashSet<int>();
+            var chosen = new List<int>();
             var samples = new List<EmulatedSample>();
+            var policy = options.Policy;
             foreach (var (label, count) in request)
             {
                 if (count == 0) continue;
+                // Unambiguous texts only: the teacher writes examples that read like their class.
                 var candidates = pool.OfLabel(label)
-                    .Where(i => !state.Used.Contains(i) && !chosen.Contains(i) && !shownHashes.Contains(pool.Hashes[i]))
+                    .Where(i => !state.Used.Contains(i) && !chosen.Contains(i) && !shownHashes.Contains(pool.Hashes[i])
+                                && pool.LabelAgreement(i, policy.AgreementNeighbours) >= policy.MinAgreement)
                     .ToList();
                 var hard = guidance?.HardNegatives
                     .Where(h => string.Equals(h.TrueLabel?.Trim(), label.Trim(), StringComparison.OrdinalIgnoreCase))
                     .ToList() ?? [];
                 var picks = hard.Count > 0
-                    ? NearestRoundRobin(candidates, hard.Select(h => pool.Index.Embed(h.Text)).ToList(), count)
-                    : random.Sample(candidates, count).Select(i => (Index: i, Similarity: 0.0)).ToList();
+                    ? NeighbourhoodRoundRobin(candidates, hard.Select(h => pool.Index.Embed(h.Text)).ToList(), count, chosen, random)
+                    : Diverse(random.Sample(candidates, candidates.Count).Select(i => (Index: i, Similarity: 0.0)), count, chosen);
                 foreach (var (index, similarity) in picks)
                 {
                     chosen.Add(index);
@@ -141,32 +147,66 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
         }
     }
 
-    /// <summary>Each hard negative in turn takes its nearest candidate not yet taken, until count or candidates run out.</summary>
-    private List<(int Index, double Similarity)> NearestRoundRobin(List<int> candidates, List<SparseVector> hard, int count)
+    /// <summary>
+    /// Each hard negative in turn takes a random text from its neighbourhood (its <see cref="TeacherPolicyOptions.Neighbourhood"/>
+    /// nearest candidates), skipping near-duplicates of texts already in the reply; when every neighbourhood is spent
+    /// before <paramref name="count"/>, the rest are the candidates nearest to any hard negative.
+    /// </summary>
+    private List<(int Index, double Similarity)> NeighbourhoodRoundRobin(List<int> candidates, List<SparseVector> hard, int count,
+        List<int> inReply, SeededRandom random)
     {
         var rankings = hard.Select(h => candidates
                 .Select(i => (Index: i, Similarity: TfIdfIndex.Cosine(h, pool.Index.Document(i))))
                 .OrderByDescending(x => x.Similarity).ThenBy(x => x.Index)
                 .ToList())
             .ToList();
+        var neighbourhoods = rankings.Select(r => random.Sample(r.Take(options.Policy.Neighbourhood).ToList(), Math.Min(r.Count, options.Policy.Neighbourhood))).ToList();
         var cursor = new int[hard.Count];
-        var taken = new HashSet<int>();
+        var taken = new List<int>(inReply);
         var result = new List<(int, double)>();
-        var target = Math.Min(count, candidates.Count);
-        while (result.Count < target)
+        bool progress;
+        do
         {
-            for (var h = 0; h < hard.Count && result.Count < target; h++)
+            progress = false;
+            for (var h = 0; h < hard.Count && result.Count < count; h++)
             {
-                var ranking = rankings[h];
-                while (cursor[h] < ranking.Count && taken.Contains(ranking[cursor[h]].Index)) cursor[h]++;
-                if (cursor[h] == ranking.Count) continue;
-                var pick = ranking[cursor[h]++];
+                var hood = neighbourhoods[h];
+                while (cursor[h] < hood.Count && !Acceptable(hood[cursor[h]].Index, taken)) cursor[h]++;
+                if (cursor[h] == hood.Count) continue;
+                var pick = hood[cursor[h]++];
                 taken.Add(pick.Index);
                 result.Add(pick);
+                progress = true;
             }
+        } while (progress && result.Count < count);
+        if (result.Count < count)
+        {
+            var nearestToAny = candidates
+                .Select(i => (Index: i, Similarity: rankings.Max(r => r.First(x => x.Index == i).Similarity)))
+                .OrderByDescending(x => x.Similarity).ThenBy(x => x.Index);
+            result.AddRange(Diverse(nearestToAny, count - result.Count, taken));
         }
         return result;
     }
+
+    /// <summary>Takes from <paramref name="ordered"/> in order, skipping texts taken or near-duplicates of one, until count.</summary>
+    private List<(int Index, double Similarity)> Diverse(IEnumerable<(int Index, double Similarity)> ordered, int count, List<int> inReply)
+    {
+        var taken = new List<int>(inReply);
+        var result = new List<(int, double)>();
+        foreach (var candidate in ordered)
+        {
+            if (result.Count == count) break;
+            if (!Acceptable(candidate.Index, taken)) continue;
+            taken.Add(candidate.Index);
+            result.Add(candidate);
+        }
+        return result;
+    }
+
+    /// <summary>Not already in the reply, and no near-duplicate (cosine above MaxPairCosine) of a text that is.</summary>
+    private bool Acceptable(int index, List<int> taken) =>
+        !taken.Contains(index) && taken.All(t => TfIdfIndex.Cosine(pool.Index.Document(index), pool.Index.Document(t)) <= options.Policy.MaxPairCosine);
 
     /// <summary>The guidance of the latest user message that has one (a repair turn repeats none, so the original's counts).</summary>
     internal static PromptGuidance? FindGuidance(IReadOnlyList<ChatTurn> messages)

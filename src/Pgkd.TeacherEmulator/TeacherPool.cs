@@ -37,6 +37,23 @@ public sealed class TeacherPool
 
     public LabelSet Labels { get; }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Index, int K), double> _agreement = new();
+
+    /// <summary>
+    /// Share of the <paramref name="k"/> nearest other pool texts (TF-IDF cosine) that have the same label as text
+    /// <paramref name="index"/>: near 1 for a text typical of its class, low for an ambiguous or mislabeled-looking one.
+    /// Computed on first use and remembered.
+    /// </summary>
+    public double LabelAgreement(int index, int k) => _agreement.GetOrAdd((index, k), key =>
+    {
+        var own = Index.Document(key.Index);
+        var nearest = Enumerable.Range(0, Examples.Count).Where(j => j != key.Index)
+            .Select(j => (j, Similarity: TfIdfIndex.Cosine(own, Index.Document(j))))
+            .OrderByDescending(x => x.Similarity).ThenBy(x => x.j)
+            .Take(key.K).ToList();
+        return nearest.Count == 0 ? 1 : nearest.Count(x => string.Equals(Examples[x.j].Label, Examples[key.Index].Label, StringComparison.Ordinal)) / (double)nearest.Count;
+    });
+
     public IReadOnlyList<LabeledExample> Examples { get; }
 
     /// <summary><see cref="TextHash"/> of each example, same order.</summary>

@@ -13,6 +13,10 @@ namespace Pgkd.TeacherEmulator.Tests;
 internal static class Emulators
 {
     public const string Key = "test-key-123";
+
+    /// <summary>The teacher policy's filters off (every pool text is acceptable): for tests about other properties.</summary>
+    public static readonly (string Key, string? Value)[] PermissivePolicy =
+        [("Emulator:Policy:MinAgreement", "0"), ("Emulator:Policy:MaxPairCosine", "1")];
     public const string Model = "gpt-4o-mini";
 
     public static string DemoFile(string name) => Path.Combine(SharedData.DemoDataDirectory, name);

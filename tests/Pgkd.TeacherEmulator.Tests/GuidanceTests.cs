@@ -20,9 +20,10 @@ public sealed class GuidanceTests
     }
 
     [Fact]
-    public async Task ForAClassWithHardNegatives_ItReturnsThatClassesPoolTextsNearestToThem()
+    public async Task ForAClassWithHardNegatives_ItReturnsUnambiguousDiverseTextsFromTheirNeighbourhoods()
     {
-        await using var server = await Emulators.StartAsync();
+        // The demo pool has 48 texts per class: a neighbourhood of 5 (not the default 30) keeps "near" meaningful.
+        await using var server = await Emulators.StartAsync(("Emulator:Policy:Neighbourhood", "5"));
         using var http = Emulators.Http(server);
         var business = Emulators.Read("seed_val.jsonl").Examples.Where(e => e.Label == "Business").Take(2).ToArray();
         var hard = business.Select(e => new HardNegative(e.Text, "Business", "World", 0.9)).ToArray();
@@ -31,28 +32,58 @@ public sealed class GuidanceTests
         Assert.Equal(4, samples.Count);
         Assert.All(samples, s => Assert.Equal("Business", s.Label));
 
-        // Independently: rank the pool's Business texts by cosine to each hard negative.
+        // Independently: the policy's candidates are the Business texts that agree with their own neighbourhood; each
+        // hard negative's neighbourhood is its 5 nearest such candidates.
         var pool = server.Engine.Pool;
-        var candidates = pool.OfLabel("Business");
-        var nearest = hard.Select(h =>
+        var policy = new TeacherPolicyOptions { Neighbourhood = 5 };
+        var candidates = pool.OfLabel("Business").Where(i => pool.LabelAgreement(i, policy.AgreementNeighbours) >= policy.MinAgreement).ToList();
+        var neighbourhoods = hard.Select(h =>
         {
             var q = pool.Index.Embed(h.Text);
             return candidates.OrderByDescending(i => TfIdfIndex.Cosine(q, pool.Index.Document(i))).ThenBy(i => i)
-                .Take(4).Select(i => pool.Examples[i].Text).ToHashSet();
+                .Take(policy.Neighbourhood).Select(i => pool.Examples[i].Text).ToHashSet();
         }).ToArray();
-        Assert.All(samples, s => Assert.Contains(nearest, set => set.Contains(s.Text)));
-        // Round-robin: each hard negative's single nearest text is in the reply.
-        foreach (var h in hard)
-        {
-            var q = pool.Index.Embed(h.Text);
-            var best = candidates.OrderByDescending(i => TfIdfIndex.Cosine(q, pool.Index.Document(i))).ThenBy(i => i).First();
-            Assert.Contains(samples, s => s.Text == pool.Examples[best].Text);
-        }
+        Assert.All(samples, s => Assert.Contains(neighbourhoods, set => set.Contains(s.Text)));
+        var vectors = samples.Select(s => pool.Index.Embed(s.Text)).ToArray();
+        for (var a = 0; a < vectors.Length; a++)
+            for (var b = a + 1; b < vectors.Length; b++)
+                Assert.True(TfIdfIndex.Cosine(vectors[a], vectors[b]) <= policy.MaxPairCosine + 1e-9, $"samples {a} and {b} are near-duplicates");
 
         double MeanSimilarity(IEnumerable<string> texts) => texts.Average(t =>
             hard.Max(h => TfIdfIndex.Cosine(pool.Index.Embed(h.Text), pool.Index.Embed(t))));
-        var all = candidates.Select(i => pool.Examples[i].Text).ToArray();
+        var all = pool.OfLabel("Business").Select(i => pool.Examples[i].Text).ToArray();
         Assert.True(MeanSimilarity(samples.Select(s => s.Text)) > MeanSimilarity(all) + 0.05);
+    }
+
+    [Fact]
+    public async Task TextsThatReadLikeAnotherClass_AreNeverWritten()
+    {
+        var dir = Directory.CreateTempSubdirectory("pgkd-emulator-");
+        try
+        {
+            // The demo pool plus "World" texts made of Sports texts: mislabeled-looking, their neighbours are Sports.
+            var sports = Emulators.Read("pool.jsonl").Examples.Where(e => e.Label == "Sports").Take(6).ToArray();
+            var odd = Enumerable.Range(0, 3).Select(i => $"{sports[2 * i].Text} {sports[2 * i + 1].Text}").ToArray();
+            var pool = Path.Combine(dir.FullName, "pool.jsonl");
+            File.WriteAllLines(pool, File.ReadAllLines(Emulators.DemoFile("pool.jsonl"))
+                .Concat(odd.Select(t => System.Text.Json.JsonSerializer.Serialize(new { text = t, label = "World" }))));
+            File.Copy(Emulators.DemoFile("labels.txt"), Path.Combine(dir.FullName, "labels.txt"));
+            await using var server = await Emulators.StartAsync(("Emulator:PoolPath", pool));
+            var policy = new TeacherPolicyOptions();
+            var engine = server.Engine.Pool;
+            var oddIndices = odd.Select(t => engine.Examples.Select((e, i) => (e, i)).First(x => x.e.Text == t).i).ToArray();
+            Assert.All(oddIndices, i => Assert.True(engine.LabelAgreement(i, policy.AgreementNeighbours) < policy.MinAgreement));
+
+            using var http = Emulators.Http(server);
+            var world = engine.OfLabel("World").Count;
+            var samples = await Emulators.AskAsync(http, Emulators.Prompt([world, 0, 0, 0]), "run-ambiguous");
+            Assert.True(samples.Count > world / 2, $"only {samples.Count} of {world} World texts written");
+            Assert.DoesNotContain(samples, s => odd.Contains(s.Text));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]
@@ -75,7 +106,8 @@ public sealed class GuidanceTests
     [Fact]
     public async Task ARun_NeverGetsTheSamePoolTextTwice_AndAnotherRunStartsAfresh()
     {
-        await using var server = await Emulators.StartAsync();
+        // Every pool text acceptable (the policy's filters off), so the whole pool can be handed out.
+        await using var server = await Emulators.StartAsync(Emulators.PermissivePolicy);
         using var http = Emulators.Http(server);
         var seen = new List<string>();
         for (var call = 0; call < 4; call++) // the demo pool has 48 texts per class
@@ -113,7 +145,8 @@ public sealed class GuidanceTests
             await using var server = await Emulators.StartAsync(
                 ("Emulator:PoolPath", leaky),
                 ("Emulator:ExcludePaths:0", Emulators.DemoFile("seed_val.jsonl")),
-                ("Emulator:ExcludePaths:1", Emulators.DemoFile("test.jsonl")));
+                ("Emulator:ExcludePaths:1", Emulators.DemoFile("test.jsonl")),
+                Emulators.PermissivePolicy[0], Emulators.PermissivePolicy[1]);
             Assert.Equal(32 + 48, server.Engine.Pool.ExcludedCount);
             using var http = Emulators.Http(server);
 
