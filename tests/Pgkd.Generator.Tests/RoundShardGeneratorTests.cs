@@ -77,8 +77,11 @@ public sealed class RoundShardGeneratorTests
 
             var shard = await generator.GenerateAsync(new RoundShardRequest("run-leak", 1, input, TestTeacher.ReplyContext()), new TeacherUsageLedger(TeacherBudget.Unlimited));
 
+            // Every sample the teacher sent was a validation text and was rejected for it. (The emulator's policy sends
+            // only texts whose pool neighbourhood agrees with their label, so fewer than the 8 asked for can come back.)
             Assert.Empty(shard.Examples.Examples);
-            Assert.Equal(8, shard.Rejected[RejectReason.HeldOutLeakage]);
+            Assert.InRange(shard.Rejected[RejectReason.HeldOutLeakage], 1, 8);
+            Assert.Equal(shard.Rejected[RejectReason.HeldOutLeakage], shard.Rejected.Values.Sum());
         }
         finally
         {

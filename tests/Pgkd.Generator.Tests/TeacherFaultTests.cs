@@ -115,6 +115,48 @@ public sealed class TeacherFaultTests
     }
 
     [Fact]
+    public async Task OneRequestOutOfRetries_EndsTheOthersInFlightAtOnce()
+    {
+        // Two requests in flight: the first connection is held without an answer, the second is answered 500.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var held = new List<TcpClient>();
+        using var stopAccepting = new CancellationTokenSource();
+        var accepting = Task.Run(async () =>
+        {
+            try
+            {
+                for (var n = 0; ; n++)
+                {
+                    var connection = await listener.AcceptTcpClientAsync(stopAccepting.Token);
+                    held.Add(connection);
+                    if (n % 2 == 0) continue;
+                    var stream = connection.GetStream();
+                    _ = await stream.ReadAsync(new byte[64 * 1024], stopAccepting.Token); // the request head; its content does not matter
+                    await stream.WriteAsync("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), stopAccepting.Token);
+                }
+            }
+            catch (OperationCanceledException) { }
+        });
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var client = new TeacherClient(TeacherConnection.Parse($"Endpoint=http://127.0.0.1:{port}/v1;Model={TestTeacher.Model};Key=k;Kind=OpenAI"),
+            TestTeacher.FastOptions(o => { o.MaxRetries = 0; o.RequestTimeout = TimeSpan.FromSeconds(60); o.MaxWaitWithoutReply = TimeSpan.FromSeconds(60); }));
+        var generator = new RoundShardGenerator(client, new RoundShardOptions { SamplesPerRequest = 4, MaxParallelRequests = 2 });
+        var clock = Stopwatch.StartNew();
+
+        var e = await Assert.ThrowsAsync<TeacherRoundFailedException>(() =>
+            generator.GenerateAsync(Request("run-one-fails", 1, [2, 2, 2, 2]), new TeacherUsageLedger(TeacherBudget.Unlimited)));
+
+        clock.Stop();
+        await stopAccepting.CancelAsync();
+        await accepting;
+        foreach (var c in held) c.Dispose();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}: the held request was not cancelled");
+        Assert.Contains("after 1 attempts", e.Message);
+        Assert.Contains("5xx 1", e.Message);
+    }
+
+    [Fact]
     public async Task ASlowButAnsweringTeacher_IsNotCutOffByMaxWaitWithoutReply_TheClockRestartsOnEachReply()
     {
         // Each request takes ~400 ms; the round of 4 sequential requests takes ~1.6 s, more than the 1 s without reply.

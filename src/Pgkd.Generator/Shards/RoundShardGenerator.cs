@@ -119,6 +119,11 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             {
                 budgetStop ??= e.Message;
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                await stop.CancelAsync(); // the round has failed: end the other requests now, not after their timeouts
+                throw;
+            }
             finally
             {
                 gate.Release();
