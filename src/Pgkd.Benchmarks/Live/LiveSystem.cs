@@ -142,6 +142,8 @@ public sealed class LiveSystem : IAsyncDisposable
             $"--instance={instance}", $"--data-dir={_dataDirectory}",
             $"--rabbit-port={ports[0]}", $"--rabbit-management-port={ports[1]}",
             $"--rabbit-dist-port={ports[2]}", $"--epmd-port={ports[3]}", $"--blob-port={ports[4]}",
+            // The AppHost would echo every resource's log lines into this console: keep warnings and errors only.
+            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:PgkdAspire=Warning", "--Logging:LogLevel:System.Net.Http=Warning",
         };
         RealTeacher = !string.IsNullOrWhiteSpace(options.TeacherConnectionString);
         if (RealTeacher) args.Add($"--ConnectionStrings:teacher={options.TeacherConnectionString}");
