@@ -34,7 +34,8 @@ public static class RoundAnatomyBenchmark
             foreach (var run in runs)
                 analyses.Add((run, await AnalyseAsync(system, run, cancellationToken)));
 
-            text.AppendLine(Line(loadAtStart));
+            // The runs may have been made earlier in this process (by the speed section): the load that matters is theirs.
+            text.AppendLine(Line(system.RunsLoad.AtStart, system.RunsLoad.AtEnd).Replace("load average", "load average during the runs", StringComparison.Ordinal));
             text.AppendLine($"Options: dataset `{Path.GetFileName(options.DataDirectory)}` (seed_train + seed_val, no test set), " +
                             $"{LiveSystem.AnatomyRounds(options)} teacher rounds x {options.SamplesPerRound} samples after round 0, seed 1, " +
                             $"modes {string.Join(", ", options.Modes)} (full: {options.FullEpochsPerRound} epoch(s) a round; head: the gateway's default epochs), " +

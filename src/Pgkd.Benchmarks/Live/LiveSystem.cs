@@ -82,11 +82,16 @@ public sealed class LiveSystem : IAsyncDisposable
     public async Task<IReadOnlyList<LiveRun>> RunsAsync(BenchmarkOptions options, CancellationToken cancellationToken)
     {
         if (_runs is not null) return _runs;
+        RunsLoad = (MachineInfo.LoadAverage(), "?");
         var runs = new List<LiveRun>();
         foreach (var mode in options.Modes)
             runs.Add(await RunAsync(options, mode, Math.Min(options.Rounds, 2), options.SamplesPerRound, cancellationToken));
+        RunsLoad = (RunsLoad.AtStart, MachineInfo.LoadAverage());
         return _runs = runs;
     }
+
+    /// <summary>The load average when the runs started and when they finished (the anatomy's machine line).</summary>
+    public (string AtStart, string AtEnd) RunsLoad { get; private set; } = ("?", "?");
 
     public static int AnatomyRounds(BenchmarkOptions options) => Math.Min(options.Rounds, 2);
 

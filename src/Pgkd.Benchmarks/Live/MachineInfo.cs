@@ -20,9 +20,9 @@ public static class MachineInfo
     }
 
     /// <summary>"Machine: ..., date ..., load average at start X, at end Y."</summary>
-    public static string Line(string loadAtStart) =>
+    public static string Line(string loadAtStart, string? loadAtEnd = null) =>
         $"Machine: {Environment.ProcessorCount} cores ({Cpu()}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB; " +
-        $"measured {DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC; load average (1/5/15 min) at start {loadAtStart}, at end {LoadAverage()}.";
+        $"measured {DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC; load average (1/5/15 min) at start {loadAtStart}, at end {loadAtEnd ?? LoadAverage()}.";
 
     public static string Table(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {
