@@ -43,7 +43,8 @@ public sealed record EvaluateRound(Guid RunId, int Round, string IdempotencyKey,
 
 /// <summary>The full report (per class, confusion matrix, hard negatives) is at <paramref name="EvaluationUri"/>.</summary>
 public sealed record RoundEvaluated(Guid RunId, int Round, string IdempotencyKey, EvaluationSplit Split, Uri EvaluationUri,
-    double Loss, double Accuracy, double MacroF1, double EvaluationSeconds);
+    double Loss, double Accuracy, double MacroF1, double EvaluationSeconds,
+    double? SelectionLoss = null, double? SelectionAccuracy = null, double? SelectionMacroF1 = null);
 
 /// <summary>A user asked to stop the run; the round in flight finishes, nothing new starts.</summary>
 public sealed record CancelRun(Guid RunId, string IdempotencyKey, string Reason);

@@ -40,8 +40,13 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         PgkdMetrics.Evaluated(m.RunId, m.Round, m.Split.ToString(), report.ValidationLoss, report.Accuracy, report.MacroF1);
         logger.LogInformation("Run {RunId} round {Round} {Split}: accuracy {Accuracy:F4}, macro-F1 {MacroF1:F4}, loss {Loss:F4}, {HardNegatives} hard negatives",
             m.RunId, m.Round, m.Split, report.Accuracy, report.MacroF1, report.ValidationLoss, evaluation.Guidance.HardNegatives.Count);
+        var selection = evaluation.SelectionReport;
+        if (selection is not null)
+            logger.LogInformation("Run {RunId} round {Round} selection part: accuracy {Accuracy:F4}, macro-F1 {MacroF1:F4}, loss {Loss:F4}",
+                m.RunId, m.Round, selection.Accuracy, selection.MacroF1, selection.ValidationLoss);
         await context.Publish(new RoundEvaluated(m.RunId, m.Round, m.IdempotencyKey, m.Split, m.EvaluationUri,
-            report.ValidationLoss, report.Accuracy, report.MacroF1, clock.Elapsed.TotalSeconds));
+            report.ValidationLoss, report.Accuracy, report.MacroF1, clock.Elapsed.TotalSeconds,
+            selection?.ValidationLoss, selection?.Accuracy, selection?.MacroF1));
     }
 
     private async Task<RoundEvaluation> EvaluateAsync(EvaluateRound m, CancellationToken cancellationToken)
@@ -63,15 +68,24 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
             if (!student.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
                 throw new InvalidOperationException($"checkpoint {checkpointFolder} has labels ({string.Join(", ", student.Labels)}), the run has ({labels})");
 
-            var probabilities = ClassificationMetrics.ToDouble(student.PredictProbabilities(data.Examples.Select(e => e.Text).ToList()));
-            var truth = data.Examples.Select(e => labels.IndexOf(e.Label)).ToList();
-            var report = ClassificationMetrics.Evaluate(truth, probabilities, labels);
+            (ValidationReport Report, IReadOnlyList<IReadOnlyList<double>> Probabilities) Score(Dataset part)
+            {
+                var probabilities = ClassificationMetrics.ToDouble(student.PredictProbabilities(part.Examples.Select(e => e.Text).ToList()));
+                var truth = part.Examples.Select(e => labels.IndexOf(e.Label)).ToList();
+                return (ClassificationMetrics.Evaluate(truth, probabilities, labels), probabilities);
+            }
+            var (report, probabilities) = Score(data);
+
+            // A split run also scores the selection part, the round's judge; the teacher never sees it.
+            ValidationReport? selectionReport = null;
+            if (m.Split == EvaluationSplit.Validation && manifest.SelectionValidation is { } selectionData)
+                selectionReport = Score(await store.ReadDatasetAsync(selectionData.BlobName, labels, cancellationToken)).Report;
 
             // Hard negatives only from validation: the test set is never shown to anyone.
             var guidance = m.Split == EvaluationSplit.Validation
                 ? HardNegativeMiner.Mine(data.Examples, probabilities, labels, manifest.Configuration.HardNegativeOptionsForRound(m.Round + 1))
                 : HardNegativeSelection.Empty;
-            return new RoundEvaluation(m.Round, m.Split.ToString(), checkpointFolder, report, guidance);
+            return new RoundEvaluation(m.Round, m.Split.ToString(), checkpointFolder, report, guidance, selectionReport);
         }
         finally
         {

@@ -6,10 +6,15 @@ namespace Pgkd.Storage;
 
 /// <summary>
 /// What the evaluator stores for one round and split (<see cref="RunBlobLayout.Evaluation"/>): the report, and for
-/// validation the hard negatives and prediction samples mined for the next round's prompt.
+/// validation the hard negatives and prediction samples mined for the next round's prompt. When the run splits its
+/// validation data, Report and Guidance are the feedback part's and SelectionReport is the selection part's.
 /// </summary>
 public sealed record RoundEvaluation(int Round, string Split, string CheckpointFolder, ValidationReport Report,
-    HardNegativeSelection Guidance);
+    HardNegativeSelection Guidance, ValidationReport? SelectionReport = null)
+{
+    /// <summary>The report that judges the round: early stopping and the best round.</summary>
+    public ValidationReport JudgeReport => SelectionReport ?? Report;
+}
 
 /// <summary>
 /// What the orchestrator decided the teacher is asked for in a round (<see cref="RunBlobLayout.Guidance"/>): the

@@ -22,6 +22,10 @@ public static class RunBlobLayout
     public static string Manifest(Guid runId) => $"{runId:D}/manifest.json";
     public static string SeedTrain(Guid runId) => $"{runId:D}/data/seed-train.jsonl";
     public static string SeedValidation(Guid runId) => $"{runId:D}/data/seed-val.jsonl";
+    /// <summary>The validation part shown to the teacher, when the run splits its validation data.</summary>
+    public static string FeedbackValidation(Guid runId) => $"{runId:D}/data/feedback-val.jsonl";
+    /// <summary>The validation part that only judges rounds (early stopping, best round).</summary>
+    public static string SelectionValidation(Guid runId) => $"{runId:D}/data/selection-val.jsonl";
     public static string Test(Guid runId) => $"{runId:D}/data/test.jsonl";
     public static string RoundShard(Guid runId, int round) => $"{runId:D}/data/round-{Round(round)}.jsonl";
     public static string GenerationSummary(Guid runId, int round) => $"{runId:D}/generations/round-{Round(round)}.json";

@@ -24,11 +24,23 @@ public sealed record RoundRecord(int Round)
     public IReadOnlyDictionary<string, int> RejectedByReason { get; init; } = new Dictionary<string, int>();
     public long TeacherTokens { get; init; }
     public decimal TeacherCostUsd { get; init; }
+    /// <summary>Teacher requests of the round (repair turns included), and attempts that failed and were retried, by cause: 429, 5xx, timeout, network.</summary>
+    public int TeacherCalls { get; init; }
+    public IReadOnlyDictionary<string, int> TeacherRetriesByCause { get; init; } = new Dictionary<string, int>();
+    /// <summary>Teacher replies that did not parse and were fixed by the one repair turn, and those that stayed unusable (their samples lost).</summary>
+    public int RepairedReplies { get; init; }
+    public int UnusableReplies { get; init; }
+    /// <summary>Why the round got fewer teacher requests than planned (the budget), if it did.</summary>
+    public string? GenerationStopReason { get; init; }
     public string? CheckpointFolder { get; init; }
     public double? ExamplesPerSecond { get; init; }
     public double? ValidationLoss { get; init; }
     public double? Accuracy { get; init; }
     public double? MacroF1 { get; init; }
+    /// <summary>The selection part's figures (the judge of rounds) when the run splits its validation data.</summary>
+    public double? SelectionLoss { get; init; }
+    public double? SelectionAccuracy { get; init; }
+    public double? SelectionMacroF1 { get; init; }
 }
 
 /// <summary>
@@ -50,6 +62,11 @@ public sealed record RunManifest
     public StudentSettings Student { get; init; } = new();
     public required StoredDataset SeedTrain { get; init; }
     public required StoredDataset SeedValidation { get; init; }
+    /// <summary>The feedback and selection parts of SeedValidation; both null when the run uses one validation set.</summary>
+    public StoredDataset? FeedbackValidation { get; init; }
+    public StoredDataset? SelectionValidation { get; init; }
+    /// <summary>The validation data the teacher's report and hard negatives come from.</summary>
+    public StoredDataset FeedbackData => FeedbackValidation ?? SeedValidation;
     public StoredDataset? Test { get; init; }
     public IReadOnlyList<RoundRecord> Rounds { get; init; } = [];
     public int? BestRound { get; init; }
@@ -62,6 +79,11 @@ public sealed record RunManifest
 
     public long TeacherTokens => Rounds.Sum(r => r.TeacherTokens);
     public decimal TeacherCostUsd => Rounds.Sum(r => r.TeacherCostUsd);
+    /// <summary>Run totals of the rounds' teacher figures: retries by cause, samples rejected by reason, repaired and unusable replies.</summary>
+    public IReadOnlyDictionary<string, int> TeacherRetriesByCause => Total(r => r.TeacherRetriesByCause);
+    public IReadOnlyDictionary<string, int> RejectedByReason => Total(r => r.RejectedByReason);
+    public int RepairedReplies => Rounds.Sum(r => r.RepairedReplies);
+    public int UnusableReplies => Rounds.Sum(r => r.UnusableReplies);
     public bool IsFinished => Status != RunStatus.Running;
 
     /// <summary>Adds or replaces the record of one round, keeping rounds in order.</summary>
@@ -69,6 +91,14 @@ public sealed record RunManifest
     {
         Rounds = Rounds.Where(r => r.Round != record.Round).Append(record).OrderBy(r => r.Round).ToList(),
     };
+
+    private SortedDictionary<string, int> Total(Func<RoundRecord, IReadOnlyDictionary<string, int>?> counts)
+    {
+        var total = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (key, count) in Rounds.SelectMany(r => counts(r) ?? new Dictionary<string, int>()))
+            total[key] = total.GetValueOrDefault(key) + count;
+        return total;
+    }
 
     public RoundRecord Round(int round) => Rounds.FirstOrDefault(r => r.Round == round) ?? new RoundRecord(round);
 }

@@ -14,7 +14,10 @@ public sealed record RunReport(
     long TeacherTokens,
     decimal TeacherCostUsd,
     DateTimeOffset CreatedAt,
-    DateTimeOffset FinishedAt)
+    DateTimeOffset FinishedAt,
+    double SelectionShare = 0,
+    int? FeedbackExamples = null,
+    int? SelectionExamples = null)
 {
     public static RunReport From(RunManifest manifest) => new(
         manifest.RunId,
@@ -27,5 +30,8 @@ public sealed record RunReport(
         manifest.TeacherTokens,
         manifest.TeacherCostUsd,
         manifest.CreatedAt,
-        manifest.UpdatedAt);
+        manifest.UpdatedAt,
+        manifest.Configuration.SelectionShare,
+        manifest.FeedbackData.Count,
+        manifest.SelectionValidation?.Count);
 }

@@ -15,6 +15,14 @@ public sealed record StudentSettings
 
     public bool IsHead => string.Equals(Mode, "head", StringComparison.OrdinalIgnoreCase);
     public int Epochs => EpochsPerRound ?? (IsHead ? 30 : 1);
+
+    /// <summary>
+    /// Whether a round trains on from the previous round's checkpoint. Full mode does (1 epoch at 2e-5 per round on
+    /// everything so far). Head mode trains a fresh head on everything so far: its encoder is frozen, so continuing
+    /// would only stack 30 more epochs on the same head each round; measured on AG News it overfit, test accuracy
+    /// falling 0.863 → 0.848 → 0.840 over two rounds whatever the teacher wrote.
+    /// </summary>
+    public bool ContinuesFromPreviousRound => !IsHead;
     public double Rate => LearningRate ?? (IsHead ? 5e-3 : 2e-5);
 
     public IReadOnlyList<string> Validate()

@@ -12,7 +12,7 @@ public sealed class RunSubmissionTests
 
     private const string Labels = """["World", {"name": "Sports", "description": "games and athletes"}]""";
     private const string Train = """[{"text": "Elections were held abroad", "label": "World"}, {"text": "The team won the cup", "label": "sports"}]""";
-    private const string Validation = """[{"text": "Summit talks stall", "label": "World"}, {"text": "Striker scores twice", "label": "Sports"}]""";
+    private const string Validation = """[{"text": "Summit talks stall", "label": "World"}, {"text": "Striker scores twice", "label": "Sports"}, {"text": "Envoys meet again", "label": "World"}, {"text": "Keeper saves a penalty", "label": "Sports"}]""";
 
     [Fact]
     public void A_valid_request_gives_labels_datasets_and_configuration()
@@ -26,6 +26,25 @@ public sealed class RunSubmissionTests
         Assert.Equal(2, submission.Configuration.MaxRounds);
         Assert.Equal(RunStrategy.RandomAugmentation, submission.Configuration.Strategy);
         Assert.Null(submission.Test);
+        // The default run splits validation per label into the feedback part (teacher) and the selection part (judge).
+        Assert.True(submission.ValidationParts.IsSplit);
+        Assert.Equal(2, submission.ValidationParts.Feedback.Count);
+        Assert.Equal(["Sports", "World"], submission.ValidationParts.Selection.Examples.Select(e => e.Label).Order());
+    }
+
+    [Fact]
+    public void A_validation_set_too_small_to_split_is_refused_naming_the_label_and_the_way_out()
+    {
+        var error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": [{"text": "Summit talks stall", "label": "World"}, {"text": "Striker scores twice", "label": "Sports"}, {"text": "Keeper saves a penalty", "label": "Sports"}]}""")));
+        var problem = Assert.Single(error.Problems);
+        Assert.StartsWith("validation: selectionShare 0.5 leaves the feedback part", problem);
+        Assert.Contains("\"World\"", problem);
+        Assert.Contains("set SelectionShare to 0", problem);
+
+        var single = RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": [{"text": "Summit talks stall", "label": "World"}], "configuration": {"selectionShare": 0} }"""));
+        Assert.False(single.ValidationParts.IsSplit);
     }
 
     [Fact]

@@ -56,10 +56,13 @@ public sealed class BrowserReportTests(DistillationRunFixture run, ITestOutputHe
             var labels = run.Run["labels"]!.AsArray().Count;
             var teacherRounds = rounds.Count - 1;
 
-            // One point per round and metric, at the manifest's values.
-            await AssertMarks(page, "#chart-quality circle.point", 2 * rounds.Count);
+            // One point per round and metric (accuracy, macro-F1, and the selection part's accuracy: the demo run splits
+            // its validation data), at the manifest's values.
+            await AssertMarks(page, "#chart-quality circle.point", 3 * rounds.Count);
             var accuracy = await page.Locator("#chart-quality circle.point[data-series=accuracy]").EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.value)");
             Assert.Equal(rounds.Select(r => (double)r!["accuracy"]!), accuracy.Select(v => double.Parse(v, CultureInfo.InvariantCulture)));
+            var selection = await page.Locator("#chart-quality circle.point[data-series='selection accuracy']").EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.value)");
+            Assert.Equal(rounds.Select(r => (double)r!["selectionAccuracy"]!), selection.Select(v => double.Parse(v, CultureInfo.InvariantCulture)));
             await AssertMarks(page, "#chart-loss circle.point", rounds.Count);
             // Bars: accepted per class and teacher round; tokens and cost per teacher round.
             await AssertMarks(page, "#chart-accepted rect.bar", labels * teacherRounds);

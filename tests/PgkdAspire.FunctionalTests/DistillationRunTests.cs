@@ -24,7 +24,14 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
             Assert.InRange((double)round!["accuracy"]!, 0.0, 1.0);
             Assert.True((double)round["validationLoss"]! > 0);
             Assert.EndsWith($"/checkpoints/round-{(int)round["round"]!}/", (string)round["checkpointFolder"]!);
+            // The default run splits validation: the selection part judges each round, apart from the feedback part.
+            Assert.InRange((double)round["selectionAccuracy"]!, 0.0, 1.0);
+            Assert.True((double)round["selectionLoss"]! > 0);
         }
+        var feedbackCount = (int)run.Run["feedbackValidation"]!["count"]!;
+        var selectionCount = (int)run.Run["selectionValidation"]!["count"]!;
+        Assert.Equal((int)run.Run["seedValidation"]!["count"]!, feedbackCount + selectionCount);
+        Assert.True(feedbackCount > 0 && selectionCount > 0);
         // Round 0 trains on the seed set only; each later round asked the teacher for the configured 16 samples.
         Assert.Null(rounds[0]!["shardBlob"]);
         foreach (var round in rounds.Skip(1))
@@ -51,6 +58,7 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
         string[] expected =
         [
             "manifest.json", "report.json", "data/seed-train.jsonl", "data/seed-val.jsonl", "data/test.jsonl",
+            "data/feedback-val.jsonl", "data/selection-val.jsonl",
             "data/round-1.jsonl", "data/round-2.jsonl", "evaluations/round-0-validation.json", "evaluations/round-2-validation.json",
         ];
         foreach (var name in expected) Assert.Contains(name, names);

@@ -99,6 +99,9 @@ public static class ReportHtml
         body.Append($"<h1>Run <span class=\"mono\">{m.RunId:D}</span> <span class=\"status {m.Status}\" id=\"run-status\">{m.Status}</span></h1>")
             .Append($"<p class=\"muted\">Created {m.CreatedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC · updated {m.UpdatedAt.UtcDateTime:HH:mm:ss} · ")
             .Append($"{E(m.Configuration.Strategy.ToString())}, student {E(m.Student.Mode)} · up to {m.Configuration.MaxRounds} teacher rounds of {m.Configuration.SamplesPerRound} samples")
+            .Append(m.SelectionValidation is { } sel
+                ? $" · validation split: {m.FeedbackData.Count} feedback (shown to the teacher), {sel.Count} selection (judges rounds)"
+                : " · one validation set (feedback and selection)")
             .Append(m.StopReason is { } stop ? $" · stopped: {E(stop)}" : "")
             .Append("</p>");
         if (m.FailureReason is { } failure) body.Append($"<p class=\"error\">Failed: {E(failure)}</p>");
@@ -115,7 +118,8 @@ public static class ReportHtml
 
         body.Append("<h2>Per round</h2><div class=\"charts\">")
             .Append(Panel(SvgCharts.Line("chart-quality", "Validation accuracy and macro-F1", names,
-                [new("accuracy", rounds.Select(r => r.Record.Accuracy).ToList()), new("macro-F1", rounds.Select(r => r.Record.MacroF1).ToList())],
+                [new("accuracy", rounds.Select(r => r.Record.Accuracy).ToList()), new("macro-F1", rounds.Select(r => r.Record.MacroF1).ToList()),
+                 .. m.SelectionValidation is null ? Array.Empty<ChartSeries>() : [new("selection accuracy", rounds.Select(r => r.Record.SelectionAccuracy).ToList())]],
                 "0.00", 0, 1)))
             .Append(Panel(SvgCharts.Line("chart-loss", "Validation loss (cross-entropy)", names,
                 [new("validation loss", rounds.Select(r => r.Record.ValidationLoss).ToList())], "0.000")))
@@ -129,12 +133,12 @@ public static class ReportHtml
             .Append("</div>");
 
         body.Append("<h2>Rounds</h2><table id=\"rounds\"><thead><tr><th>round</th><th>requested</th><th>accepted</th><th>rejected</th>")
-            .Append("<th>tokens</th><th>cost (USD)</th><th>train ex/s</th><th>val. loss</th><th>accuracy</th><th>macro-F1</th></tr></thead><tbody>");
+            .Append("<th>tokens</th><th>cost (USD)</th><th>train ex/s</th><th>val. loss</th><th>accuracy</th><th>macro-F1</th><th>selection acc.</th></tr></thead><tbody>");
         foreach (var r in rounds.Select(v => v.Record))
             body.Append($"<tr{(r.Round == m.BestRound ? " class=\"best\" title=\"best round\"" : "")}><td>{r.Round}{(r.Round == m.BestRound ? " ★" : "")}</td>")
                 .Append($"<td>{r.Requested}</td><td>{r.Accepted}</td><td>{r.RejectedByReason.Values.Sum()}</td><td>{r.TeacherTokens:N0}</td>")
                 .Append($"<td>{Usd(r.TeacherCostUsd)}</td><td>{N(r.ExamplesPerSecond, "0.0")}</td><td>{N(r.ValidationLoss, "0.0000")}</td>")
-                .Append($"<td>{P(r.Accuracy)}</td><td>{P(r.MacroF1)}</td></tr>");
+                .Append($"<td>{P(r.Accuracy)}</td><td>{P(r.MacroF1)}</td><td>{P(r.SelectionAccuracy)}</td></tr>");
         body.Append("</tbody></table>");
 
         body.Append("<h2>Where the student errs</h2><div class=\"charts\">");

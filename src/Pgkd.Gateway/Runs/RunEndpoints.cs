@@ -44,6 +44,9 @@ public static class RunEndpoints
         await store.EnsureContainerAsync(cancellationToken);
         var seedTrain = await StoreDatasetAsync(store, RunBlobLayout.SeedTrain(runId), submission.Train, cancellationToken);
         var seedValidation = await StoreDatasetAsync(store, RunBlobLayout.SeedValidation(runId), submission.Validation, cancellationToken);
+        var parts = submission.ValidationParts;
+        var feedback = parts.IsSplit ? await StoreDatasetAsync(store, RunBlobLayout.FeedbackValidation(runId), parts.Feedback, cancellationToken) : null;
+        var selection = parts.IsSplit ? await StoreDatasetAsync(store, RunBlobLayout.SelectionValidation(runId), parts.Selection, cancellationToken) : null;
         var test = submission.Test is null ? null : await StoreDatasetAsync(store, RunBlobLayout.Test(runId), submission.Test, cancellationToken);
         var now = clock.GetUtcNow();
         await store.CreateManifestAsync(new RunManifest
@@ -57,6 +60,8 @@ public static class RunEndpoints
             TaskDescription = submission.TaskDescription,
             SeedTrain = seedTrain,
             SeedValidation = seedValidation,
+            FeedbackValidation = feedback,
+            SelectionValidation = selection,
             Test = test,
         }, cancellationToken);
 

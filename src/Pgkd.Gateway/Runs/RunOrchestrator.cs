@@ -43,6 +43,11 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             RejectedByReason = m.RejectedByReason,
             TeacherTokens = m.PromptTokens + m.CompletionTokens,
             TeacherCostUsd = m.CostUsd,
+            TeacherCalls = m.TeacherCalls,
+            TeacherRetriesByCause = m.TeacherRetriesByCause ?? new Dictionary<string, int>(),
+            RepairedReplies = m.RepairedReplies,
+            UnusableReplies = m.UnusableReplies,
+            GenerationStopReason = m.GenerationStopReason,
         }), context.CancellationToken);
         if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
 
@@ -69,7 +74,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         await context.Publish(new EvaluateRound(m.RunId, m.Round,
             IdempotencyKeys.For(m.RunId, "evaluate", m.Round, EvaluationSplit.Validation),
             store.UriOf(RunBlobLayout.Manifest(m.RunId)), m.CheckpointUri, EvaluationSplit.Validation,
-            store.UriOf(manifest.SeedValidation.BlobName),
+            store.UriOf(manifest.FeedbackData.BlobName),
             store.UriOf(RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit))));
     }
 
@@ -87,6 +92,9 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             ValidationLoss = m.Loss,
             Accuracy = m.Accuracy,
             MacroF1 = m.MacroF1,
+            SelectionLoss = m.SelectionLoss,
+            SelectionAccuracy = m.SelectionAccuracy,
+            SelectionMacroF1 = m.SelectionMacroF1,
         }), context.CancellationToken);
         if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
 
@@ -166,7 +174,10 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         logger.LogError("Run {RunId} failed: {Reason}", runId, manifest.FailureReason);
     }
 
-    /// <summary>Replays the run's validation outcomes through the pure planner: the same outcomes give the same step.</summary>
+    /// <summary>
+    /// Replays the run's validation outcomes through the pure planner: the same outcomes give the same step. The
+    /// selection part judges each round; the feedback part (what the teacher is shown) sets the next allocation.
+    /// </summary>
     private async Task<RunStep> DecideAsync(RunManifest manifest, int round, CancellationToken cancellationToken)
     {
         var config = manifest.Configuration;
@@ -178,7 +189,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
                 .ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
             var record = manifest.Round(r);
             (progress, step) = RunPlanner.Next(config, progress,
-                new RoundOutcome(r, evaluation.Report, record.TeacherTokens, record.TeacherCostUsd));
+                new RoundOutcome(r, evaluation.JudgeReport, record.TeacherTokens, record.TeacherCostUsd, evaluation.Report));
         }
         return step;
     }

@@ -23,7 +23,7 @@ public sealed record RunRequest(
 
 /// <summary>A run that passed every check: nothing is stored before this exists.</summary>
 public sealed record RunSubmission(LabelSet Labels, Dataset Train, Dataset Validation, Dataset? Test, RunConfiguration Configuration,
-    StudentSettings Student, string TaskDescription);
+    StudentSettings Student, string TaskDescription, ValidationParts ValidationParts);
 
 /// <summary>Every problem with a submission, each naming the field and, for data, the line.</summary>
 public sealed class RunSubmissionException(IReadOnlyList<string> problems)
@@ -65,6 +65,18 @@ public static class RunSubmissionParser
                 if (counts[i] == 0) problems.Add($"train: label \"{labels[i]}\" has no examples");
         }
         if (validation is { Count: 0 }) problems.Add("validation: the validation set is empty; early stopping and hard negatives need it");
+        ValidationParts? parts = null;
+        if (validation is { Count: > 0 } && config.Validate(labels.Count).Count == 0)
+        {
+            try
+            {
+                parts = config.SplitValidation(validation);
+            }
+            catch (ArgumentException e)
+            {
+                problems.Add($"validation: {AsJsonName(e.Message)}");
+            }
+        }
         if (train is { Count: 0 }) problems.Add("train: the training set is empty");
         problems.AddRange(config.Validate(labels.Count).Select(p => $"configuration: {AsJsonName(p)}"));
         var student = request.Student ?? new StudentSettings();
@@ -74,7 +86,7 @@ public static class RunSubmissionParser
         if (task.Length > 1000) problems.Add($"task: at most 1000 characters, was {task.Length}");
 
         if (problems.Count > 0) throw new RunSubmissionException(problems);
-        return new RunSubmission(labels, train!, validation!, test, config, student, task);
+        return new RunSubmission(labels, train!, validation!, test, config, student, task, parts!);
     }
 
     /// <summary>"MaxRounds must be ..." becomes "maxRounds must be ...": the field as the request spells it.</summary>

@@ -1,0 +1,122 @@
+using System.Globalization;
+
+namespace Pgkd.Benchmarks;
+
+/// <summary>
+/// The options of <c>./build.sh bench</c>. Sections: quality (strategies on a dataset, the paper's Tables 2/4),
+/// speed (student in-process, through the gateway, TorchSharp eager, PyTorch; Table 5), anatomy (where a real
+/// round's wall time goes, through the AppHost).
+/// </summary>
+public sealed record BenchmarkOptions
+{
+    public static readonly string[] AllSections = ["quality", "speed", "anatomy"];
+
+    public IReadOnlyList<string> Sections { get; init; } = AllSections;
+
+    /// <summary>Dataset folder: labels.txt, seed_train.jsonl, seed_val.jsonl, test.jsonl, and pool.jsonl for the emulator.</summary>
+    public required string DataDirectory { get; init; }
+
+    public int Rounds { get; init; } = 6;
+
+    public int SamplesPerRound { get; init; } = 200;
+
+    /// <summary>Run seeds; the paper-table section reports mean and spread over them.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [1, 2, 3];
+
+    /// <summary>Student modes: head (frozen encoder + MLP head) and full (fine-tune everything).</summary>
+    public IReadOnlyList<string> Modes { get; init; } = ["head", "full"];
+
+    /// <summary>Strategy names (see <c>Quality.Strategies</c>); empty means all.</summary>
+    public IReadOnlyList<string> Strategies { get; init; } = [];
+
+    public int Threads { get; init; } = 2;
+
+    /// <summary>What early stopping watches on the selection data (the run configuration's default: validation loss).</summary>
+    public Pgkd.Core.Run.StoppingMetric StoppingMetric { get; init; } = Pgkd.Core.Run.RunConfiguration.Default.StoppingMetric;
+
+    /// <summary>Epochs per round in full mode (head mode trains its MLP for more; see Quality.QualityBenchmark).</summary>
+    public int FullEpochsPerRound { get; init; } = 1;
+
+    /// <summary>A real teacher as a connection string (Endpoint=...;Key=...;Deployment=...); absent: the emulator.</summary>
+    public string? TeacherConnectionString { get; init; }
+
+    /// <summary>Where docs/results.md and its plots go (the repository's docs folder by default).</summary>
+    public required string OutputDirectory { get; init; }
+
+    public const string Usage = """
+        Usage: ./build.sh bench [options]      (or: dotnet run -c Release --project src/Pgkd.Benchmarks -- [options])
+          --sections quality,speed,anatomy   which parts to run (default: all); other parts keep their last results
+          --data DIR                         dataset folder (default ../shared/data/agnews)
+          --rounds N                         teacher rounds after the seed-only round (default 6)
+          --samples N                        teacher samples per round (default 200)
+          --seeds 1,2,3                      run seeds (default 1,2,3)
+          --modes head,full                  student modes (default head,full)
+          --strategies a,b                   strategies to run (default all; see docs/results.md)
+          --full-epochs N                    epochs per round in full mode (default 1)
+          --threads N                        CPU threads for training and inference (default 2)
+          --stopping-metric M                ValidationLoss (default), Accuracy, MacroF1 or WeightedF1
+          --teacher "Endpoint=..;Key=..;Deployment=.."   a real OpenAI-compatible teacher instead of the emulator
+          --out DIR                          output folder for results.md and plots (default docs)
+        """;
+
+    public static BenchmarkOptions Parse(IReadOnlyList<string> args, string repositoryRoot)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            if (name is "-h" or "--help") throw new BenchmarkUsageException(null);
+            if (!name.StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Count)
+                throw new BenchmarkUsageException($"expected --option value, got \"{name}\"");
+            values[name[2..]] = args[++i];
+        }
+        string? Take(string name) => values.Remove(name, out var v) ? v : null;
+        int Int(string name, int fallback, int min, int max)
+        {
+            var text = Take(name);
+            if (text is null) return fallback;
+            if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
+                throw new BenchmarkUsageException($"--{name} must be a whole number from {min} to {max}, was \"{text}\"");
+            return v;
+        }
+        IReadOnlyList<string>? List(string name) =>
+            Take(name)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+        var sections = List("sections") ?? AllSections;
+        foreach (var s in sections)
+            if (!AllSections.Contains(s)) throw new BenchmarkUsageException($"--sections: unknown section \"{s}\" (known: {string.Join(", ", AllSections)})");
+        var modes = List("modes") ?? ["head", "full"];
+        foreach (var m in modes)
+            if (m is not ("head" or "full")) throw new BenchmarkUsageException($"--modes: unknown mode \"{m}\" (known: head, full)");
+        var seeds = (List("seeds") ?? ["1", "2", "3"]).Select(s => int.TryParse(s, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new BenchmarkUsageException($"--seeds: \"{s}\" is not a whole number")).ToArray();
+        if (seeds.Length == 0) throw new BenchmarkUsageException("--seeds: give at least one seed");
+        var options = new BenchmarkOptions
+        {
+            Sections = sections,
+            DataDirectory = Path.GetFullPath(Take("data") ?? Path.Combine(repositoryRoot, "..", "shared", "data", "agnews")),
+            Rounds = Int("rounds", 6, 1, 100),
+            SamplesPerRound = Int("samples", 200, 1, 100_000),
+            Seeds = seeds,
+            Modes = modes,
+            Strategies = List("strategies") ?? [],
+            FullEpochsPerRound = Int("full-epochs", 1, 1, 50),
+            Threads = Int("threads", 2, 1, 256),
+            StoppingMetric = Take("stopping-metric") is { } metric
+                ? Enum.TryParse<Pgkd.Core.Run.StoppingMetric>(metric, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(metric, out _)
+                    ? parsed : throw new BenchmarkUsageException($"--stopping-metric: unknown metric \"{metric}\" (known: {string.Join(", ", Enum.GetNames<Pgkd.Core.Run.StoppingMetric>())})")
+                : Pgkd.Core.Run.RunConfiguration.Default.StoppingMetric,
+            TeacherConnectionString = Take("teacher"),
+            OutputDirectory = Path.GetFullPath(Take("out") ?? Path.Combine(repositoryRoot, "docs")),
+        };
+        if (values.Count > 0) throw new BenchmarkUsageException($"unknown option --{values.Keys.First()}");
+        if (!File.Exists(Path.Combine(options.DataDirectory, "seed_train.jsonl")))
+            throw new BenchmarkUsageException($"--data: {options.DataDirectory} has no seed_train.jsonl (it needs labels.txt, seed_train.jsonl, seed_val.jsonl, test.jsonl, pool.jsonl)");
+        return options;
+    }
+}
+
+public sealed class BenchmarkUsageException(string? problem) : Exception(problem ?? "help")
+{
+    public string? Problem { get; } = problem;
+}

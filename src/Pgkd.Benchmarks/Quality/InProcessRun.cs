@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using Pgkd.Core.Data;
+using Pgkd.Core.Guidance;
+using Pgkd.Core.Metrics;
+using Pgkd.Core.Run;
+using Pgkd.Core.Teacher;
+using Pgkd.Generator.Shards;
+using Pgkd.Generator.Teacher;
+using Pgkd.Storage;
+using Pgkd.Student;
+
+namespace Pgkd.Benchmarks.Quality;
+
+/// <summary>One round's figures: the judge (selection part), what the teacher saw (feedback part), and test.</summary>
+public sealed record RoundFigures(int Round, double FeedbackAccuracy, double SelectionAccuracy, double SelectionLoss,
+    double TestAccuracy, double TestMacroF1, double TestWeightedF1, int Requested, int Accepted, int Rejected, long Tokens,
+    decimal CostUsd, double TeacherSeconds, double TrainSeconds, double EvaluateSeconds);
+
+/// <summary>One run of one strategy: every round, the round early stopping chose, and why it stopped.</summary>
+public sealed record StrategyRunResult(string Mode, int Seed, string Strategy, IReadOnlyList<RoundFigures> Rounds, int BestRound,
+    string StopReason, double WallSeconds)
+{
+    public RoundFigures Best => Rounds.First(r => r.Round == BestRound);
+    public RoundFigures Last => Rounds[^1];
+    public int TeacherRounds => Rounds.Count - 1;
+    public int Accepted => Rounds.Sum(r => r.Accepted);
+    public int Rejected => Rounds.Sum(r => r.Rejected);
+    public long Tokens => Rounds.Sum(r => r.Tokens);
+}
+
+/// <summary>The benchmark dataset folder, read with the same Core reader the gateway uses.</summary>
+public sealed record BenchmarkData(LabelSet Labels, Dataset Train, Dataset Validation, Dataset Test, string Folder)
+{
+    public static BenchmarkData Load(string folder)
+    {
+        var labels = LabelSet.FromLines(File.ReadAllText(Path.Combine(folder, "labels.txt")));
+        Dataset Read(string name)
+        {
+            using var stream = File.OpenRead(Path.Combine(folder, name));
+            return DatasetReader.ReadJsonl(stream, Path.Combine(folder, name), new DatasetReadOptions { Labels = labels });
+        }
+        return new BenchmarkData(labels, Read("seed_train.jsonl"), Read("seed_val.jsonl"), Read("test.jsonl"), folder);
+    }
+}
+
+/// <summary>
+/// The PGKD loop the services run (RunOrchestrator, GenerateRoundConsumer, TrainRoundConsumer, EvaluateRoundConsumer), in
+/// one process so dozens of runs fit on a laptop: the same pure <see cref="RunPlanner"/>, validation split and hard-negative
+/// miner, the same <see cref="RoundShardGenerator"/> and <see cref="TeacherClient"/> over HTTP to the teacher, and the same
+/// <see cref="StudentTrainer"/> (seed + every shard so far; full mode continues from the previous checkpoint). What it leaves out is
+/// the broker and blob storage between the steps (the anatomy section measures their share), and it also scores the test
+/// set every round for the per-round curve; nothing the run decides ever reads those test figures.
+/// </summary>
+public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, RoundShardGenerator generator, int threads, string workDirectory)
+{
+    private readonly Dictionary<(string Mode, int Seed), (StudentCheckpoint Checkpoint, double Seconds)> _roundZero = new();
+
+    public async Task<StrategyRunResult> RunAsync(Strategy strategy, string mode, int seed, int rounds, int samplesPerRound, int fullEpochs,
+        StoppingMetric stoppingMetric, CancellationToken cancellationToken)
+    {
+        var wall = Stopwatch.StartNew();
+        var config = strategy.Configure(RunConfiguration.Default with
+            {
+                MaxRounds = rounds, SamplesPerRound = samplesPerRound, Seed = seed, StoppingMetric = stoppingMetric,
+            })
+            .EnsureValid(data.Labels.Count);
+        var parts = config.SplitValidation(data.Validation);
+        var student = new StudentSettings { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null };
+        var runId = $"bench-{mode}-s{seed}-{strategy.Name}-{Guid.NewGuid():N}"[..48];
+        var runDirectory = Path.Combine(workDirectory, runId);
+        var heldOut = data.Validation.TextHashes();
+        heldOut.UnionWith(data.Test.TextHashes());
+        var trainingHashes = data.Train.TextHashes();
+        var training = new List<LabeledExample>(data.Train.Examples);
+
+        var figures = new List<RoundFigures>();
+        var progress = RunProgress.Start(config);
+        StudentCheckpoint checkpoint;
+        double trainSeconds;
+        var (requested, accepted, rejected, tokens, cost, teacherSeconds) = (0, 0, 0, 0L, 0m, 0.0);
+        RunStep step;
+        try
+        {
+            (checkpoint, trainSeconds) = RoundZero(mode, seed, student, config);
+            for (var round = 0; ; round++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var clock = Stopwatch.StartNew();
+                var feedbackProbabilities = Score(checkpoint, parts.Feedback);
+                var feedback = Evaluate(parts.Feedback, feedbackProbabilities);
+                var selection = parts.IsSplit ? Evaluate(parts.Selection, Score(checkpoint, parts.Selection)) : feedback;
+                var evaluateSeconds = clock.Elapsed.TotalSeconds;
+                var test = Evaluate(data.Test, Score(checkpoint, data.Test)); // the curve only; never read by the loop
+                figures.Add(new RoundFigures(round, feedback.Accuracy, selection.Accuracy, selection.ValidationLoss, test.Accuracy, test.MacroF1,
+                    test.WeightedF1, requested, accepted, rejected, tokens, cost, teacherSeconds, trainSeconds, evaluateSeconds));
+                Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name} round {round}: selection {selection.Accuracy:F4} (loss {selection.ValidationLoss:F4}), " +
+                    $"feedback {feedback.Accuracy:F4}, test {test.Accuracy:F4}; teacher {accepted}/{requested} accepted, train {trainSeconds:F0} s");
+
+                (progress, step) = strategy.SeedOnly
+                    ? (progress, new RunStep.Finish(0, selection.ValidationLoss, StopDecision.StopMaxRounds))
+                    : RunPlanner.Next(config, progress, new RoundOutcome(round, selection, tokens, cost, feedback));
+                if (step is not RunStep.GenerateRound generate) break;
+
+                // The generator's step (GenerateRoundConsumer): mine the feedback part, prompt, validate the replies.
+                var guidance = generate.Mining is { } mining
+                    ? HardNegativeMiner.Mine(parts.Feedback.Examples, feedbackProbabilities, data.Labels, mining)
+                    : HardNegativeSelection.Empty;
+                var request = new RoundShardRequest(runId, generate.Round,
+                    new TeacherPromptInput
+                    {
+                        Labels = data.Labels,
+                        TaskDescription = RunManifest.DefaultTaskDescription,
+                        Allocation = generate.Allocation,
+                        FewShotPool = data.Train.Examples,
+                        Report = feedback,
+                        Selection = guidance,
+                        Round = generate.Round,
+                        Seed = config.SeedForRound(generate.Round),
+                    },
+                    config.ReplyContext(data.Labels, trainingHashes, heldOut),
+                    generate.PromptOptions);
+                var ledger = new TeacherUsageLedger(new TeacherBudget(config.TeacherTokenBudget, config.TeacherCostBudgetUsd),
+                    new TeacherUsageTotals(0, progress.TeacherTokensUsed, 0, progress.TeacherCostUsd));
+                var teacherClock = Stopwatch.StartNew();
+                var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
+                teacherSeconds = teacherClock.Elapsed.TotalSeconds;
+                (requested, accepted, rejected) = (shard.Requested.Sum(), shard.Examples.Count, shard.Rejected.Values.Sum());
+                (tokens, cost) = (shard.PromptTokens + shard.CompletionTokens, shard.CostUsd);
+                training.AddRange(shard.Examples.Examples);
+                trainingHashes.UnionWith(shard.Examples.TextHashes());
+
+                // The trainer's step (TrainRoundConsumer): everything so far, from the previous round's checkpoint.
+                var trainClock = Stopwatch.StartNew();
+                checkpoint = trainer.Train(Options(student, config, generate.Round), training, data.Labels,
+                    Path.Combine(runDirectory, $"round-{generate.Round}"), student.ContinuesFromPreviousRound ? checkpoint : null,
+                    cancellationToken: cancellationToken);
+                trainSeconds = trainClock.Elapsed.TotalSeconds;
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(runDirectory)) Directory.Delete(runDirectory, recursive: true);
+        }
+        var finish = (RunStep.Finish)step;
+        return new StrategyRunResult(mode, seed, strategy.Name, figures, finish.BestRound, finish.Reason.ToString(), wall.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Round 0 depends only on mode and seed (the seed set, the round-0 training seed), so strategies share it.</summary>
+    private (StudentCheckpoint, double) RoundZero(string mode, int seed, StudentSettings student, RunConfiguration config)
+    {
+        if (_roundZero.TryGetValue((mode, seed), out var cached)) return cached;
+        var clock = Stopwatch.StartNew();
+        var checkpoint = trainer.Train(Options(student, config, 0), data.Train.Examples, data.Labels,
+            Path.Combine(workDirectory, $"round0-{mode}-s{seed}"));
+        return _roundZero[(mode, seed)] = (checkpoint, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The trainer service's mapping from the run's student settings (TrainRoundConsumer.TrainingOptions).</summary>
+    private StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round) => new()
+    {
+        Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
+        Epochs = student.Epochs,
+        LearningRate = student.Rate,
+        MaxLength = student.MaxLength,
+        BatchSize = student.BatchSize,
+        Seed = config.SeedForRound(round),
+        Threads = threads,
+        Device = "auto",
+    };
+
+    private IReadOnlyList<IReadOnlyList<double>> Score(StudentCheckpoint checkpoint, Dataset part) =>
+        ClassificationMetrics.ToDouble(trainer.PredictProbabilities(checkpoint, part.Examples.Select(e => e.Text).ToList(), threads));
+
+    private ValidationReport Evaluate(Dataset part, IReadOnlyList<IReadOnlyList<double>> probabilities) =>
+        ClassificationMetrics.Evaluate(part.Examples.Select(e => data.Labels.IndexOf(e.Label)).ToList(), probabilities, data.Labels);
+}

@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Pgkd.Benchmarks.Live;
+using Pgkd.Gateway.Reports;
+using Pgkd.Generator.Shards;
+using Pgkd.Generator.Teacher;
+using Pgkd.Student;
+using Pgkd.TeacherEmulator;
+
+namespace Pgkd.Benchmarks.Quality;
+
+/// <summary>
+/// Issue 7 item 1 and issue 11: every strategy × student mode × seed on the dataset folder, scored on its test set, with
+/// mean and spread, a paired comparison with random augmentation at equal teacher samples, whether the judge (selection
+/// accuracy) is honest, and the per-round test curve as SVG. Raw results go to results/quality-runs.json after every run.
+/// </summary>
+public static class QualityBenchmark
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static async Task<string> RunAsync(BenchmarkOptions options, CancellationToken cancellationToken)
+    {
+        var loadAtStart = MachineInfo.LoadAverage();
+        var strategies = Strategies.Select(options.Strategies);
+        var data = BenchmarkData.Load(options.DataDirectory);
+        Console.Error.WriteLine($"[quality] {data.Labels.Count} labels; train {data.Train.Count}, validation {data.Validation.Count}, test {data.Test.Count}");
+
+        await using var emulator = options.TeacherConnectionString is null ? await StartEmulatorAsync(data.Folder) : null;
+        var connection = TeacherConnection.Parse(options.TeacherConnectionString
+            ?? $"Endpoint={emulator!.OpenAiEndpoint};Model=gpt-4o-mini;Key={EmulatorKey};Kind=OpenAI");
+        var teacher = new TeacherClient(connection, new TeacherClientOptions { VerifyOnStartup = false });
+        var generator = new RoundShardGenerator(teacher, new RoundShardOptions());
+        using var trainer = new StudentTrainer();
+        var work = Directory.CreateTempSubdirectory("pgkd-quality-").FullName;
+        var rawPath = Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), "quality-runs.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(rawPath)!);
+        // Runs of other modes, seeds or strategies measured earlier with the same settings are kept, so the head-mode grid
+        // and a slower full-mode grid can be run by separate commands and still land in one table.
+        var settings = $"data={options.DataDirectory};rounds={options.Rounds};samples={options.SamplesPerRound};fullEpochs={options.FullEpochsPerRound};" +
+                       $"stopping={options.StoppingMetric};teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
+        var results = LoadEarlier(rawPath, settings)
+            .Where(r => !(options.Modes.Contains(r.Mode) && options.Seeds.Contains(r.Seed) && strategies.Any(s => s.Name == r.Strategy)))
+            .ToList();
+        if (results.Count > 0) Console.Error.WriteLine($"[quality] keeping {results.Count} earlier runs with the same settings from {rawPath}");
+        try
+        {
+            var runner = new InProcessRun(data, trainer, generator, options.Threads, work);
+            foreach (var mode in options.Modes)
+                foreach (var seed in options.Seeds)
+                    foreach (var strategy in strategies)
+                    {
+                        var result = await runner.RunAsync(strategy, mode, seed, options.Rounds, options.SamplesPerRound, options.FullEpochsPerRound,
+                            options.StoppingMetric, cancellationToken);
+                        results.Add(result);
+                        Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name}: best round {result.BestRound}, test accuracy {result.Best.TestAccuracy:F4}, {result.WallSeconds:F0} s");
+                        await File.WriteAllTextAsync(rawPath, JsonSerializer.Serialize(new RawResults(settings, results), new JsonSerializerOptions { WriteIndented = true }),
+                            cancellationToken);
+                    }
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+        var measured = Strategies.All.Where(s => results.Any(r => r.Strategy == s.Name)).ToList();
+        var modes = new[] { "head", "full" }.Where(m => results.Any(r => r.Mode == m)).ToList();
+        return Render(options with { Modes = modes }, measured, results, connection, loadAtStart);
+    }
+
+    private sealed record RawResults(string Settings, List<StrategyRunResult> Runs);
+
+    private static IEnumerable<StrategyRunResult> LoadEarlier(string path, string settings)
+    {
+        if (!File.Exists(path)) return [];
+        try
+        {
+            var raw = JsonSerializer.Deserialize<RawResults>(File.ReadAllText(path));
+            return raw?.Settings == settings ? raw.Runs : [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
+
+    private const string EmulatorKey = "pgkd-benchmark-emulator-key";
+
+    /// <summary>The emulator answers from the folder's pool.jsonl and never returns a seed, validation or test text.</summary>
+    private static Task<TeacherEmulatorServer> StartEmulatorAsync(string folder)
+    {
+        var pool = Path.Combine(folder, "pool.jsonl");
+        if (!File.Exists(pool)) throw new BenchmarkUsageException($"--data: {folder} has no pool.jsonl for the emulator teacher; give one or use --teacher");
+        return TeacherEmulatorServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Emulator:ApiKey"] = EmulatorKey,
+            ["Emulator:PoolPath"] = pool,
+            ["Emulator:ExcludePaths:0"] = Path.Combine(folder, "seed_train.jsonl"),
+            ["Emulator:ExcludePaths:1"] = Path.Combine(folder, "seed_val.jsonl"),
+            ["Emulator:ExcludePaths:2"] = Path.Combine(folder, "test.jsonl"),
+        });
+    }
+
+    public static string Render(BenchmarkOptions options, IReadOnlyList<Strategy> strategies, IReadOnlyList<StrategyRunResult> results,
+        TeacherConnection teacher, string loadAtStart)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("## Quality: strategies on the test set (paper Tables 2 and 4)");
+        md.AppendLine();
+        md.AppendLine(MachineInfo.Line(loadAtStart));
+        md.AppendLine($"Data: `{options.DataDirectory}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : $"{teacher.Kind} `{teacher.Deployment}` at {teacher.Endpoint.Host}")}. " +
+                      $"Up to {options.Rounds} teacher rounds of {options.SamplesPerRound} samples after the seed-only round 0; early stopping on {options.StoppingMetric} of the selection data with the product's default patience; " +
+                      $"seeds {string.Join(", ", results.Select(r => r.Seed).Distinct().Order())}; threads {options.Threads}; full mode trains {options.FullEpochsPerRound} epoch(s) per round, head mode the product default.");
+        md.AppendLine("Each run is the PGKD loop of the services executed in one process (`Quality/InProcessRun.cs`: the same planner, teacher client, reply checks and trainer; no broker or blob in between).");
+        md.AppendLine("The result of a run is the test score of the round that early stopping chose (judged on the selection part); the test set never influences any decision.");
+        md.AppendLine();
+        md.AppendLine("Strategies:");
+        foreach (var s in strategies) md.AppendLine($"- `{s.Name}`: {s.Description}.");
+
+        foreach (var mode in options.Modes)
+        {
+            var inMode = results.Where(r => r.Mode == mode).ToList();
+            if (inMode.Count == 0) continue;
+            md.AppendLine();
+            md.AppendLine($"### Student mode: {mode}");
+            md.AppendLine();
+            md.Append(MachineInfo.Table(
+                ["strategy", "runs", "accuracy", "macro-F1", "weighted-F1", "accuracy, last round", "rounds run", "chosen round", "teacher accepted", "rejected", "tokens", "wall time (s)"],
+                strategies.Where(s => inMode.Any(r => r.Strategy == s.Name)).Select(s =>
+                {
+                    var runs = inMode.Where(r => r.Strategy == s.Name).ToList();
+                    return (IReadOnlyList<string>)
+                    [
+                        $"`{s.Name}`", runs.Count.ToString(Inv), MeanSd(runs.Select(r => r.Best.TestAccuracy)), MeanSd(runs.Select(r => r.Best.TestMacroF1)),
+                        MeanSd(runs.Select(r => r.Best.TestWeightedF1)), MeanSd(runs.Select(r => r.Last.TestAccuracy)), Mean(runs.Select(r => (double)r.TeacherRounds), "0.0"),
+                        Mean(runs.Select(r => (double)r.BestRound), "0.0"), Mean(runs.Select(r => (double)r.Accepted), "0"),
+                        Mean(runs.Select(r => (double)r.Rejected), "0"), Mean(runs.Select(r => (double)r.Tokens), "0"), Mean(runs.Select(r => r.WallSeconds), "0"),
+                    ];
+                })));
+            md.AppendLine();
+            md.AppendLine("Mean ± sample standard deviation over seeds. Accuracy and F1: the test set at the round early stopping chose (what the product ships); " +
+                          "accuracy, last round: the test set after every teacher sample was used. Rounds run counts teacher rounds.");
+
+            // Paired: same seed, so the same seed set, round-0 student and training seeds; the difference isolates the strategy.
+            var random = inMode.Where(r => r.Strategy == Strategies.Random).ToDictionary(r => r.Seed);
+            var paired = strategies.Where(s => s.Name != Strategies.Random).SelectMany(s => new[] { "chosen", "last" }.Select(at => (Strategy: $"`{s.Name}` ({at} round)", Diffs: inMode
+                .Where(r => r.Strategy == s.Name && random.ContainsKey(r.Seed))
+                .Select(r => at == "chosen"
+                    ? (r.Best.TestAccuracy - random[r.Seed].Best.TestAccuracy) * 100
+                    : (r.Last.TestAccuracy - random[r.Seed].Last.TestAccuracy) * 100).ToList())))
+                .Where(p => p.Diffs.Count > 0).ToList();
+            if (paired.Count > 0)
+            {
+                md.AppendLine();
+                md.AppendLine($"Paired against `{Strategies.Random}` at equal teacher samples (test accuracy points, same seed, at the chosen round and at the last round; t = mean / (sd / √n)):");
+                md.AppendLine();
+                md.Append(MachineInfo.Table(["strategy", "pairs", "mean difference", "sd", "t", "wins / ties / losses", "per seed"],
+                    paired.Select(p =>
+                    {
+                        var mean = p.Diffs.Average();
+                        var sd = Sd(p.Diffs);
+                        var t = p.Diffs.Count > 1 && sd > 0 ? (mean / (sd / Math.Sqrt(p.Diffs.Count))).ToString("+0.00;-0.00", Inv) : "–";
+                        return (IReadOnlyList<string>)
+                        [
+                            p.Strategy, p.Diffs.Count.ToString(Inv), mean.ToString("+0.00;-0.00;0.00", Inv), sd.ToString("0.00", Inv), t,
+                            $"{p.Diffs.Count(d => d > 1e-9)} / {p.Diffs.Count(d => Math.Abs(d) <= 1e-9)} / {p.Diffs.Count(d => d < -1e-9)}",
+                            string.Join(" ", p.Diffs.Select(d => d.ToString("+0.0;-0.0;0.0", Inv))),
+                        ];
+                    })));
+            }
+
+            md.AppendLine();
+            md.AppendLine("Is the judge honest? Accuracy of the chosen round on the data that chose it (selection part, or the whole validation set) against test:");
+            md.AppendLine();
+            md.Append(MachineInfo.Table(["strategy", "judge accuracy", "test accuracy", "judge − test (points)"],
+                strategies.Where(s => !s.SeedOnly && inMode.Any(r => r.Strategy == s.Name)).Select(s =>
+                {
+                    var runs = inMode.Where(r => r.Strategy == s.Name).ToList();
+                    return (IReadOnlyList<string>)
+                    [
+                        $"`{s.Name}`", Mean(runs.Select(r => r.Best.SelectionAccuracy), "0.0000"), Mean(runs.Select(r => r.Best.TestAccuracy), "0.0000"),
+                        Mean(runs.Select(r => (r.Best.SelectionAccuracy - r.Best.TestAccuracy) * 100), "+0.00;-0.00"),
+                    ];
+                })));
+
+            var file = $"quality-{mode}.svg";
+            File.WriteAllText(Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), file), Curve(mode, strategies, inMode));
+            md.AppendLine();
+            md.AppendLine($"![Test accuracy per round, {mode} mode](results/{file})");
+            md.AppendLine();
+            md.AppendLine("Test accuracy per round, mean over seeds (every round the run reached, not only the chosen one).");
+        }
+        return md.ToString();
+    }
+
+    private static string Curve(string mode, IReadOnlyList<Strategy> strategies, IReadOnlyList<StrategyRunResult> runs)
+    {
+        var rounds = runs.Max(r => r.Rounds.Count);
+        var series = strategies.Where(s => !s.SeedOnly && runs.Any(r => r.Strategy == s.Name)).Select(s => new ChartSeries(s.Name,
+            Enumerable.Range(0, rounds).Select(round =>
+            {
+                var values = runs.Where(r => r.Strategy == s.Name && r.Rounds.Count > round).Select(r => r.Rounds[round].TestAccuracy).ToList();
+                return values.Count == 0 ? (double?)null : values.Average();
+            }).ToList())).ToList();
+        return SvgCharts.Line($"quality-{mode}", $"Test accuracy per round ({mode} mode, mean over seeds)",
+            Enumerable.Range(0, rounds).Select(r => $"round {r}").ToList(), series, "0.000");
+    }
+
+    private static string MeanSd(IEnumerable<double> values)
+    {
+        var list = values.ToList();
+        return list.Count > 1 ? $"{list.Average():0.0000} ± {Sd(list):0.0000}" : list.Average().ToString("0.0000", Inv);
+    }
+
+    private static string Mean(IEnumerable<double> values, string format) => values.Average().ToString(format, Inv);
+
+    private static double Sd(IReadOnlyList<double> values)
+    {
+        if (values.Count < 2) return 0;
+        var mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+    }
+}

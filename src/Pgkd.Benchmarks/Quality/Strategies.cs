@@ -1,0 +1,40 @@
+using Pgkd.Core.Run;
+
+namespace Pgkd.Benchmarks.Quality;
+
+/// <summary>One row of the quality table: how a run is configured, in the paper's vocabulary.</summary>
+public sealed record Strategy(string Name, string Description, bool SeedOnly, Func<RunConfiguration, RunConfiguration> Configure);
+
+/// <summary>
+/// The strategies compared (the paper's Table 2 baselines and Table 4 ablations, plus issue 11's split). All teacher
+/// strategies ask for the same number of samples per round, so they are compared at equal teacher budget.
+/// </summary>
+public static class Strategies
+{
+    /// <summary>The paper's setting: one validation set gives the teacher its report and hard negatives and judges rounds.</summary>
+    public const string Pgkd = "pgkd";
+
+    public const string Random = "random";
+
+    public static readonly IReadOnlyList<Strategy> All =
+    [
+        new("seed-only", "the student trained on the seed data only (round 0)", true, c => c),
+        new(Pgkd, "PGKD as in the paper: validation report + hard negatives; one validation set (feedback and selection)", false,
+            c => c with { SelectionShare = 0 }),
+        new("pgkd-split", "PGKD with the validation data split 50/50: the feedback part goes to the teacher, the selection part judges rounds", false,
+            c => c with { SelectionShare = 0.5 }),
+        new("no-report", "PGKD without the validation report (hard negatives only); one validation set", false,
+            c => c with { SelectionShare = 0, IncludeValidationReport = false }),
+        new("no-hard-negatives", "PGKD without hard negatives (validation report only); one validation set", false,
+            c => c with { SelectionShare = 0, IncludeHardNegatives = false }),
+        new(Random, "random augmentation: balanced requests with no guidance, same samples per round; one validation set", false,
+            c => c with { SelectionShare = 0, Strategy = RunStrategy.RandomAugmentation }),
+    ];
+
+    public static IReadOnlyList<Strategy> Select(IReadOnlyList<string> names)
+    {
+        if (names.Count == 0) return All;
+        return names.Select(n => All.FirstOrDefault(s => s.Name == n)
+            ?? throw new BenchmarkUsageException($"--strategies: unknown strategy \"{n}\" (known: {string.Join(", ", All.Select(s => s.Name))})")).ToList();
+    }
+}
