@@ -94,6 +94,11 @@ public sealed class FaultOptions
     /// <summary>Share of returned samples whose label is replaced by a different, random label.</summary>
     public double LabelNoiseRate { get; set; }
 
+    /// <summary>Share of returned samples given a label outside the prompt's label set (<see cref="UnknownLabel"/>): the client must reject them.</summary>
+    public double UnknownLabelRate { get; set; }
+
+    public const string UnknownLabel = "Miscellaneous";
+
     /// <summary>Share of replies whose content is cut-off, unparseable JSON (status 200).</summary>
     public double MalformedReplyRate { get; set; }
 

@@ -130,6 +130,11 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
                         shown = others[random.NextInt(others.Count)];
                         flipped = true;
                     }
+                    if (options.Faults.UnknownLabelRate > 0 && random.NextDouble() < options.Faults.UnknownLabelRate)
+                    {
+                        shown = FaultOptions.UnknownLabel;
+                        flipped = true;
+                    }
                     samples.Add(new EmulatedSample(pool.Examples[index].Text, shown, index, flipped, similarity));
                 }
             }

@@ -45,6 +45,21 @@ public sealed class TeacherFaultTests
     }
 
     [Fact]
+    public async Task SamplesWithLabelsOutsideTheSet_AreRejectedAndCounted_TheRestAccepted()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:UnknownLabelRate", "0.5"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions());
+        var generator = new RoundShardGenerator(client, new RoundShardOptions { SamplesPerRequest = 8 });
+
+        var shard = await generator.GenerateAsync(Request("run-unknown-labels", 1, [8, 8, 8, 8]), new TeacherUsageLedger(TeacherBudget.Unlimited));
+
+        var unknown = shard.Rejected.GetValueOrDefault(RejectReason.UnknownLabel);
+        Assert.InRange(unknown, 4, 28); // 32 draws at rate 0.5
+        Assert.Equal(32, shard.Examples.Count + unknown);
+        Assert.All(shard.Examples.Examples, e => Assert.NotEqual(Pgkd.TeacherEmulator.FaultOptions.UnknownLabel, e.Label));
+    }
+
+    [Fact]
     public async Task ATeacherThatRefusesConnections_FailsTheRoundAfterItsRetries_NamingTeacherRoundAndCause()
     {
         // The emulator started and stopped again: its port now refuses connections.

@@ -108,7 +108,7 @@ public sealed class ReliabilityScenarios
         [
             "--teacher-faults:TooManyRequestsRate=0.25", "--teacher-faults:RetryAfterMs=700", "--teacher-faults:ServerErrorRate=0.15",
             "--teacher-faults:MalformedReplyRate=0.2", "--teacher-faults:HangRate=0.1", "--teacher-faults:HangMs=3000",
-            "--teacher-faults:LabelNoiseRate=0.2",
+            "--teacher-faults:LabelNoiseRate=0.2", "--teacher-faults:UnknownLabelRate=0.1",
         ];
         await using var host = await ReliabilityHost.StartAsync(faults);
         var generatorLog = new List<string>();
@@ -166,6 +166,9 @@ public sealed class ReliabilityScenarios
         failures.AddRange(check);
         if (forwarded.Count != faults.Length) failures.Add($"the emulator got {forwarded.Count} of {faults.Length} faults: {string.Join(", ", forwarded)}");
         if (retryLines.Length == 0) failures.Add("no retry was logged although the teacher failed requests on purpose");
+        // Labels outside the run's set are rejected and counted by reason in the run status.
+        if (status == "Completed" && rejected.GetValueOrDefault("UnknownLabel") == 0)
+            failures.Add($"no sample was rejected as UnknownLabel although the teacher sent some: {string.Join(", ", rejected.Select(p => $"{p.Key}={p.Value}"))}");
         // The start-up check's retries are logged but belong to no run, so the status may count fewer than the log.
         if (statusRetries.Values.Sum() == 0 || statusRetries.Values.Sum() > retryLines.Length)
             failures.Add($"the run status counts {statusRetries.Values.Sum()} retries, the generator logged {retryLines.Length}");
