@@ -3,12 +3,15 @@ namespace Pgkd.Storage;
 /// <summary>
 /// How the trainer trains the student each round (the trainer maps this onto its TorchSharp options).
 /// <c>head</c>: frozen MiniLM, only the classifier head trains (minutes on a CPU); <c>full</c>: every weight trains.
-/// Null fields take the mode's defaults: the head wants many epochs at a high rate, the full model one epoch at 2e-5.
+/// Null fields take the mode's defaults: the head wants many epochs at a high rate, the full model 3 epochs in round 0
+/// and one per later round, at 5e-5.
 /// </summary>
 public sealed record StudentSettings
 {
     public string Mode { get; init; } = "head";
     public int? EpochsPerRound { get; init; }
+    /// <summary>Epochs of round 0, the student on the seed data alone; null: the mode's default (see <see cref="EpochsFor"/>).</summary>
+    public int? SeedEpochs { get; init; }
     public double? LearningRate { get; init; }
     public int MaxLength { get; init; } = 128;
     public int BatchSize { get; init; } = 16;
@@ -17,13 +20,24 @@ public sealed record StudentSettings
     public int Epochs => EpochsPerRound ?? (IsHead ? 30 : 1);
 
     /// <summary>
-    /// Whether a round trains on from the previous round's checkpoint. Full mode does (1 epoch at 2e-5 per round on
-    /// everything so far). Head mode trains a fresh head on everything so far: its encoder is frozen, so continuing
+    /// Epochs of a round. Full mode trains round 0 for 3 epochs: one epoch over an 800-text seed set (50 steps at 2e-5)
+    /// left the seed-only student underfit (AG News validation accuracy 0.79, loss 1.06), a baseline no one would ship;
+    /// later rounds add one epoch each on everything so far, continuing from the previous checkpoint.
+    /// </summary>
+    public int EpochsFor(int round) => round == 0 ? SeedEpochs ?? (IsHead ? Epochs : 3) : Epochs;
+
+    /// <summary>
+    /// Whether a round trains on from the previous round's checkpoint. Full mode does (1 epoch per round on everything so
+    /// far). Head mode trains a fresh head on everything so far: its encoder is frozen, so continuing
     /// would only stack 30 more epochs on the same head each round; measured on AG News it overfit, test accuracy
     /// falling 0.863 → 0.848 → 0.840 over two rounds whatever the teacher wrote.
     /// </summary>
     public bool ContinuesFromPreviousRound => !IsHead;
-    public double Rate => LearningRate ?? (IsHead ? 5e-3 : 2e-5);
+    /// <summary>
+    /// Full mode: 5e-5, chosen on AG News validation data (never test): round 0 (3 epochs) reached validation accuracy
+    /// 0.875 and loss 0.382 at 5e-5 against 0.865 and 0.418 at 2e-5.
+    /// </summary>
+    public double Rate => LearningRate ?? (IsHead ? 5e-3 : 5e-5);
 
     public IReadOnlyList<string> Validate()
     {
@@ -31,6 +45,7 @@ public sealed record StudentSettings
         if (!IsHead && !string.Equals(Mode, "full", StringComparison.OrdinalIgnoreCase))
             problems.Add($"Mode must be \"head\" or \"full\", was \"{Mode}\"");
         if (EpochsPerRound is < 1 or > 200) problems.Add($"EpochsPerRound must be between 1 and 200, was {EpochsPerRound}");
+        if (SeedEpochs is < 1 or > 200) problems.Add($"SeedEpochs must be between 1 and 200, was {SeedEpochs}");
         if (LearningRate is <= 0 or > 1) problems.Add($"LearningRate must be in (0, 1], was {LearningRate}");
         if (MaxLength is < 8 or > 512) problems.Add($"MaxLength must be between 8 and 512, was {MaxLength}");
         if (BatchSize is < 1 or > 512) problems.Add($"BatchSize must be between 1 and 512, was {BatchSize}");

@@ -99,7 +99,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         return new StudentTrainingOptions
         {
             Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
-            Epochs = student.Epochs,
+            Epochs = student.EpochsFor(round),
             LearningRate = student.Rate,
             MaxLength = student.MaxLength,
             BatchSize = student.BatchSize,

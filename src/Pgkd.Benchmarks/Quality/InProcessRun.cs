@@ -159,7 +159,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
     private StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round) => new()
     {
         Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
-        Epochs = student.Epochs,
+        Epochs = student.EpochsFor(round),
         LearningRate = student.Rate,
         MaxLength = student.MaxLength,
         BatchSize = student.BatchSize,

@@ -109,7 +109,9 @@ public static class QualityBenchmark
         md.AppendLine(MachineInfo.Line(loadAtStart));
         md.AppendLine($"Data: `{options.DataDirectory}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : $"{teacher.Kind} `{teacher.Deployment}` at {teacher.Endpoint.Host}")}. " +
                       $"Up to {options.Rounds} teacher rounds of {options.SamplesPerRound} samples after the seed-only round 0; early stopping on {options.StoppingMetric} of the selection data with the product's default patience; " +
-                      $"seeds {string.Join(", ", results.Select(r => r.Seed).Distinct().Order())}; threads {options.Threads}; full mode trains {options.FullEpochsPerRound} epoch(s) per round, head mode the product default.");
+                      $"seeds {string.Join(", ", results.Select(r => r.Seed).Distinct().Order())}; threads {options.Threads}. " +
+                      $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {options.FullEpochsPerRound} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
+                      $"head mode a fresh MLP head on the frozen encoder, {new Pgkd.Storage.StudentSettings().Epochs} epochs, every round.");
         md.AppendLine("Each run is the PGKD loop of the services executed in one process (`Quality/InProcessRun.cs`: the same planner, teacher client, reply checks and trainer; no broker or blob in between).");
         md.AppendLine("The result of a run is the test score of the round that early stopping chose (judged on the selection part); the test set never influences any decision.");
         md.AppendLine();
