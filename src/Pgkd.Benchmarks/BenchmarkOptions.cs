@@ -31,6 +31,9 @@ public sealed record BenchmarkOptions
 
     public int Threads { get; init; } = 2;
 
+    /// <summary>Measure nothing: rewrite the quality fragment from its stored raw results and compose results.md.</summary>
+    public bool ReportOnly { get; init; }
+
     /// <summary>What early stopping watches on the selection data (the run configuration's default: validation loss).</summary>
     public Pgkd.Core.Run.StoppingMetric StoppingMetric { get; init; } = Pgkd.Core.Run.RunConfiguration.Default.StoppingMetric;
 
@@ -57,6 +60,7 @@ public sealed record BenchmarkOptions
           --stopping-metric M                ValidationLoss (default), Accuracy, MacroF1 or WeightedF1
           --teacher "Endpoint=..;Key=..;Deployment=.."   a real OpenAI-compatible teacher instead of the emulator
           --out DIR                          output folder for results.md and plots (default docs)
+          --report-only                      measure nothing: rewrite results.md from the stored results
         """;
 
     public static BenchmarkOptions Parse(IReadOnlyList<string> args, string repositoryRoot)
@@ -66,6 +70,7 @@ public sealed record BenchmarkOptions
         {
             var name = args[i];
             if (name is "-h" or "--help") throw new BenchmarkUsageException(null);
+            if (name == "--report-only") { values[name[2..]] = "true"; continue; }
             if (!name.StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Count)
                 throw new BenchmarkUsageException($"expected --option value, got \"{name}\"");
             values[name[2..]] = args[++i];
@@ -108,6 +113,7 @@ public sealed record BenchmarkOptions
                 : Pgkd.Core.Run.RunConfiguration.Default.StoppingMetric,
             TeacherConnectionString = Take("teacher"),
             OutputDirectory = Path.GetFullPath(Take("out") ?? Path.Combine(repositoryRoot, "docs")),
+            ReportOnly = Take("report-only") is not null,
         };
         if (values.Count > 0) throw new BenchmarkUsageException($"unknown option --{values.Keys.First()}");
         if (!File.Exists(Path.Combine(options.DataDirectory, "seed_train.jsonl")))

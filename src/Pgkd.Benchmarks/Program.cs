@@ -16,6 +16,12 @@ catch (BenchmarkUsageException e)
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+if (options.ReportOnly)
+{
+    ResultsDocument.WriteFragment(options.OutputDirectory, "quality", Pgkd.Benchmarks.Quality.QualityBenchmark.RenderStored(options));
+    Console.Error.WriteLine($"[bench] wrote {ResultsDocument.Compose(options.OutputDirectory)} from stored results");
+    return 0;
+}
 foreach (var section in options.Sections)
 {
     Console.Error.WriteLine($"[bench] section {section}");

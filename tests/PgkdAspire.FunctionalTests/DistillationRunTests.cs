@@ -1,3 +1,4 @@
+using Pgkd.Benchmarks.Live;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -91,13 +92,13 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
     {
         using var dashboard = new HttpClient { BaseAddress = run.DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
         // Telemetry is exported in batches; give the last round's spans a few seconds to arrive.
-        IReadOnlyList<Span> spans = [];
+        IReadOnlyList<DashboardSpan> spans = [];
         for (var attempt = 0; attempt < 30; attempt++)
         {
             using var response = await dashboard.GetAsync("/api/telemetry/spans?limit=10000&resource=gateway&resource=generator&resource=trainer&resource=evaluator");
             var body = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, $"dashboard {run.DashboardUrl} answered {(int)response.StatusCode}: {body}");
-            spans = Span.Parse(JsonNode.Parse(body)!.AsObject());
+            spans = DashboardSpan.Parse(JsonNode.Parse(body)!.AsObject());
             var roundTraces = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == run.RunId.ToString()).ToList();
             if (roundTraces.Count == 3 && roundTraces.All(r => spans.Any(s => s.TraceId == r.TraceId && s.Name == "pgkd.evaluate"))) break;
             await Task.Delay(1000);
@@ -153,29 +154,5 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
         using var response = await anonymous.GetAsync($"/v1/runs/{run.RunId}");
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-    }
-
-    /// <summary>A span as the dashboard's telemetry API returns it (OTLP JSON), with the service that emitted it.</summary>
-    private sealed record Span(string Service, string TraceId, string Name, IReadOnlyDictionary<string, string> Attributes)
-    {
-        public string? Attribute(string key) => Attributes.TryGetValue(key, out var v) ? v : null;
-
-        public static IReadOnlyList<Span> Parse(JsonObject? response)
-        {
-            var spans = new List<Span>();
-            foreach (var resourceSpans in response?["data"]?["resourceSpans"]?.AsArray() ?? [])
-            {
-                var service = ReadAttributes(resourceSpans!["resource"]?["attributes"]).GetValueOrDefault("service.name", "");
-                foreach (var scope in resourceSpans["scopeSpans"]?.AsArray() ?? [])
-                foreach (var span in scope!["spans"]?.AsArray() ?? [])
-                    spans.Add(new Span(service, (string)span!["traceId"]!, (string)span["name"]!, ReadAttributes(span["attributes"])));
-            }
-            return spans;
-        }
-
-        private static Dictionary<string, string> ReadAttributes(JsonNode? attributes) =>
-            (attributes?.AsArray() ?? []).Where(a => a?["key"] is not null)
-                .GroupBy(a => (string)a!["key"]!)
-                .ToDictionary(g => g.Key, g => g.First()!["value"]?.AsObject().FirstOrDefault().Value?.ToString() ?? "");
     }
 }

@@ -97,7 +97,7 @@ public static class RoundAnatomyBenchmark
     {
         var runId = run.RunId.ToString();
         var expected = run.Rounds + 1;
-        IReadOnlyList<Span> spans = [];
+        IReadOnlyList<DashboardSpan> spans = [];
         // Telemetry is exported in batches: wait until every round's trace holds its evaluation and the orchestrator's handling of it.
         for (var attempt = 0; attempt < 60; attempt++)
         {
@@ -106,7 +106,7 @@ public static class RoundAnatomyBenchmark
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             if (!response.IsSuccessStatusCode)
                 throw new InvalidOperationException($"the dashboard's telemetry API answered {(int)response.StatusCode}: {body[..Math.Min(200, body.Length)]}");
-            spans = Span.Parse(JsonNode.Parse(body)?.AsObject());
+            spans = DashboardSpan.Parse(JsonNode.Parse(body)?.AsObject());
             var roots = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == runId).ToList();
             if (roots.Count == expected && roots.All(r => spans.Any(s => s.TraceId == r.TraceId && s.Name == "pgkd.evaluate"))) break;
             await Task.Delay(1000, cancellationToken);
@@ -138,7 +138,7 @@ public static class RoundAnatomyBenchmark
     }
 
     /// <summary>Seconds covered by at least one of the spans (nested and overlapping spans count once).</summary>
-    private static double Union(IEnumerable<Span> spans)
+    private static double Union(IEnumerable<DashboardSpan> spans)
     {
         double total = 0;
         DateTime? start = null, end = null;
@@ -153,41 +153,5 @@ public static class RoundAnatomyBenchmark
         }
         if (end is not null) total += (end.Value - start!.Value).TotalSeconds;
         return total;
-    }
-
-    /// <summary>A span as the dashboard's telemetry API returns it (OTLP JSON).</summary>
-    private sealed record Span(string Service, string Scope, string TraceId, string Name, DateTime Start, DateTime End, IReadOnlyDictionary<string, string> Attributes)
-    {
-        public TimeSpan Duration => End - Start;
-
-        public string? Attribute(string key) => Attributes.TryGetValue(key, out var v) ? v : null;
-
-        public static IReadOnlyList<Span> Parse(JsonObject? response)
-        {
-            var spans = new List<Span>();
-            foreach (var resourceSpans in response?["data"]?["resourceSpans"]?.AsArray() ?? [])
-            {
-                var service = ReadAttributes(resourceSpans!["resource"]?["attributes"]).GetValueOrDefault("service.name", "");
-                foreach (var scope in resourceSpans["scopeSpans"]?.AsArray() ?? [])
-                {
-                    var scopeName = (string?)scope!["scope"]?["name"] ?? "";
-                    foreach (var span in scope["spans"]?.AsArray() ?? [])
-                        spans.Add(new Span(service, scopeName, (string)span!["traceId"]!, (string)span["name"]!,
-                            Time(span["startTimeUnixNano"]), Time(span["endTimeUnixNano"]), ReadAttributes(span["attributes"])));
-                }
-            }
-            return spans;
-        }
-
-        private static DateTime Time(JsonNode? nanos)
-        {
-            var value = nanos is JsonValue v && v.TryGetValue<string>(out var s) ? ulong.Parse(s, CultureInfo.InvariantCulture) : nanos?.GetValue<ulong>() ?? 0;
-            return DateTime.UnixEpoch.AddTicks((long)(value / 100));
-        }
-
-        private static Dictionary<string, string> ReadAttributes(JsonNode? attributes) =>
-            (attributes?.AsArray() ?? []).Where(a => a?["key"] is not null)
-                .GroupBy(a => (string)a!["key"]!)
-                .ToDictionary(g => g.Key, g => g.First()!["value"]?.AsObject().FirstOrDefault().Value?.ToString() ?? "");
     }
 }

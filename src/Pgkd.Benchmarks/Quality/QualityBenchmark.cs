@@ -39,9 +39,19 @@ public static class QualityBenchmark
         // and a slower full-mode grid can be run by separate commands and still land in one table.
         var settings = $"data={options.DataDirectory};rounds={options.Rounds};samples={options.SamplesPerRound};fullEpochs={options.FullEpochsPerRound};" +
                        $"stopping={options.StoppingMetric};teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
-        var results = LoadEarlier(rawPath, settings)
+        var stored = LoadRaw(rawPath);
+        var earlier = stored?.Settings == settings ? stored : null;
+        if (stored is not null && earlier is null)
+        {
+            // Other settings: keep those results under another name rather than overwrite them.
+            var kept = Path.ChangeExtension(rawPath, $".{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
+            File.Move(rawPath, kept);
+            Console.Error.WriteLine($"[quality] {rawPath} holds runs with other settings ({stored.Settings}); moved to {kept}");
+        }
+        var results = (earlier?.Runs ?? [])
             .Where(r => !(options.Modes.Contains(r.Mode) && options.Seeds.Contains(r.Seed) && strategies.Any(s => s.Name == r.Strategy)))
             .ToList();
+        var measurements = new List<string>(earlier?.Measurements ?? []);
         if (results.Count > 0) Console.Error.WriteLine($"[quality] keeping {results.Count} earlier runs with the same settings from {rawPath}");
         try
         {
@@ -54,32 +64,42 @@ public static class QualityBenchmark
                             options.StoppingMetric, cancellationToken);
                         results.Add(result);
                         Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name}: best round {result.BestRound}, test accuracy {result.Best.TestAccuracy:F4}, {result.WallSeconds:F0} s");
-                        await File.WriteAllTextAsync(rawPath, JsonSerializer.Serialize(new RawResults(settings, results), new JsonSerializerOptions { WriteIndented = true }),
-                            cancellationToken);
+                        await SaveAsync(rawPath, new RawResults(settings, results, measurements), cancellationToken);
                     }
         }
         finally
         {
             Directory.Delete(work, recursive: true);
         }
-        var measured = Strategies.All.Where(s => results.Any(r => r.Strategy == s.Name)).ToList();
-        var modes = new[] { "head", "full" }.Where(m => results.Any(r => r.Mode == m)).ToList();
-        return Render(options with { Modes = modes }, measured, results, connection, loadAtStart);
+        measurements.Add($"{string.Join(", ", options.Modes)} mode, seeds {string.Join(", ", options.Seeds)}, strategies {string.Join(", ", strategies.Select(s => s.Name))}: {MachineInfo.Line(loadAtStart)}");
+        await SaveAsync(rawPath, new RawResults(settings, results, measurements), cancellationToken);
+        return Render(options, results, measurements);
     }
 
-    private sealed record RawResults(string Settings, List<StrategyRunResult> Runs);
-
-    private static IEnumerable<StrategyRunResult> LoadEarlier(string path, string settings)
+    /// <summary>The quality fragment from the stored raw results, measuring nothing (<c>--report-only</c>).</summary>
+    public static string RenderStored(BenchmarkOptions options)
     {
-        if (!File.Exists(path)) return [];
+        var rawPath = Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), "quality-runs.json");
+        var raw = LoadRaw(rawPath) ?? throw new BenchmarkUsageException($"--report-only: no stored quality results at {rawPath}; run the quality section first");
+        return Render(options, raw.Runs, raw.Measurements ?? []);
+    }
+
+    /// <summary>Every run so far with one settings string (data, rounds, samples, stopping, teacher), and how each batch was measured.</summary>
+    private sealed record RawResults(string Settings, List<StrategyRunResult> Runs, List<string>? Measurements = null);
+
+    private static Task SaveAsync(string path, RawResults raw, CancellationToken cancellationToken) =>
+        File.WriteAllTextAsync(path, JsonSerializer.Serialize(raw, new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+
+    private static RawResults? LoadRaw(string path)
+    {
+        if (!File.Exists(path)) return null;
         try
         {
-            var raw = JsonSerializer.Deserialize<RawResults>(File.ReadAllText(path));
-            return raw?.Settings == settings ? raw.Runs : [];
+            return JsonSerializer.Deserialize<RawResults>(File.ReadAllText(path));
         }
         catch (JsonException)
         {
-            return [];
+            return null;
         }
     }
 
@@ -100,14 +120,17 @@ public static class QualityBenchmark
         });
     }
 
-    public static string Render(BenchmarkOptions options, IReadOnlyList<Strategy> strategies, IReadOnlyList<StrategyRunResult> results,
-        TeacherConnection teacher, string loadAtStart)
+    private static string Render(BenchmarkOptions options, IReadOnlyList<StrategyRunResult> results, IReadOnlyList<string> measurements)
     {
+        var strategies = Strategies.All.Where(s => results.Any(r => r.Strategy == s.Name)).ToList();
+        options = options with { Modes = new[] { "head", "full" }.Where(m => results.Any(r => r.Mode == m)).ToList() };
         var md = new StringBuilder();
         md.AppendLine("## Quality: strategies on the test set (paper Tables 2 and 4)");
         md.AppendLine();
-        md.AppendLine(MachineInfo.Line(loadAtStart));
-        md.AppendLine($"Data: `{options.DataDirectory}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : $"{teacher.Kind} `{teacher.Deployment}` at {teacher.Endpoint.Host}")}. " +
+        md.AppendLine("Measured in batches (each batch's runs, machine and load):");
+        foreach (var m in measurements) md.AppendLine($"- {m}");
+        md.AppendLine();
+        md.AppendLine($"Data: `{options.DataDirectory}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : "the real teacher given with --teacher")}. " +
                       $"Up to {options.Rounds} teacher rounds of {options.SamplesPerRound} samples after the seed-only round 0; early stopping on {options.StoppingMetric} of the selection data with the product's default patience; " +
                       $"seeds {string.Join(", ", results.Select(r => r.Seed).Distinct().Order())}; threads {options.Threads}. " +
                       $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {options.FullEpochsPerRound} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
@@ -144,16 +167,22 @@ public static class QualityBenchmark
 
             // Paired: same seed, so the same seed set, round-0 student and training seeds; the difference isolates the strategy.
             var random = inMode.Where(r => r.Strategy == Strategies.Random).ToDictionary(r => r.Seed);
-            var paired = strategies.Where(s => s.Name != Strategies.Random).SelectMany(s => new[] { "chosen", "last" }.Select(at => (Strategy: $"`{s.Name}` ({at} round)", Diffs: inMode
+            // "chosen": what each run ships; "same round": the last round both runs reached, so equal teacher samples
+            // even when early stopping ended one of them sooner.
+            var paired = strategies.Where(s => s.Name != Strategies.Random && !s.SeedOnly).SelectMany(s => new[] { "chosen round", "same round" }.Select(at => (Strategy: $"`{s.Name}` ({at})", Diffs: inMode
                 .Where(r => r.Strategy == s.Name && random.ContainsKey(r.Seed))
-                .Select(r => at == "chosen"
-                    ? (r.Best.TestAccuracy - random[r.Seed].Best.TestAccuracy) * 100
-                    : (r.Last.TestAccuracy - random[r.Seed].Last.TestAccuracy) * 100).ToList())))
+                .Select(r =>
+                {
+                    if (at == "chosen round") return (r.Best.TestAccuracy - random[r.Seed].Best.TestAccuracy) * 100;
+                    var common = Math.Min(r.Rounds.Count, random[r.Seed].Rounds.Count) - 1;
+                    return (r.Rounds[common].TestAccuracy - random[r.Seed].Rounds[common].TestAccuracy) * 100;
+                }).ToList())))
                 .Where(p => p.Diffs.Count > 0).ToList();
             if (paired.Count > 0)
             {
                 md.AppendLine();
-                md.AppendLine($"Paired against `{Strategies.Random}` at equal teacher samples (test accuracy points, same seed, at the chosen round and at the last round; t = mean / (sd / √n)):");
+                md.AppendLine($"Paired against `{Strategies.Random}` (test accuracy points, same seed; t = mean / (sd / √n)). *Chosen round*: what each run ships " +
+                              "after early stopping. *Same round*: both runs at the last round both reached, so at equal teacher samples:");
                 md.AppendLine();
                 md.Append(MachineInfo.Table(["strategy", "pairs", "mean difference", "sd", "t", "wins / ties / losses", "per seed"],
                     paired.Select(p =>
@@ -189,7 +218,7 @@ public static class QualityBenchmark
             md.AppendLine();
             md.AppendLine($"![Test accuracy per round, {mode} mode](results/{file})");
             md.AppendLine();
-            md.AppendLine("Test accuracy per round, mean over seeds (every round the run reached, not only the chosen one).");
+            md.AppendLine("Test accuracy per round, mean over the seeds whose run reached that round (a run stopped early drops out of later points).");
         }
         return md.ToString();
     }

@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Pgkd.Benchmarks.Live;
+
+/// <summary>
+/// A span as the Aspire dashboard's telemetry API (<c>/api/telemetry/spans</c>) returns it, OTLP JSON: the service
+/// that emitted it, its instrumentation scope, trace id, name, times and attributes. Shared by the round-anatomy
+/// benchmark and the functional tests (linked there), which read the same API.
+/// </summary>
+public sealed record DashboardSpan(string Service, string Scope, string TraceId, string Name, DateTime Start, DateTime End,
+    IReadOnlyDictionary<string, string> Attributes)
+{
+    public TimeSpan Duration => End - Start;
+
+    public string? Attribute(string key) => Attributes.TryGetValue(key, out var v) ? v : null;
+
+    public static IReadOnlyList<DashboardSpan> Parse(JsonObject? response)
+    {
+        var spans = new List<DashboardSpan>();
+        foreach (var resourceSpans in response?["data"]?["resourceSpans"]?.AsArray() ?? [])
+        {
+            var service = ReadAttributes(resourceSpans!["resource"]?["attributes"]).GetValueOrDefault("service.name", "");
+            foreach (var scope in resourceSpans["scopeSpans"]?.AsArray() ?? [])
+            {
+                var scopeName = (string?)scope!["scope"]?["name"] ?? "";
+                foreach (var span in scope["spans"]?.AsArray() ?? [])
+                    spans.Add(new DashboardSpan(service, scopeName, (string)span!["traceId"]!, (string)span["name"]!,
+                        Time(span["startTimeUnixNano"]), Time(span["endTimeUnixNano"]), ReadAttributes(span["attributes"])));
+            }
+        }
+        return spans;
+    }
+
+    private static DateTime Time(JsonNode? nanos)
+    {
+        var value = nanos is JsonValue v && v.TryGetValue<string>(out var s) ? ulong.Parse(s, CultureInfo.InvariantCulture) : nanos?.GetValue<ulong>() ?? 0;
+        return DateTime.UnixEpoch.AddTicks((long)(value / 100));
+    }
+
+    private static Dictionary<string, string> ReadAttributes(JsonNode? attributes) =>
+        (attributes?.AsArray() ?? []).Where(a => a?["key"] is not null)
+            .GroupBy(a => (string)a!["key"]!)
+            .ToDictionary(g => g.Key, g => g.First()!["value"]?.AsObject().FirstOrDefault().Value?.ToString() ?? "");
+}
