@@ -199,6 +199,30 @@ public static class QualityBenchmark
                     })));
             }
 
+            // Early stopping only decides when to stop; the teacher's requests never depend on it. So the round a different
+            // stopping metric would have shipped can be replayed exactly from the stored rounds (those the run reached).
+            var teacherStrategies = strategies.Where(s => !s.SeedOnly && inMode.Any(r => r.Strategy == s.Name)).ToList();
+            if (teacherStrategies.Count > 0)
+            {
+                md.AppendLine();
+                md.AppendLine("Replayed: the round early stopping would have shipped had it watched the selection data's **accuracy** instead of its loss " +
+                              "(the first round with the best selection accuracy among the rounds the run reached), and that round's test accuracy:");
+                md.AppendLine();
+                md.Append(MachineInfo.Table(["strategy", "shipped round", "test accuracy", $"paired vs `{Strategies.Random}` (points)", "wins / ties / losses"],
+                    teacherStrategies.Select(s =>
+                    {
+                        var runs = inMode.Where(r => r.Strategy == s.Name).ToList();
+                        var diffs = runs.Where(r => random.ContainsKey(r.Seed) && s.Name != Strategies.Random)
+                            .Select(r => (ByAccuracy(r).TestAccuracy - ByAccuracy(random[r.Seed]).TestAccuracy) * 100).ToList();
+                        return (IReadOnlyList<string>)
+                        [
+                            $"`{s.Name}`", Mean(runs.Select(r => (double)ByAccuracy(r).Round), "0.0"), MeanSd(runs.Select(r => ByAccuracy(r).TestAccuracy)),
+                            diffs.Count == 0 ? "–" : $"{diffs.Average():+0.00;-0.00;0.00} ± {Sd(diffs):0.00}",
+                            diffs.Count == 0 ? "–" : $"{diffs.Count(d => d > 1e-9)} / {diffs.Count(d => Math.Abs(d) <= 1e-9)} / {diffs.Count(d => d < -1e-9)}",
+                        ];
+                    })));
+            }
+
             md.AppendLine();
             md.AppendLine("Is the judge honest? Accuracy of the chosen round on the data that chose it (selection part, or the whole validation set) against test:");
             md.AppendLine();
@@ -235,6 +259,9 @@ public static class QualityBenchmark
         return SvgCharts.Line($"quality-{mode}", $"Test accuracy per round ({mode} mode, mean over seeds)",
             Enumerable.Range(0, rounds).Select(r => $"round {r}").ToList(), series, "0.000");
     }
+
+    private static RoundFigures ByAccuracy(StrategyRunResult run) =>
+        run.Rounds.Aggregate((best, r) => r.SelectionAccuracy > best.SelectionAccuracy ? r : best);
 
     private static string MeanSd(IEnumerable<double> values)
     {
