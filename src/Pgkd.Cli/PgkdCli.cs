@@ -19,7 +19,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         Commands:
           pgkd run --train F --val F --labels F [--test F] [--rounds N]
                    [--samples-per-round N] [--mode head|full] [--epochs N]
-                   [--patience N] [--seed N] [--strategy pgkd|random]
+                   [--patience N] [--seed N] [--strategy pgkd|random] [--selection-share X]
                    [--task TEXT] [--watch]
               Reads JSONL ({"text","label"} a line) or CSV (text,label header)
               and labels.txt (one label a line, optionally name<TAB>description),
@@ -85,7 +85,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
     private async Task<int> StartRunAsync(CliArguments args, CancellationToken cancellationToken)
     {
-        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "task", "watch", "interval");
+        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval");
         args.AtMostPositionals(0, "pgkd run --train F --val F --labels F [...]");
         var files = new RunRequestBuilder.Files(args.Required("train", "training data file"), args.Required("val", "validation data file"),
             args.Option("test"), args.Required("labels", "labels file, one label a line"));
@@ -95,6 +95,9 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         if (args.IntOption("samples-per-round", 1, 10_000) is { } samples) configuration["samplesPerRound"] = samples;
         if (args.IntOption("patience", 1, 100) is { } patience) configuration["patience"] = patience;
         if (args.IntOption("seed", int.MinValue, int.MaxValue) is { } seed) configuration["seed"] = seed;
+        if (args.Option("selection-share") is { } share)
+            configuration["selectionShare"] = double.TryParse(share, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x)
+                && x >= 0 && x < 1 ? x : throw new CliException(ExitCodes.Usage, $"--selection-share must be a number from 0 to less than 1, was \"{share}\"");
         if (args.Option("strategy") is { } strategy)
             configuration["strategy"] = strategy.ToLowerInvariant() switch
             {

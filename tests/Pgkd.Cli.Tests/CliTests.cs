@@ -128,6 +128,7 @@ public sealed class CliCommandTests : IDisposable
         Assert.Contains("missing --val", (await CliRunner.RunAsync(["run", .. files[..2], .. files[4..]])).Errors);
         Assert.Contains("--mode must be head or full", (await CliRunner.RunAsync(["run", .. files, "--mode", "half"])).Errors);
         Assert.Contains("--rounds must be between 1 and 100, was 0", (await CliRunner.RunAsync(["run", .. files, "--rounds", "0"])).Errors);
+        Assert.Contains("--selection-share must be a number from 0 to less than 1, was \"1.5\"", (await CliRunner.RunAsync(["run", .. files, "--selection-share", "1.5"])).Errors);
     }
 
     [Fact]
