@@ -12,6 +12,16 @@ port="${ERL_EPMD_PORT:?ERL_EPMD_PORT must be set}"
 
 epmd -port "$port" -address 127.0.0.1 &
 epmd_pid=$!
+# The broker must not start before epmd listens: its prelaunch then fails with "nodistribution" (seen on a loaded
+# 2-core machine). Wait up to 10 s; an epmd that exits (port taken) is reported at once.
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  if ! kill -0 "$epmd_pid" 2>/dev/null; then
+    echo "epmd could not listen on 127.0.0.1:$port (is the port taken? the AppHost option is --epmd-port)" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
 "$server" &
 pid=$!
 

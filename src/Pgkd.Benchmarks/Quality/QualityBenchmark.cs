@@ -130,7 +130,7 @@ public static class QualityBenchmark
         md.AppendLine("Measured in batches (each batch's runs, machine and load):");
         foreach (var m in measurements) md.AppendLine($"- {m}");
         md.AppendLine();
-        md.AppendLine($"Data: `{options.DataDirectory}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : "the real teacher given with --teacher")}. " +
+        md.AppendLine($"Data: `{Path.GetRelativePath(Path.GetDirectoryName(options.OutputDirectory)!, options.DataDirectory)}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : "the real teacher given with --teacher")}. " +
                       $"Up to {options.Rounds} teacher rounds of {options.SamplesPerRound} samples after the seed-only round 0; early stopping on {options.StoppingMetric} of the selection data with the product's default patience; " +
                       $"seeds {string.Join(", ", results.Select(r => r.Seed).Distinct().Order())}; threads {options.Threads}. " +
                       $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {options.FullEpochsPerRound} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
