@@ -132,7 +132,7 @@ public static class QualityBenchmark
         md.AppendLine();
         md.AppendLine($"Data: `{Path.GetRelativePath(Path.GetDirectoryName(options.OutputDirectory)!, options.DataDirectory)}`. Teacher: {(options.TeacherConnectionString is null ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : "the real teacher given with --teacher")}. " +
                       $"Up to {options.Rounds} teacher rounds of {options.SamplesPerRound} samples after the seed-only round 0; early stopping on {options.StoppingMetric} of the selection data with the product's default patience; " +
-                      $"seeds {string.Join(", ", results.Select(r => r.Seed).Distinct().Order())}; threads {options.Threads}. " +
+                      $"threads {options.Threads}. " +
                       $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {options.FullEpochsPerRound} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
                       $"head mode a fresh MLP head on the frozen encoder, {new Pgkd.Storage.StudentSettings().Epochs} epochs, every round.");
         md.AppendLine("Each run is the PGKD loop of the services executed in one process (`Quality/InProcessRun.cs`: the same planner, teacher client, reply checks and trainer; no broker or blob in between).");
@@ -147,6 +147,9 @@ public static class QualityBenchmark
             if (inMode.Count == 0) continue;
             md.AppendLine();
             md.AppendLine($"### Student mode: {mode}");
+            md.AppendLine();
+            md.AppendLine($"Seeds: {string.Join(", ", inMode.Select(r => r.Seed).Distinct().Order())}. Wall time is a mean that includes the first run's " +
+                          "warm-up (embedding the pool and computing the teacher's label agreement once) and any load from other work on the machine.");
             md.AppendLine();
             md.Append(MachineInfo.Table(
                 ["strategy", "runs", "accuracy", "macro-F1", "weighted-F1", "accuracy, last round", "rounds run", "chosen round", "teacher accepted", "rejected", "tokens", "wall time (s)"],
