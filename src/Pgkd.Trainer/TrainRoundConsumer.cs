@@ -93,19 +93,21 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             summary.ExamplesPerSecond, summary.TrainingLoss, summary.TrainingSeconds));
     }
 
-    private StudentTrainingOptions TrainingOptions(RunManifest manifest, int round)
+    private StudentTrainingOptions TrainingOptions(RunManifest manifest, int round) =>
+        TrainingOptions(manifest.Student, manifest.Configuration, round,
+            configuration.GetValue("Trainer:Threads", 0), configuration["Trainer:Device"] ?? "auto");
+
+    /// <summary>How a run's student settings train one round; the benchmark's in-process loop trains the same way.</summary>
+    public static StudentTrainingOptions TrainingOptions(StudentSettings student, Pgkd.Core.Run.RunConfiguration config, int round,
+        int threads, string device) => new()
     {
-        var student = manifest.Student;
-        return new StudentTrainingOptions
-        {
-            Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
-            Epochs = student.EpochsFor(round),
-            LearningRate = student.Rate,
-            MaxLength = student.MaxLength,
-            BatchSize = student.BatchSize,
-            Seed = manifest.Configuration.SeedForRound(round),
-            Threads = configuration.GetValue("Trainer:Threads", 0),
-            Device = configuration["Trainer:Device"] ?? "auto",
-        };
-    }
+        Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
+        Epochs = student.EpochsFor(round),
+        LearningRate = student.Rate,
+        MaxLength = student.MaxLength,
+        BatchSize = student.BatchSize,
+        Seed = config.SeedForRound(round),
+        Threads = threads,
+        Device = device,
+    };
 }

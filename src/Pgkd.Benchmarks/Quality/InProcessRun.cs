@@ -3,7 +3,6 @@ using Pgkd.Core.Data;
 using Pgkd.Core.Guidance;
 using Pgkd.Core.Metrics;
 using Pgkd.Core.Run;
-using Pgkd.Core.Teacher;
 using Pgkd.Generator.Shards;
 using Pgkd.Generator.Teacher;
 using Pgkd.Storage;
@@ -105,22 +104,9 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
                 var guidance = generate.Mining is { } mining
                     ? HardNegativeMiner.Mine(parts.Feedback.Examples, feedbackProbabilities, data.Labels, mining)
                     : HardNegativeSelection.Empty;
-                var request = new RoundShardRequest(runId, generate.Round,
-                    new TeacherPromptInput
-                    {
-                        Labels = data.Labels,
-                        TaskDescription = RunManifest.DefaultTaskDescription,
-                        Allocation = generate.Allocation,
-                        FewShotPool = data.Train.Examples,
-                        Report = feedback,
-                        Selection = guidance,
-                        Round = generate.Round,
-                        Seed = config.SeedForRound(generate.Round),
-                    },
-                    config.ReplyContext(data.Labels, trainingHashes, heldOut),
-                    generate.PromptOptions);
-                var ledger = new TeacherUsageLedger(new TeacherBudget(config.TeacherTokenBudget, config.TeacherCostBudgetUsd),
-                    new TeacherUsageTotals(0, progress.TeacherTokensUsed, 0, progress.TeacherCostUsd));
+                var request = RoundShardRequest.ForRound(runId, generate.Round, config, data.Labels, RunManifest.DefaultTaskDescription,
+                    generate.Allocation, generate.PromptOptions, data.Train, feedback, guidance, trainingHashes, heldOut);
+                var ledger = TeacherUsageLedger.ForRun(config, progress.TeacherTokensUsed, progress.TeacherCostUsd);
                 var teacherClock = Stopwatch.StartNew();
                 var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
                 teacherSeconds = teacherClock.Elapsed.TotalSeconds;
@@ -155,18 +141,8 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         return _roundZero[(mode, seed)] = (checkpoint, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>The trainer service's mapping from the run's student settings (TrainRoundConsumer.TrainingOptions).</summary>
-    private StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round) => new()
-    {
-        Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
-        Epochs = student.EpochsFor(round),
-        LearningRate = student.Rate,
-        MaxLength = student.MaxLength,
-        BatchSize = student.BatchSize,
-        Seed = config.SeedForRound(round),
-        Threads = threads,
-        Device = "auto",
-    };
+    private StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round) =>
+        Pgkd.Trainer.TrainRoundConsumer.TrainingOptions(student, config, round, threads, "auto");
 
     private IReadOnlyList<IReadOnlyList<double>> Score(StudentCheckpoint checkpoint, Dataset part) =>
         ClassificationMetrics.ToDouble(trainer.PredictProbabilities(checkpoint, part.Examples.Select(e => e.Text).ToList(), threads));

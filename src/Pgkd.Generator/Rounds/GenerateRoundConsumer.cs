@@ -81,24 +81,9 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var heldOut = (await store.ReadDatasetAsync(manifest.SeedValidation.BlobName, labels, cancellationToken)).TextHashes();
         if (manifest.Test is { } test) heldOut.UnionWith((await store.ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
 
-        var request = new RoundShardRequest(m.RunId.ToString(), m.Round,
-            new TeacherPromptInput
-            {
-                Labels = labels,
-                TaskDescription = manifest.TaskDescription,
-                Allocation = guidance.Allocation,
-                FewShotPool = seedTrain.Examples,
-                Report = evaluation.Report,
-                Selection = evaluation.Guidance,
-                Round = m.Round,
-                Seed = config.SeedForRound(m.Round),
-            },
-            config.ReplyContext(labels, trainingHashes, heldOut),
-            guidance.PromptOptions);
-
-        // The run's budget counts what earlier rounds spent.
-        var ledger = new TeacherUsageLedger(new TeacherBudget(config.TeacherTokenBudget, config.TeacherCostBudgetUsd),
-            new TeacherUsageTotals(0, manifest.TeacherTokens, 0, manifest.TeacherCostUsd));
+        var request = RoundShardRequest.ForRound(m.RunId.ToString(), m.Round, config, labels, manifest.TaskDescription,
+            guidance.Allocation, guidance.PromptOptions, seedTrain, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut);
+        var ledger = TeacherUsageLedger.ForRun(config, manifest.TeacherTokens, manifest.TeacherCostUsd);
         var clock = Stopwatch.StartNew();
         var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
         clock.Stop();

@@ -1,3 +1,6 @@
+using Pgkd.Core.Run;
+using Pgkd.Core.Metrics;
+using Pgkd.Core.Guidance;
 using Pgkd.Core.Data;
 using Pgkd.Core.Teacher;
 using Pgkd.Generator.Teacher;
@@ -10,7 +13,30 @@ public sealed record RoundShardRequest(
     int Round,
     TeacherPromptInput PromptInput,
     TeacherReplyContext ReplyContext,
-    TeacherPromptOptions? PromptOptions = null);
+    TeacherPromptOptions? PromptOptions = null)
+{
+    /// <summary>
+    /// A PGKD round's request: the allocation and prompt switches the planner chose, the feedback report and hard
+    /// negatives, few-shot examples from the seed set, and replies checked against everything trained on and held out.
+    /// </summary>
+    public static RoundShardRequest ForRound(string runId, int round, RunConfiguration config, LabelSet labels, string taskDescription,
+        IReadOnlyList<int> allocation, TeacherPromptOptions promptOptions, Dataset seedTrain, ValidationReport report,
+        HardNegativeSelection hardNegatives, IReadOnlySet<string> trainingHashes, IReadOnlySet<string> heldOutHashes) =>
+        new(runId, round,
+            new TeacherPromptInput
+            {
+                Labels = labels,
+                TaskDescription = taskDescription,
+                Allocation = allocation,
+                FewShotPool = seedTrain.Examples,
+                Report = report,
+                Selection = hardNegatives,
+                Round = round,
+                Seed = config.SeedForRound(round),
+            },
+            config.ReplyContext(labels, trainingHashes, heldOutHashes),
+            promptOptions);
+}
 
 public enum ShardStop
 {

@@ -102,6 +102,10 @@ public sealed class TeacherUsageLedger(TeacherBudget budget, TeacherUsageTotals?
     private readonly List<TeacherFailedAttempt> _failures = [];
     private TeacherUsageTotals _totals = spentBefore ?? TeacherUsageTotals.Zero;
 
+    /// <summary>A round's ledger under the run's budget, counting what earlier rounds spent.</summary>
+    public static TeacherUsageLedger ForRun(Pgkd.Core.Run.RunConfiguration config, long tokensSpent, decimal costSpent) =>
+        new(new TeacherBudget(config.TeacherTokenBudget, config.TeacherCostBudgetUsd), new TeacherUsageTotals(0, tokensSpent, 0, costSpent));
+
     public TeacherBudget Budget { get; } = budget;
 
     public TeacherUsageTotals Totals { get { lock (_gate) return _totals; } }
