@@ -61,7 +61,15 @@ case "$cmd" in
     # One closing line for the whole suite, summed over the test projects.
     awk '/(Passed|Failed)! *- *Failed:/ { gsub(/,/, ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
          END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+    # A `dotnet test` that is stopped (SIGTERM, a host that dies) can exit 0 with projects that never reported:
+    # a full run must hear from every test project in the solution.
+    reported=$(grep -cE '(Passed|Failed)! *- *Failed:' "$log" || true)
+    expected=$(grep -c 'Tests\.csproj' PgkdAspire.sln || true)
     rm -f "$log"
+    if [ "$status" -eq 0 ] && [ $# -eq 0 ] && [ "$reported" -lt "$expected" ]; then
+      echo "tests: only $reported of $expected test projects reported a result: the run was cut short" >&2
+      exit 1
+    fi
     exit "$status" ;;
   reliability)
     # Issue 8's fault and load scenarios through real AppHosts (minutes; NOT part of `test`): services killed and

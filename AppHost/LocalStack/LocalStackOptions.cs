@@ -106,6 +106,24 @@ public sealed record LocalStackOptions(
         }
     }
 
+    /// <summary>
+    /// Ports free on loopback right now, for an AppHost beside a developer's (tests, benchmarks). All are held open
+    /// together while choosing, so the same port is never handed out twice.
+    /// </summary>
+    public static int[] FreeLoopbackPorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            listeners.ForEach(l => l.Start());
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            listeners.ForEach(l => l.Stop());
+        }
+    }
+
     private static int Port(IConfiguration configuration, string key, int fallback)
     {
         var text = configuration[key];

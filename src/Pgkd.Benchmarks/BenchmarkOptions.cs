@@ -31,6 +31,12 @@ public sealed record BenchmarkOptions
 
     public int Threads { get; init; } = 2;
 
+    /// <summary>
+    /// Teacher rounds of the live runs that speed and anatomy time through the AppHost. 2 keeps the section short;
+    /// 6 with <c>--modes full</c> times a whole AG News run (6 x 200, full fine-tune) end to end.
+    /// </summary>
+    public int AnatomyRounds { get; init; } = 2;
+
     /// <summary>Measure nothing: rewrite the quality fragment from its stored raw results and compose results.md.</summary>
     public bool ReportOnly { get; init; }
 
@@ -57,6 +63,8 @@ public sealed record BenchmarkOptions
           --strategies a,b                   strategies to run (default all; see docs/results.md)
           --full-epochs N                    epochs per round in full mode (default 1)
           --threads N                        CPU threads for training and inference (default 2)
+          --anatomy-rounds N                 teacher rounds of the live runs through the AppHost (default 2; at most
+                                             --rounds); 6 with --modes full times a whole AG News run end to end
           --stopping-metric M                ValidationLoss (default), Accuracy, MacroF1 or WeightedF1
           --teacher "Endpoint=..;Key=..;Deployment=.."   a real OpenAI-compatible teacher instead of the emulator
           --out DIR                          output folder for results.md and plots (default docs)
@@ -107,6 +115,7 @@ public sealed record BenchmarkOptions
             Strategies = List("strategies") ?? [],
             FullEpochsPerRound = Int("full-epochs", 1, 1, 50),
             Threads = Int("threads", 2, 1, 256),
+            AnatomyRounds = Int("anatomy-rounds", 2, 1, 100),
             StoppingMetric = Take("stopping-metric") is { } metric
                 ? Enum.TryParse<Pgkd.Core.Run.StoppingMetric>(metric, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(metric, out _)
                     ? parsed : throw new BenchmarkUsageException($"--stopping-metric: unknown metric \"{metric}\" (known: {string.Join(", ", Enum.GetNames<Pgkd.Core.Run.StoppingMetric>())})")

@@ -29,7 +29,10 @@ public sealed record RoundGenerated(Guid RunId, int Round, string IdempotencyKey
     int TeacherCalls = 0, IReadOnlyDictionary<string, int>? TeacherRetriesByCause = null, int RepairedReplies = 0, int UnusableReplies = 0,
     string? GenerationStopReason = null);
 
-/// <summary>Train on <paramref name="TrainingDataUris"/> (seed + every shard so far), continuing from the previous checkpoint.</summary>
+/// <summary>
+/// Train on <paramref name="TrainingDataUris"/> (seed + every shard so far), continuing from
+/// <paramref name="StartFromCheckpointUri"/> when set (full mode from round 1; null: a fresh student or head).
+/// </summary>
 public sealed record TrainRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri,
     IReadOnlyList<Uri> TrainingDataUris, Uri? StartFromCheckpointUri, Uri CheckpointUri);
 

@@ -13,7 +13,9 @@ public sealed record TrainingSummary(int Round, int TrainingExamples, double Exa
 
 /// <summary>
 /// Trains the student for one round: seed data plus every shard so far, continuing from the previous round's
-/// checkpoint in full mode (a fresh head in head mode, see <see cref="StudentSettings.ContinuesFromPreviousRound"/>), and stores the new checkpoint folder (student.pt, model.onnx, metadata.json, then training.json).
+/// checkpoint when the orchestrator names one (full mode; head mode trains a fresh head, see
+/// <see cref="StudentSettings.ContinuesFromPreviousRound"/>), and stores the new checkpoint folder (student.pt, model.onnx,
+/// metadata.json, then training.json).
 /// Idempotent: a folder with training.json is complete, and a redelivered command only re-announces it.
 /// </summary>
 public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, IConfiguration configuration,
@@ -47,7 +49,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         try
         {
             StudentCheckpoint? startFrom = null;
-            if (m.StartFromCheckpointUri is { } previous && manifest.Student.ContinuesFromPreviousRound)
+            if (m.StartFromCheckpointUri is { } previous)
             {
                 var local = Path.Combine(work, "previous");
                 await store.DownloadFolderAsync(store.BlobNameOf(previous), local, context.CancellationToken);

@@ -77,10 +77,5 @@ public sealed class LocalStackOptionsTests
         Assert.Contains("--rabbit-port", error.Message);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => LocalStackOptions.FreeLoopbackPorts(1)[0];
 }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Aspire.Hosting;
 using Pgkd.Contracts;
+using PgkdAspire.AppHost.LocalStack;
 
 namespace PgkdAspire.FunctionalTests;
 
@@ -16,7 +16,7 @@ public sealed record TestAppHostArguments(string Instance, string DataDirectory,
     public static TestAppHostArguments Create()
     {
         var instance = $"test-{Guid.NewGuid():N}"[..17];
-        var ports = FreePorts(5);
+        var ports = LocalStackOptions.FreeLoopbackPorts(5);
         return new TestAppHostArguments(instance, Path.Combine(Path.GetTempPath(), "pgkd-" + instance),
             ports[0], ports[1], ports[2], ports[3], ports[4]);
     }
@@ -45,15 +45,6 @@ public sealed record TestAppHostArguments(string Instance, string DataDirectory,
             if (ours) alive.Add($"{Path.GetFileName(dir)}: {cmdline.Trim()}");
         }
         return alive;
-    }
-
-    public static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        listeners.ForEach(l => l.Start());
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        listeners.ForEach(l => l.Stop());
-        return ports;
     }
 }
 

@@ -44,7 +44,7 @@ public static class RoundAnatomyBenchmark
             text.AppendLine();
             foreach (var (run, rounds) in analyses)
             {
-                text.AppendLine($"### {run.Mode} mode (run `{run.RunId}`, {run.Elapsed.TotalSeconds:F0} s from POST to Completed)");
+                text.AppendLine($"### {run.Mode} mode (run `{run.RunId}`, {run.Elapsed.TotalSeconds:F0} s = {run.Elapsed.TotalMinutes:F1} min from POST to Completed)");
                 text.AppendLine();
                 var rows = rounds.Select(r => Row(r.Round.ToString(CultureInfo.InvariantCulture), r)).ToList();
                 var total = new RoundTimes(-1, rounds.Sum(r => r.Wall), rounds.Sum(r => r.Teacher), rounds.Sum(r => r.Training),

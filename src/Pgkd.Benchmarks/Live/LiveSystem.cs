@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Aspire.Hosting;
@@ -9,6 +8,7 @@ using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Azure.Storage.Blobs;
 using Pgkd.Contracts;
+using PgkdAspire.AppHost.LocalStack;
 
 namespace Pgkd.Benchmarks.Live;
 
@@ -85,7 +85,7 @@ public sealed class LiveSystem : IAsyncDisposable
         RunsLoad = (MachineInfo.LoadAverage(), "?");
         var runs = new List<LiveRun>();
         foreach (var mode in options.Modes)
-            runs.Add(await RunAsync(options, mode, Math.Min(options.Rounds, 2), options.SamplesPerRound, cancellationToken));
+            runs.Add(await RunAsync(options, mode, AnatomyRounds(options), options.SamplesPerRound, cancellationToken));
         RunsLoad = (RunsLoad.AtStart, MachineInfo.LoadAverage());
         return _runs = runs;
     }
@@ -93,7 +93,7 @@ public sealed class LiveSystem : IAsyncDisposable
     /// <summary>The load average when the runs started and when they finished (the anatomy's machine line).</summary>
     public (string AtStart, string AtEnd) RunsLoad { get; private set; } = ("?", "?");
 
-    public static int AnatomyRounds(BenchmarkOptions options) => Math.Min(options.Rounds, 2);
+    public static int AnatomyRounds(BenchmarkOptions options) => Math.Min(options.Rounds, options.AnatomyRounds);
 
     private async Task<LiveRun> RunAsync(BenchmarkOptions options, string mode, int rounds, int samples, CancellationToken cancellationToken)
     {
@@ -141,7 +141,7 @@ public sealed class LiveSystem : IAsyncDisposable
         Environment.SetEnvironmentVariable("ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS", "true");
         var instance = $"bench-{Guid.NewGuid():N}"[..16];
         _dataDirectory = Path.Combine(Path.GetTempPath(), "pgkd-" + instance);
-        var ports = FreePorts(5);
+        var ports = LocalStackOptions.FreeLoopbackPorts(5);
         var args = new List<string>
         {
             $"--instance={instance}", $"--data-dir={_dataDirectory}",
@@ -262,14 +262,5 @@ public sealed class LiveSystem : IAsyncDisposable
         {
             try { Directory.Delete(_dataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
-    }
-
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        listeners.ForEach(l => l.Start());
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        listeners.ForEach(l => l.Stop());
-        return ports;
     }
 }
