@@ -40,7 +40,7 @@ public sealed record BenchmarkOptions
     /// <summary>Measure nothing: rewrite the quality fragment from its stored raw results and compose results.md.</summary>
     public bool ReportOnly { get; init; }
 
-    /// <summary>What early stopping watches on the selection data (the run configuration's default: validation loss).</summary>
+    /// <summary>What early stopping watches on the selection data (the run configuration's default: accuracy).</summary>
     public Pgkd.Core.Run.StoppingMetric StoppingMetric { get; init; } = Pgkd.Core.Run.RunConfiguration.Default.StoppingMetric;
 
     /// <summary>Epochs per round in full mode (head mode trains its MLP for more; see Quality.QualityBenchmark).</summary>
@@ -65,7 +65,8 @@ public sealed record BenchmarkOptions
           --threads N                        CPU threads for training and inference (default 2)
           --anatomy-rounds N                 teacher rounds of the live runs through the AppHost (default 2; at most
                                              --rounds); 6 with --modes full times a whole AG News run end to end
-          --stopping-metric M                ValidationLoss (default), Accuracy, MacroF1 or WeightedF1
+          --stopping-metric M                Accuracy (the product's default), ValidationLoss (the paper's; the
+                                             published tables), MacroF1 or WeightedF1
           --teacher "Endpoint=..;Key=..;Deployment=.."   a real OpenAI-compatible teacher instead of the emulator
           --out DIR                          output folder for results.md and plots (default docs)
           --report-only                      measure nothing: rewrite results.md from the stored results

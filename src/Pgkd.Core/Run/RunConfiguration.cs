@@ -38,7 +38,13 @@ public sealed record RunConfiguration
 
     public double MinDelta { get; init; }
 
-    public StoppingMetric StoppingMetric { get; init; } = StoppingMetric.ValidationLoss;
+    /// <summary>
+    /// What early stopping and the best round watch on the selection data. Accuracy, not the paper's validation loss:
+    /// as the training set grows the student grows more confident, so its loss on AG News validation data rises
+    /// round after round while its accuracy rises too (one full-mode run: round 0 at 0.870 and loss 0.377, round 2 at
+    /// 0.910 and loss 0.411), and watching loss shipped round 0, the student before any teacher data, in most runs.
+    /// </summary>
+    public StoppingMetric StoppingMetric { get; init; } = StoppingMetric.Accuracy;
 
     /// <summary>The run's seed; per-round seeds (samples, few-shot picks) are derived from it.</summary>
     public int Seed { get; init; } = 42;

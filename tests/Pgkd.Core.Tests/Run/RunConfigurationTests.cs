@@ -14,7 +14,7 @@ public class RunConfigurationTests
         Assert.Equal(16, c.SamplesPerRound);
         Assert.Equal(16, c.HardNegatives.TopK);
         Assert.Equal(0.5, c.HardNegatives.Threshold);
-        Assert.Equal(StoppingMetric.ValidationLoss, c.StoppingMetric);
+        Assert.Equal(StoppingMetric.Accuracy, c.StoppingMetric);
         Assert.Equal(RunStrategy.Pgkd, c.Strategy);
         Assert.Empty(c.Validate(classCount: 4));
         Assert.Same(c, c.EnsureValid());

@@ -4,7 +4,11 @@ namespace Pgkd.Core.Tests.Run;
 
 public class RunPlannerTests
 {
-    private static readonly RunConfiguration Config = RunConfiguration.Default with { SamplesPerRound = 20, FloorPerClass = 2, Patience = 2, MaxRounds = 4 };
+    // Stopping on loss: the outcomes below vary only their loss.
+    private static readonly RunConfiguration Config = RunConfiguration.Default with
+    {
+        SamplesPerRound = 20, FloorPerClass = 2, Patience = 2, MaxRounds = 4, StoppingMetric = StoppingMetric.ValidationLoss,
+    };
 
     private static RoundOutcome Outcome(int round, double loss, long tokens = 0, decimal cost = 0m, double[]? f1 = null) =>
         new(round, TestSupport.ReportWithF1(f1 ?? [0.9, 0.6, 0.9, 0.9], loss), tokens, cost);

@@ -60,10 +60,11 @@ public class ValidationPartsTests
     public void Allocation_follows_the_feedback_report_and_stopping_the_selection_report()
     {
         var config = RunConfiguration.Default with { SamplesPerRound = 20, FloorPerClass = 2, Patience = 2, MaxRounds = 4 };
-        var selection = TestSupport.ReportWithF1([0.9, 0.9, 0.9, 0.9], loss: 0.3);
-        var feedback = TestSupport.ReportWithF1([0.9, 0.6, 0.9, 0.9], loss: 0.5);
+        var selection = TestSupport.ReportWithF1([0.9, 0.9, 0.9, 0.9], loss: 0.3, accuracy: 0.9);
+        var feedback = TestSupport.ReportWithF1([0.9, 0.6, 0.9, 0.9], loss: 0.5, accuracy: 0.8);
         var (progress, step) = RunPlanner.Next(config, RunProgress.Start(config), new RoundOutcome(0, selection, FeedbackReport: feedback));
         Assert.Equal([4, 8, 4, 4], Assert.IsType<RunStep.GenerateRound>(step).Allocation);
-        Assert.Equal(0.3, progress.Stopping.BestValue, 6);
+        Assert.Equal(0.9, progress.Stopping.BestValue, 6);
+        Assert.Equal(0.3, progress.Stopping.BestTieBreak, 6);
     }
 }
