@@ -71,8 +71,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
             (ValidationReport Report, IReadOnlyList<IReadOnlyList<double>> Probabilities) Score(Dataset part)
             {
                 var probabilities = ClassificationMetrics.ToDouble(student.PredictProbabilities(part.Examples.Select(e => e.Text).ToList()));
-                var truth = part.Examples.Select(e => labels.IndexOf(e.Label)).ToList();
-                return (ClassificationMetrics.Evaluate(truth, probabilities, labels), probabilities);
+                return (ClassificationMetrics.Evaluate(part, probabilities, labels), probabilities);
             }
             var (report, probabilities) = Score(data);
 

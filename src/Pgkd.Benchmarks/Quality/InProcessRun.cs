@@ -148,5 +148,5 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         ClassificationMetrics.ToDouble(trainer.PredictProbabilities(checkpoint, part.Examples.Select(e => e.Text).ToList(), threads));
 
     private ValidationReport Evaluate(Dataset part, IReadOnlyList<IReadOnlyList<double>> probabilities) =>
-        ClassificationMetrics.Evaluate(part.Examples.Select(e => data.Labels.IndexOf(e.Label)).ToList(), probabilities, data.Labels);
+        ClassificationMetrics.Evaluate(part, probabilities, data.Labels);
 }

@@ -46,14 +46,15 @@ public sealed class Dataset
     public IReadOnlyList<int> CountByLabel(LabelSet labels)
     {
         var counts = new int[labels.Count];
-        foreach (var e in _examples)
-        {
-            var i = labels.IndexOf(e.Label);
-            if (i < 0) throw new ArgumentException($"Label \"{e.Label}\" is not in the label set ({labels}).", nameof(labels));
-            counts[i]++;
-        }
+        foreach (var i in LabelIndices(labels)) counts[i]++;
         return counts;
     }
+
+    /// <summary>Each example's label as its index in <paramref name="labels"/> (the truth a student is scored against).</summary>
+    public IReadOnlyList<int> LabelIndices(LabelSet labels) =>
+        _examples.Select(e => labels.IndexOf(e.Label) is var i and >= 0
+            ? i
+            : throw new ArgumentException($"Label \"{e.Label}\" is not in the label set ({labels}).", nameof(labels))).ToArray();
 
     /// <summary>Hashes of every normalised text, for duplicate and leakage checks.</summary>
     public HashSet<string> TextHashes() => TextHash.SetOf(_examples);

@@ -18,6 +18,10 @@ public static class ClassificationMetrics
     /// <summary>Number of equal-width confidence bins for the expected calibration error.</summary>
     public const int CalibrationBins = 15;
 
+    /// <summary>Scores a student's probabilities for <paramref name="dataset"/>'s texts against their own labels.</summary>
+    public static ValidationReport Evaluate(Dataset dataset, IReadOnlyList<IReadOnlyList<double>> probabilities, LabelSet labels) =>
+        Evaluate(dataset.LabelIndices(labels), probabilities, labels);
+
     public static ValidationReport Evaluate(
         IReadOnlyList<int> trueLabels, IReadOnlyList<IReadOnlyList<double>> probabilities, LabelSet labels)
     {

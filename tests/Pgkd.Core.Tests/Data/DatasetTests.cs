@@ -49,6 +49,14 @@ public class DatasetTests
     }
 
     [Fact]
+    public void LabelIndices_are_in_example_order_and_name_an_unknown_label()
+    {
+        Assert.Equal([2, 1, 3], Sample.LabelIndices(TestSupport.AgNews));
+        var error = Assert.Throws<ArgumentException>(() => Sample.LabelIndices(TestSupport.Abc));
+        Assert.Contains("\"Business\"", error.Message);
+    }
+
+    [Fact]
     public void TextHashes_contains_every_text()
     {
         var hashes = Sample.TextHashes();

@@ -26,6 +26,17 @@ public class ClassificationMetricsTests
     private static ValidationReport Hand() => ClassificationMetrics.Evaluate(HandTruth, HandProbabilities, TestSupport.Abc);
 
     [Fact]
+    public void A_dataset_is_scored_against_its_own_labels()
+    {
+        var names = new[] { "A", "B", "C" };
+        var dataset = new Dataset(HandTruth.Select((t, i) => new LabeledExample($"text {i}", names[t])));
+        var report = ClassificationMetrics.Evaluate(dataset, HandProbabilities, TestSupport.Abc);
+        Assert.Equal(Hand(), report, (x, y) => x.Accuracy == y.Accuracy && x.MeanCrossEntropy == y.MeanCrossEntropy
+            && x.ConfusionMatrix.Zip(y.ConfusionMatrix).All(r => r.First.SequenceEqual(r.Second)));
+        Assert.Equal(4.0 / 6, report.Accuracy, Eps);
+    }
+
+    [Fact]
     public void Hand_worked_counts_accuracy_and_confusion()
     {
         var r = Hand();
