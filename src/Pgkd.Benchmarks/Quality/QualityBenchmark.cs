@@ -127,6 +127,8 @@ public static class QualityBenchmark
     private static string Render(BenchmarkOptions options, string settings, IReadOnlyList<StrategyRunResult> results, IReadOnlyList<string> measurements)
     {
         var stopping = Setting(settings, "stopping");
+        // Runs measured with another metric are replayed under the product's accuracy rule; runs stopped on accuracy need no replay.
+        var replayed = stopping != nameof(Pgkd.Core.Run.StoppingMetric.Accuracy);
         var teacherName = Setting(settings, "teacher");
         var strategies = Strategies.All.Where(s => results.Any(r => r.Strategy == s.Name)).ToList();
         options = options with { Modes = new[] { "head", "full" }.Where(m => results.Any(r => r.Mode == m)).ToList() };
@@ -210,8 +212,9 @@ public static class QualityBenchmark
 
             // Early stopping only decides when to stop; the teacher's requests never depend on it. So the round a different
             // stopping metric would have shipped can be replayed exactly from the stored rounds (those the run reached).
+            var byAccuracy = inMode.ToDictionary(r => r, ByAccuracy);
             var teacherStrategies = strategies.Where(s => !s.SeedOnly && inMode.Any(r => r.Strategy == s.Name)).ToList();
-            if (teacherStrategies.Count > 0 && stopping != nameof(Pgkd.Core.Run.StoppingMetric.Accuracy))
+            if (teacherStrategies.Count > 0 && replayed)
             {
                 md.AppendLine();
                 md.AppendLine($"Replayed: the round early stopping would have shipped had it watched the selection data's **accuracy** instead of {stopping} " +
@@ -222,10 +225,10 @@ public static class QualityBenchmark
                     {
                         var runs = inMode.Where(r => r.Strategy == s.Name).ToList();
                         var diffs = runs.Where(r => random.ContainsKey(r.Seed) && s.Name != Strategies.Random)
-                            .Select(r => (ByAccuracy(r).TestAccuracy - ByAccuracy(random[r.Seed]).TestAccuracy) * 100).ToList();
+                            .Select(r => (byAccuracy[r].TestAccuracy - byAccuracy[random[r.Seed]].TestAccuracy) * 100).ToList();
                         return (IReadOnlyList<string>)
                         [
-                            $"`{s.Name}`", Mean(runs.Select(r => (double)ByAccuracy(r).Round), "0.0"), MeanSd(runs.Select(r => ByAccuracy(r).TestAccuracy)),
+                            $"`{s.Name}`", Mean(runs.Select(r => (double)byAccuracy[r].Round), "0.0"), MeanSd(runs.Select(r => byAccuracy[r].TestAccuracy)),
                             diffs.Count == 0 ? "–" : $"{diffs.Average():+0.00;-0.00;0.00} ± {Sd(diffs):0.00}",
                             diffs.Count == 0 ? "–" : $"{diffs.Count(d => d > 1e-9)} / {diffs.Count(d => Math.Abs(d) <= 1e-9)} / {diffs.Count(d => d < -1e-9)}",
                         ];
@@ -234,7 +237,6 @@ public static class QualityBenchmark
 
             md.AppendLine();
             // The replayed column shows the price of choosing by accuracy: the best of several rounds on a few hundred texts reads high.
-            var replayed = stopping != nameof(Pgkd.Core.Run.StoppingMetric.Accuracy);
             md.AppendLine("Is the judge honest? Accuracy of the chosen round on the data that chose it (selection part, or the whole validation set) against test" +
                           (replayed ? "; the last column for the round the accuracy replay ships:" : ":"));
             md.AppendLine();
@@ -249,7 +251,7 @@ public static class QualityBenchmark
                         $"`{s.Name}`", Mean(runs.Select(r => r.Best.SelectionAccuracy), "0.0000"), Mean(runs.Select(r => r.Best.TestAccuracy), "0.0000"),
                         Mean(runs.Select(r => (r.Best.SelectionAccuracy - r.Best.TestAccuracy) * 100), "+0.00;-0.00"),
                     };
-                    if (replayed) row.Add(Mean(runs.Select(r => (ByAccuracy(r).SelectionAccuracy - ByAccuracy(r).TestAccuracy) * 100), "+0.00;-0.00"));
+                    if (replayed) row.Add(Mean(runs.Select(r => (byAccuracy[r].SelectionAccuracy - byAccuracy[r].TestAccuracy) * 100), "+0.00;-0.00"));
                     return (IReadOnlyList<string>)row;
                 })));
 

@@ -1,7 +1,7 @@
-using Pgkd.Core.Run;
-using Pgkd.Core.Metrics;
-using Pgkd.Core.Guidance;
 using Pgkd.Core.Data;
+using Pgkd.Core.Guidance;
+using Pgkd.Core.Metrics;
+using Pgkd.Core.Run;
 using Pgkd.Core.Teacher;
 using Pgkd.Generator.Teacher;
 
