@@ -67,9 +67,11 @@ AddService<Projects.Pgkd_Trainer>(ServiceNames.Trainer);
 AddService<Projects.Pgkd_Evaluator>(ServiceNames.Evaluator);
 // Every /v1 call needs this key: locally the documented one in appsettings.json, deployed a secret azd asks for.
 var gatewayKey = builder.AddParameter("gateway-api-key", secret: true);
-AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
+var gateway = AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
     .WithEnvironment("Gateway__ApiKey", gatewayKey)
     .WithExternalHttpEndpoints();
+// Behind Container Apps' ingress the client's address comes in X-Forwarded-For: the failed-sign-in limit is per client.
+if (builder.ExecutionContext.IsPublishMode) gateway.WithEnvironment("ASPNETCORE_FORWARDEDHEADERS_ENABLED", "true");
 
 builder.Build().Run();
 return 0;

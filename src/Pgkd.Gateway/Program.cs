@@ -5,6 +5,7 @@ using Pgkd.Gateway;
 using Pgkd.Gateway.Diagnostics;
 using Pgkd.Gateway.Models;
 using Pgkd.Gateway.Runs;
+using Pgkd.Gateway.Security;
 using Pgkd.Storage;
 using Pgkd.Student;
 using Scalar.AspNetCore;
@@ -22,10 +23,10 @@ builder.AddPgkdBus(bus =>
 builder.Services.AddSingleton<PingTracker>();
 builder.Services.AddSingleton<RunStore>();
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddSingleton<ApiKeyFilter>();
 builder.Services.AddRequestGuards();
 builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));
 builder.Services.AddSingleton<ModelRegistry>();
+builder.AddGatewayAuthentication(); // every endpoint needs the key or a session unless marked anonymous (Security/)
 builder.Services.AddProblemDetails();
 builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(options =>
@@ -38,17 +39,22 @@ builder.Services.ConfigureHttpJsonOptions(options =>
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
-app.UseRequestGuards(); // /v1: key, content type, size, UTF-8 and JSON checked before any endpoint (RequestGuards.cs)
+app.UseRouting();
+app.UseGatewayAuthentication(); // authentication, the failed-sign-in limit, authorization
+app.UseRequestGuards(); // /v1: content type, size, UTF-8 and JSON checked before any endpoint (RequestGuards.cs)
 app.MapDefaultEndpoints();
 app.MapOpenApi();
-app.MapScalarApiReference();
-app.MapGet("/", () => Results.Redirect("/scalar")).ExcludeFromDescription();
+app.MapScalarApiReference().WithMetadata(HtmlPage.Instance);
+app.MapGet("/", () => Results.Redirect("/scalar")).ExcludeFromDescription().WithMetadata(HtmlPage.Instance);
 app.MapDiagnostics();
 
-var v1 = app.MapGroup("/v1").AddEndpointFilter<ApiKeyFilter>();
+var v1 = app.MapGroup("/v1");
 v1.MapRuns();
 v1.MapModels();
 v1.MapModelFiles();
 app.MapReports();
 
 app.Run();
+
+/// <summary>Visible to the tests' WebApplicationFactory, which lists every endpoint this program maps.</summary>
+public partial class Program;

@@ -7,7 +7,8 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Pgkd.Gateway;
 
 /// <summary>
-/// The /v1 API's front guard, before any endpoint sees a request: the key first (401), then the body: a JSON content
+/// The /v1 API's front guard, after authentication (an unauthenticated caller learns nothing about what the API
+/// accepts) and before any endpoint sees a request: the body's JSON content
 /// type (415), a size limit enforced by Kestrel (413), valid UTF-8 (400, with the byte offset) and well-formed JSON
 /// (400, with line and byte). Binding errors the endpoints would otherwise answer with an empty 400 (a wrong type,
 /// an unknown field) become problems that name the field. Every answer is application/problem+json.
@@ -29,15 +30,6 @@ public static class RequestGuards
 
     private static async Task GuardAsync(HttpContext context, RequestDelegate next)
     {
-        // The key before the body: an unauthenticated caller learns nothing about what the API accepts.
-        var keyCheck = await context.RequestServices.GetRequiredService<ApiKeyFilter>()
-            .InvokeAsync(new DefaultEndpointFilterInvocationContext(context), _ => ValueTask.FromResult<object?>(null));
-        if (keyCheck is IResult rejected)
-        {
-            await rejected.ExecuteAsync(context);
-            return;
-        }
-
         var request = context.Request;
         var hasBody = request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
         if (hasBody && !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))

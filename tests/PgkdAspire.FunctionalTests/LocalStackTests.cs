@@ -23,10 +23,17 @@ public sealed class LocalStackTests
                 await app.WaitForAllHealthyAsync(TimeSpan.FromMinutes(3));
 
                 // The gateway writes a blob, reads it back, and every pipeline service answers with its hash.
+                // It makes every service work, so a caller without the key is refused before anything happens.
                 using var http = app.CreateHttpClient(ServiceNames.Gateway);
+                using (var anonymous = await http.PostAsync("/api/diagnostics/ping?timeoutSeconds=30", null))
+                    Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+                http.DefaultRequestHeaders.Add("X-Api-Key", DistillationRunFixture.ApiKey);
                 using var response = await http.PostAsync("/api/diagnostics/ping?timeoutSeconds=30", null);
                 var body = await response.Content.ReadAsStringAsync();
                 Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+                // The answer names the blob, not the storage account's address.
+                Assert.DoesNotContain("http://", body);
+                Assert.DoesNotContain("127.0.0.1", body);
                 using var report = JsonDocument.Parse(body);
                 var root = report.RootElement;
                 var written = root.GetProperty("blobWritten").GetString();

@@ -9,7 +9,8 @@ namespace Pgkd.Gateway.Diagnostics;
 /// <summary>
 /// <c>POST /api/diagnostics/ping</c>: writes a blob, reads it back, publishes a <see cref="Ping"/> naming it and
 /// waits for every pipeline service to answer with the blob's hash. One call shows the bus, the storage and each
-/// service working together.
+/// service working together. It makes every service do work, so it needs the key like everything else; its answer
+/// names the blob but not the storage account's address.
 /// </summary>
 public static class DiagnosticsEndpoints
 {
@@ -17,7 +18,7 @@ public static class DiagnosticsEndpoints
 
     public sealed record ServiceAnswer(string Service, bool Ok, string? BlobSha256, string? Error);
 
-    public sealed record PingReport(Guid PingId, Uri BlobUri, string BlobWritten, string BlobReadBack, string BlobSha256,
+    public sealed record PingReport(Guid PingId, string BlobName, string BlobWritten, string BlobReadBack, string BlobSha256,
         IReadOnlyList<ServiceAnswer> Answers, IReadOnlyList<string> Silent, bool AllOk);
 
     public static IEndpointRouteBuilder MapDiagnostics(this IEndpointRouteBuilder routes)
@@ -55,7 +56,7 @@ public static class DiagnosticsEndpoints
                 .ToList();
             var silent = ServiceNames.PingResponders.Where(s => !received.ContainsKey(s)).ToList();
             var allOk = readBack == written && silent.Count == 0 && answers.All(a => a.Ok);
-            return Results.Ok(new PingReport(pingId, blob.Uri, written, readBack, sha, answers, silent, allOk));
+            return Results.Ok(new PingReport(pingId, $"{Container}/{blob.Name}", written, readBack, sha, answers, silent, allOk));
         }
         finally
         {
