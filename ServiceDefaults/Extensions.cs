@@ -23,6 +23,9 @@ public static class Extensions
     public const string ActivitySourceName = "PgkdAspire";
     public static readonly ActivitySource ActivitySource = new(ActivitySourceName);
 
+    /// <summary>The run store's spans (Pgkd.Storage.RunStore.ActivitySourceName; that project does not depend on this one).</summary>
+    public const string StorageActivitySourceName = "PgkdAspire.Storage";
+
     private const string HealthEndpointPath = "/health";
     private const string AlivenessEndpointPath = "/alive";
 
@@ -61,7 +64,9 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter("MassTransit", ActivitySourceName))
             .WithTracing(tracing => tracing
-                .AddSource(builder.Environment.ApplicationName, ActivitySourceName, "MassTransit", "Azure.*")
+                .AddSource(builder.Environment.ApplicationName, ActivitySourceName, StorageActivitySourceName, "MassTransit", "Azure.*")
+                // Before the exporter: answers such as Exists -> 404 are not errors (a clean run's traces show no red).
+                .AddProcessor(new ExpectedAnswerProcessor())
                 .AddAspNetCoreInstrumentation(o =>
                     // Health probes every few seconds would drown the traces users come to read.
                     o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)

@@ -5,7 +5,9 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// The round-by-round figures of a run as OpenTelemetry metrics (meter <c>PgkdAspire</c>), tagged with the run id,
-/// so the dashboard charts them; the same figures are set as attributes on the step's span.
+/// so the dashboard charts them; the same figures are set as attributes on the step's span. A step records them once,
+/// when it does the work: a redelivered message that only re-announces a stored result records nothing, so counters
+/// do not count twice. Teacher tokens are counted per call, by the teacher client (<c>pgkd.teacher.tokens</c>).
 /// </summary>
 public static class PgkdMetrics
 {
@@ -15,7 +17,6 @@ public static class PgkdMetrics
     private static readonly Counter<long> SamplesRequested = Meter.CreateCounter<long>("pgkd.teacher.samples.requested", "{sample}");
     private static readonly Counter<long> SamplesAccepted = Meter.CreateCounter<long>("pgkd.teacher.samples.accepted", "{sample}");
     private static readonly Counter<long> SamplesRejected = Meter.CreateCounter<long>("pgkd.teacher.samples.rejected", "{sample}");
-    private static readonly Counter<long> TeacherTokens = Meter.CreateCounter<long>("pgkd.teacher.tokens", "{token}");
     private static readonly Counter<double> TeacherCost = Meter.CreateCounter<double>("pgkd.teacher.cost", "USD");
     private static readonly Gauge<double> ExamplesPerSecond = Meter.CreateGauge<double>("pgkd.training.examples_per_second", "{example}/s");
     private static readonly Gauge<double> TrainingLoss = Meter.CreateGauge<double>("pgkd.training.loss");
@@ -32,7 +33,6 @@ public static class PgkdMetrics
         SamplesRequested.Add(requested, tags);
         SamplesAccepted.Add(accepted, tags);
         SamplesRejected.Add(rejected, tags);
-        TeacherTokens.Add(tokens, tags);
         TeacherCost.Add((double)costUsd, tags);
         Activity.Current?.SetTag("pgkd.samples.requested", requested).SetTag("pgkd.samples.accepted", accepted)
             .SetTag("pgkd.samples.rejected", rejected).SetTag("pgkd.teacher.tokens", tokens).SetTag("pgkd.teacher.cost_usd", (double)costUsd);

@@ -25,6 +25,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         var clock = Stopwatch.StartNew();
 
         RoundEvaluation evaluation;
+        var firstTime = false;
         if (await store.ExistsAsync(evaluationBlob, context.CancellationToken))
         {
             evaluation = (await store.ReadAsync(evaluationBlob, context.CancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
@@ -33,11 +34,12 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         else
         {
             evaluation = await EvaluateAsync(m, context.CancellationToken);
-            await store.WriteOnceAsync(evaluationBlob, BinaryData.FromObjectAsJson(evaluation, RunStore.Json), context.CancellationToken);
+            firstTime = await store.WriteOnceAsync(evaluationBlob, BinaryData.FromObjectAsJson(evaluation, RunStore.Json), context.CancellationToken);
         }
 
         var report = evaluation.Report;
-        PgkdMetrics.Evaluated(m.RunId, m.Round, m.Split.ToString(), report.ValidationLoss, report.Accuracy, report.MacroF1);
+        // Only the delivery that stored the evaluation records it: a redelivered command does not count twice.
+        if (firstTime) PgkdMetrics.Evaluated(m.RunId, m.Round, m.Split.ToString(), report.ValidationLoss, report.Accuracy, report.MacroF1);
         logger.LogInformation("Run {RunId} round {Round} {Split}: accuracy {Accuracy:F4}, macro-F1 {MacroF1:F4}, loss {Loss:F4}, {HardNegatives} hard negatives",
             m.RunId, m.Round, m.Split, report.Accuracy, report.MacroF1, report.ValidationLoss, evaluation.Guidance.HardNegatives.Count);
         var selection = evaluation.SelectionReport;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -28,6 +29,18 @@ public sealed class RunStore(BlobServiceClient blobs)
     };
 
     private const int MaxManifestAttempts = 20;
+
+    /// <summary>
+    /// The store's own spans name the HTTP statuses each call handles as answers (<c>pgkd.expected_http_status</c>), so
+    /// ServiceDefaults' ExpectedAnswerProcessor does not show them as errors: a write-once retry's 409, a lost manifest
+    /// race's 412, a run that has no manifest (404).
+    /// </summary>
+    public const string ActivitySourceName = "PgkdAspire.Storage";
+    private const string ExpectedStatusTag = "pgkd.expected_http_status";
+    private static readonly ActivitySource Tracing = new(ActivitySourceName);
+
+    private static Activity? StartSpan(string name, string blobName, string expectedStatuses) =>
+        Tracing.StartActivity(name)?.SetTag("pgkd.blob", blobName).SetTag(ExpectedStatusTag, expectedStatuses);
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(RunBlobLayout.Container);
 
     public Uri UriOf(string blobName)
@@ -56,6 +69,7 @@ public sealed class RunStore(BlobServiceClient blobs)
     public async Task<bool> WriteOnceAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default)
     {
         var blob = _container.GetBlobClient(blobName);
+        using var span = StartSpan("run-store.write-once", blobName, "409 412");
         try
         {
             await blob.UploadAsync(content, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
@@ -65,9 +79,11 @@ public sealed class RunStore(BlobServiceClient blobs)
         catch (RequestFailedException e) when (e.Status is (int)HttpStatusCode.Conflict or (int)HttpStatusCode.PreconditionFailed)
         {
             var stored = (await blob.DownloadContentAsync(cancellationToken)).Value.Content;
+            span?.SetTag("pgkd.already_stored", true);
             if (Sha256(stored) == Sha256(content)) return false;
-            throw new StoredDataConflictException(
-                $"{RunBlobLayout.Container}/{blobName} already holds different content ({stored.ToMemory().Length} bytes); it is never overwritten");
+            var conflict = $"{RunBlobLayout.Container}/{blobName} already holds different content ({stored.ToMemory().Length} bytes); it is never overwritten";
+            span?.SetStatus(ActivityStatusCode.Error, conflict);
+            throw new StoredDataConflictException(conflict);
         }
     }
 
@@ -128,8 +144,10 @@ public sealed class RunStore(BlobServiceClient blobs)
         CancellationToken cancellationToken = default)
     {
         var blob = _container.GetBlobClient(RunBlobLayout.Manifest(runId));
+        using var span = StartSpan("run-store.update-manifest", blob.Name, "412");
         for (var attempt = 1; ; attempt++)
         {
+            span?.SetTag("pgkd.attempts", attempt);
             var current = await ReadManifestWithETagAsync(runId, cancellationToken)
                           ?? throw new InvalidOperationException($"run {runId} has no manifest");
             var changed = change(current.Manifest) with { UpdatedAt = DateTimeOffset.UtcNow };
@@ -161,6 +179,7 @@ public sealed class RunStore(BlobServiceClient blobs)
 
     private async Task<(RunManifest Manifest, ETag ETag)?> ReadManifestWithETagAsync(Guid runId, CancellationToken cancellationToken)
     {
+        using var span = StartSpan("run-store.read-manifest", RunBlobLayout.Manifest(runId), "404");
         try
         {
             var result = (await _container.GetBlobClient(RunBlobLayout.Manifest(runId)).DownloadContentAsync(cancellationToken)).Value;

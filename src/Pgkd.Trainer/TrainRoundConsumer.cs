@@ -34,7 +34,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         {
             var done = (await store.ReadAsync(summaryBlob, context.CancellationToken)).ToObjectFromJson<TrainingSummary>(RunStore.Json)!;
             logger.LogInformation("Run {RunId} round {Round}: checkpoint already complete; announcing it again", m.RunId, m.Round);
-            await AnnounceAsync(context, done);
+            await AnnounceAsync(context, done, firstTime: false);
             return;
         }
 
@@ -78,8 +78,8 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             var summary = new TrainingSummary(m.Round, examples.Count,
                 examples.Count * options.Epochs / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
                 last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
-            await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
-            await AnnounceAsync(context, summary);
+            var firstTime = await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+            await AnnounceAsync(context, summary, firstTime);
         }
         finally
         {
@@ -87,10 +87,11 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         }
     }
 
-    private async Task AnnounceAsync(ConsumeContext<TrainRound> context, TrainingSummary summary)
+    /// <summary>Publishes the checkpoint; its figures are recorded only by the delivery that stored it (redeliveries do not count twice).</summary>
+    private static async Task AnnounceAsync(ConsumeContext<TrainRound> context, TrainingSummary summary, bool firstTime)
     {
         var m = context.Message;
-        PgkdMetrics.Trained(m.RunId, m.Round, summary.TrainingExamples, summary.ExamplesPerSecond, summary.TrainingLoss);
+        if (firstTime) PgkdMetrics.Trained(m.RunId, m.Round, summary.TrainingExamples, summary.ExamplesPerSecond, summary.TrainingLoss);
         await context.Publish(new RoundTrained(m.RunId, m.Round, m.IdempotencyKey, m.CheckpointUri, summary.TrainingExamples,
             summary.ExamplesPerSecond, summary.TrainingLoss, summary.TrainingSeconds));
     }

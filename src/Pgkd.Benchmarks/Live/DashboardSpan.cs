@@ -9,7 +9,8 @@ namespace Pgkd.Benchmarks.Live;
 /// benchmark and the functional tests (linked there), which read the same API.
 /// </summary>
 public sealed record DashboardSpan(string Service, string Scope, string TraceId, string Name, DateTime Start, DateTime End,
-    IReadOnlyDictionary<string, string> Attributes)
+    IReadOnlyDictionary<string, string> Attributes, string SpanId = "", string? ParentSpanId = null, bool IsError = false,
+    string? StatusMessage = null)
 {
     public TimeSpan Duration => End - Start;
 
@@ -26,11 +27,18 @@ public sealed record DashboardSpan(string Service, string Scope, string TraceId,
                 var scopeName = (string?)scope!["scope"]?["name"] ?? "";
                 foreach (var span in scope["spans"]?.AsArray() ?? [])
                     spans.Add(new DashboardSpan(service, scopeName, (string)span!["traceId"]!, (string)span["name"]!,
-                        Time(span["startTimeUnixNano"]), Time(span["endTimeUnixNano"]), ReadAttributes(span["attributes"])));
+                        Time(span["startTimeUnixNano"]), Time(span["endTimeUnixNano"]), ReadAttributes(span["attributes"]),
+                        (string?)span["spanId"] ?? "", (string?)span["parentSpanId"] is { Length: > 0 } parent ? parent : null,
+                        IsErrorStatus(span["status"]?["code"]), (string?)span["status"]?["message"]));
             }
         }
         return spans;
     }
+
+    /// <summary>OTLP JSON writes the status code as a number (2 = error) or as its enum name.</summary>
+    private static bool IsErrorStatus(JsonNode? code) => code is JsonValue value
+        && (value.TryGetValue<int>(out var number) ? number == 2
+            : value.TryGetValue<string>(out var name) && name.Contains("ERROR", StringComparison.OrdinalIgnoreCase));
 
     private static DateTime Time(JsonNode? nanos)
     {

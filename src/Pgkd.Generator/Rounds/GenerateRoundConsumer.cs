@@ -51,21 +51,26 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
             var stored = await store.ReadDatasetAsync(shardBlob, labels, context.CancellationToken);
             summary = new GenerationSummary(m.Round, stored.Count, stored.Count, new Dictionary<string, int>(), 0, 0, 0m, 0,
                 "recovered from a stored shard; teacher usage of that attempt was not recorded");
-            await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+            if (await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken))
+                RecordMetrics(m, summary);
         }
         else
         {
             summary = await GenerateAsync(m, manifest, labels, shardBlob, context.CancellationToken);
-            await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+            if (await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken))
+                RecordMetrics(m, summary);
         }
 
-        var rejected = summary.RejectedByReason.Values.Sum();
-        PgkdMetrics.Generated(m.RunId, m.Round, summary.Requested, summary.Accepted, rejected, summary.PromptTokens + summary.CompletionTokens, summary.CostUsd);
         await context.Publish(new RoundGenerated(m.RunId, m.Round, m.IdempotencyKey, m.ShardUri, summary.Requested, summary.Accepted,
             summary.RejectedByReason, summary.PromptTokens, summary.CompletionTokens, summary.CostUsd, summary.TeacherSeconds,
             summary.TeacherCalls, summary.RetriesByCause ?? new Dictionary<string, int>(), summary.RepairedReplies, summary.UnusableReplies,
             summary.StopReason));
     }
+
+    /// <summary>Once per round: only the delivery whose summary was stored first counts it.</summary>
+    private static void RecordMetrics(GenerateRound m, GenerationSummary summary) =>
+        PgkdMetrics.Generated(m.RunId, m.Round, summary.Requested, summary.Accepted, summary.RejectedByReason.Values.Sum(),
+            summary.PromptTokens + summary.CompletionTokens, summary.CostUsd);
 
     private async Task<GenerationSummary> GenerateAsync(GenerateRound m, RunManifest manifest, LabelSet labels, string shardBlob,
         CancellationToken cancellationToken)
