@@ -1,6 +1,7 @@
 // The gateway: the public HTTP API. Users start and watch distillation runs and classify text with the student
 // here; it also drives each run through its rounds (Runs/RunOrchestrator.cs).
 using System.Text.Json.Serialization;
+using OpenTelemetry.Metrics;
 using Pgkd.Gateway;
 using Pgkd.Gateway.Diagnostics;
 using Pgkd.Gateway.Models;
@@ -28,6 +29,8 @@ builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMini
 builder.Services.AddSingleton<ModelRegistry>();
 builder.AddGatewayAuthentication(); // every endpoint needs the key or a session unless marked anonymous (Security/)
 builder.Services.AddProblemDetails();
+// Serving metrics (Serving/ServingMetrics.cs) also as a Prometheus scrape at /metrics, behind the key like everything else.
+builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddPrometheusExporter());
 builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(options =>
 {
@@ -47,6 +50,7 @@ app.MapOpenApi();
 app.MapScalarApiReference().WithMetadata(HtmlPage.Instance);
 app.MapGet("/", () => Results.Redirect("/scalar")).ExcludeFromDescription().WithMetadata(HtmlPage.Instance);
 app.MapDiagnostics();
+app.MapPrometheusScrapingEndpoint();
 
 var v1 = app.MapGroup("/v1");
 v1.MapRuns();

@@ -54,8 +54,18 @@ public sealed class OnnxStudent : IDisposable
     {
         ArgumentNullException.ThrowIfNull(texts);
         var rows = texts.Select(t => Tokenizer.Encode(t, MaxLength)).ToArray();
-        var r = OrtSessions.RunBatched(_session, rows, Math.Max(1, _options.BatchSize), ["logits", "probs"]);
+        var r = OrtSessions.RunBatched(_session, rows, Math.Max(1, _options.BatchSize), ["logits", "probs"], _options);
         return (r[0], r[1]);
+    }
+
+    /// <summary>
+    /// Class probabilities for texts already encoded by <see cref="Tokenizer"/> (at most <see cref="MaxLength"/> ids each), in one
+    /// ONNX Runtime run: the serving engine forms its own batches and calls this once per batch.
+    /// </summary>
+    public float[][] PredictEncoded(IReadOnlyList<long[]> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        return rows.Count == 0 ? [] : OrtSessions.RunBatched(_session, rows, rows.Count, ["probs"], _options)[0];
     }
 
     /// <summary>Index of the most probable label per text.</summary>

@@ -13,6 +13,15 @@ public sealed record OnnxRunOptions
     public int BatchSize { get; init; } = 64;
     /// <summary>Where to say which execution provider serves (and why CUDA was not taken).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>ONNX Runtime's CPU arena allocator (<c>EnableCpuMemArena</c>): reuses freed blocks, but never returns them.</summary>
+    public bool MemoryArena { get; init; } = true;
+
+    /// <summary>Memory-pattern planning (<c>EnableMemoryPattern</c>): pre-plans buffers per input shape and keeps a plan per shape seen.</summary>
+    public bool MemoryPattern { get; init; } = true;
+
+    /// <summary>After each run, hand the arena's unused chunks back (run option <c>memory.enable_memory_arena_shrinkage</c>).</summary>
+    public bool ShrinkArenaAfterRun { get; init; }
 }
 
 internal static class OrtSessions
@@ -59,6 +68,8 @@ internal static class OrtSessions
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             InterOpNumThreads = 1,
+            EnableCpuMemArena = o.MemoryArena,
+            EnableMemoryPattern = o.MemoryPattern,
         };
         if (o.Threads > 0) so.IntraOpNumThreads = o.Threads;
         return so;
@@ -68,11 +79,14 @@ internal static class OrtSessions
     /// Runs <paramref name="session"/> over the rows in length-sorted batches and returns, per row and in the
     /// input order, the requested float outputs (each [batch, width]).
     /// </summary>
-    public static float[][][] RunBatched(InferenceSession session, IReadOnlyList<long[]> rows, int batchSize, string[] outputs)
+    public static float[][][] RunBatched(InferenceSession session, IReadOnlyList<long[]> rows, int batchSize, string[] outputs,
+        OnnxRunOptions? options = null)
     {
         var results = outputs.Select(_ => new float[rows.Count][]).ToArray();
         var order = Enumerable.Range(0, rows.Count).OrderBy(i => rows[i].Length).ThenBy(i => i).ToArray();
         using var runOptions = new RunOptions();
+        if (options is { ShrinkArenaAfterRun: true, MemoryArena: true })
+            runOptions.AddRunConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
         for (var start = 0; start < order.Length; start += batchSize)
         {
             var idx = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();

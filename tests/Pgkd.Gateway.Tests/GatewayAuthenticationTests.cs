@@ -148,6 +148,22 @@ public sealed class GatewayAuthenticationTests : IClassFixture<DefaultGatewayHos
     }
 
     [Fact]
+    public async Task The_Prometheus_scrape_needs_the_key_and_carries_the_serving_metrics()
+    {
+        using var client = _host.CreateClient();
+        using (var anonymous = await client.GetAsync("/metrics")) Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+
+        Serving.ServingMetrics.Request("scrape-test", "ok", 3);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/metrics");
+        request.Headers.Add("X-Api-Key", GatewayHost.Key);
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("pgkd_serving_requests", body);
+        Assert.Contains("scrape-test", body);
+    }
+
+    [Fact]
     public async Task A_session_opened_at_the_sign_in_form_authenticates_and_a_wrong_key_beside_it_does_not()
     {
         using var client = _host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });

@@ -164,7 +164,7 @@ public sealed class LiveSystem : IAsyncDisposable
             {
                 case ServiceNames.Trainer: r.WithEnvironment("Trainer__Threads", threads); break;
                 case ServiceNames.Evaluator: r.WithEnvironment("Evaluator__Threads", threads); break;
-                case ServiceNames.Gateway: r.WithEnvironment("Gateway__InferenceThreads", threads); break;
+                case ServiceNames.Gateway: r.WithEnvironment("Gateway__Inference__Threads", threads); break;
                 case ServiceNames.TeacherEmulator:
                     var pool = Path.Combine(options.DataDirectory, "pool.jsonl");
                     if (File.Exists(pool)) r.WithEnvironment("Emulator__PoolPath", pool);

@@ -165,7 +165,7 @@ public static class SpeedBenchmark
             text.AppendLine("## Speed");
             text.AppendLine();
             text.AppendLine(Line(loadAtStart));
-            text.AppendLine($"Options: {threads} threads everywhere (ONNX Runtime intra-op, libtorch, PyTorch, and the gateway's `Gateway__InferenceThreads`); " +
+            text.AppendLine($"Options: {threads} threads everywhere (ONNX Runtime intra-op, libtorch, PyTorch, and the gateway's `Gateway__Inference__Threads`); " +
                             $"ONNX Runtime execution provider {student.ExecutionProvider}; dataset `{Path.GetFileName(options.DataDirectory)}` test texts at their natural length (max {maxLength} tokens); " +
                             (run is not null
                                 ? $"the served model is run `{run.RunId}` round {run.BestRound} ({run.Mode} mode), made through the real AppHost by this benchmark (see Round anatomy)."

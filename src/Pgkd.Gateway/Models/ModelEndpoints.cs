@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Pgkd.Gateway.Serving;
 
 namespace Pgkd.Gateway.Models;
 
@@ -31,7 +32,7 @@ public static class ModelEndpoints
     }
 
     private static async Task<Results<Ok<ClassifyResponse>, ProblemHttpResult>> ClassifyAsync(
-        ClassifyRequest request, ModelRegistry registry, CancellationToken cancellationToken)
+        ClassifyRequest request, ModelRegistry registry, HttpContext http, CancellationToken cancellationToken)
     {
         IReadOnlyList<string>? texts = request switch
         {
@@ -40,34 +41,71 @@ public static class ModelEndpoints
             { Texts: { } many } => many,
             _ => null,
         };
+        var count = texts?.Count ?? 0;
+        ProblemHttpResult Refused(int status, string title, string detail)
+        {
+            ServingMetrics.Request(null, status == 404 ? "no_model" : "bad_request", count);
+            return Problem(status, title, detail);
+        }
         if (texts is null)
-            return Problem(400, "Nothing to classify", "send either \"text\" (one string) or \"texts\" (an array of strings), not both");
-        if (texts.Count == 0) return Problem(400, "Nothing to classify", "\"texts\" is empty");
+            return Refused(400, "Nothing to classify", "send either \"text\" (one string) or \"texts\" (an array of strings), not both");
+        if (texts.Count == 0) return Refused(400, "Nothing to classify", "\"texts\" is empty");
         if (texts.Count > MaxBatch)
-            return Problem(413, "Batch too large", $"at most {MaxBatch} texts per request, got {texts.Count}");
+            return Refused(413, "Batch too large", $"at most {MaxBatch} texts per request, got {texts.Count}");
         for (var i = 0; i < texts.Count; i++)
         {
             var where = request.Text is not null ? "text" : $"texts[{i}]";
-            if (string.IsNullOrWhiteSpace(texts[i])) return Problem(400, "Empty text", $"{where} is empty or only whitespace");
+            if (string.IsNullOrWhiteSpace(texts[i])) return Refused(400, "Empty text", $"{where} is empty or only whitespace");
             if (texts[i].Length > MaxTextLength)
-                return Problem(413, "Text too long", $"{where} has {texts[i].Length} characters; at most {MaxTextLength}");
+                return Refused(413, "Text too long", $"{where} has {texts[i].Length} characters; at most {MaxTextLength}");
         }
 
         var leased = await registry.LeaseAsync(request.Run, cancellationToken);
         if (leased is not { } acquired)
-            return Problem(404, "No model to serve", request.Run is { } run
+            return Refused(404, "No model to serve", request.Run is { } run
                 ? $"run {run} has not completed (or does not exist)"
                 : "no run has completed yet: start one with POST /v1/runs");
         using var lease = acquired;
         var model = lease.Model;
-        var probabilities = await Task.Run(() => model.Student.PredictProbabilities(texts), cancellationToken);
+        float[][] probabilities;
+        try
+        {
+            probabilities = await model.Engine.ClassifyAsync(texts, cancellationToken);
+        }
+        catch (InferenceQueueFullException e)
+        {
+            ServingMetrics.Shed(model.Id, "queue_full");
+            ServingMetrics.Request(model.Id, "shed", count);
+            return Overloaded(http, "Model busy", e.Message, e.RetryAfter);
+        }
+        catch (InferenceDeadlineException e)
+        {
+            ServingMetrics.Request(model.Id, "shed", count);
+            return Overloaded(http, "Deadline passed", e.Message, e.RetryAfter);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            ServingMetrics.Request(model.Id, "cancelled", count);
+            throw;
+        }
+
         var labels = model.Student.Labels;
         var predictions = probabilities.Select(row =>
         {
             var best = Array.IndexOf(row, row.Max());
+            ServingMetrics.TopConfidence(model.Id, row[best]);
             return new Prediction(labels[best], row[best], labels.Select((label, i) => (label, p: (double)row[i])).ToDictionary(x => x.label, x => x.p));
         }).ToList();
+        ServingMetrics.Request(model.Id, "ok", count);
         return TypedResults.Ok(new ClassifyResponse(model.Id, predictions));
+    }
+
+    /// <summary>503 with Retry-After: the client should come back, not retry at once.</summary>
+    private static ProblemHttpResult Overloaded(HttpContext http, string title, string detail, TimeSpan retryAfter)
+    {
+        http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(title: title, detail: detail, statusCode: StatusCodes.Status503ServiceUnavailable,
+            extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = (int)Math.Ceiling(retryAfter.TotalSeconds) });
     }
 
     private static async Task<Ok<IReadOnlyList<ModelInfo>>> ListAsync(ModelRegistry registry, CancellationToken cancellationToken)

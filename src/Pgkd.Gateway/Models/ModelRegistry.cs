@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
+using Pgkd.Gateway.Serving;
 using Pgkd.Storage;
 using Pgkd.Student;
 
 namespace Pgkd.Gateway.Models;
 
-/// <summary>A loaded student: the best checkpoint of one completed run, served with ONNX Runtime.</summary>
-public sealed class ServedModel(string id, Guid runId, int round, OnnxStudent student) : IDisposable
+/// <summary>A loaded student: the best checkpoint of one completed run, served with ONNX Runtime through its own inference engine.</summary>
+public sealed class ServedModel(string id, Guid runId, int round, InferenceEngine engine) : IDisposable
 {
     private int _leases;
     private int _retired;
@@ -13,7 +14,8 @@ public sealed class ServedModel(string id, Guid runId, int round, OnnxStudent st
     public string Id { get; } = id;
     public Guid RunId { get; } = runId;
     public int Round { get; } = round;
-    public OnnxStudent Student { get; } = student;
+    public InferenceEngine Engine { get; } = engine;
+    public OnnxStudent Student => Engine.Student;
 
     /// <summary>Counts a request in; false once the model is retired and disposed (the caller takes the new one).</summary>
     internal bool TryLease()
@@ -35,7 +37,7 @@ public sealed class ServedModel(string id, Guid runId, int round, OnnxStudent st
         if (Interlocked.Exchange(ref _retired, 1) == 0 && Volatile.Read(ref _leases) == 0) Dispose();
     }
 
-    public void Dispose() => Student.Dispose();
+    public void Dispose() => Engine.Dispose();
 }
 
 /// <summary>A model held for the length of one request: the swap to a newer model never pulls it away mid-request.</summary>
@@ -139,9 +141,23 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
         Directory.CreateDirectory(local);
         foreach (var file in new[] { StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
             await File.WriteAllBytesAsync(Path.Combine(local, file), (await store.ReadAsync(folder + file, cancellationToken)).ToArray(), cancellationToken);
-        var student = OnnxStudent.Load(local, new OnnxRunOptions { Threads = configuration.GetValue("Gateway:InferenceThreads", 0) }, tokenizer);
-        return new ServedModel(IdOf(run.RunId, round), run.RunId, round, student);
+        var inference = InferenceOptions();
+        var student = OnnxStudent.Load(local, new OnnxRunOptions
+        {
+            Threads = inference.EffectiveThreads,
+            // Chosen by measurement (docs/results.md, serving memory): see OnnxRunOptions.
+            MemoryArena = configuration.GetValue("Gateway:Inference:MemoryArena", true),
+            MemoryPattern = configuration.GetValue("Gateway:Inference:MemoryPattern", true),
+            ShrinkArenaAfterRun = configuration.GetValue("Gateway:Inference:ShrinkArenaAfterRun", false),
+            Log = message => logger.LogInformation("{Message}", message),
+        }, tokenizer);
+        var id = IdOf(run.RunId, round);
+        return new ServedModel(id, run.RunId, round, new InferenceEngine(student, inference, id));
     }
+
+    /// <summary>Section <see cref="Serving.InferenceOptions.Section"/>, validated: a wrong setting is named when a model loads.</summary>
+    public InferenceOptions InferenceOptions() =>
+        (configuration.GetSection(Serving.InferenceOptions.Section).Get<InferenceOptions>() ?? new InferenceOptions()).Validated();
 
     public void Dispose()
     {

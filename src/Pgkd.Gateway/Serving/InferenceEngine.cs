@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using Pgkd.Student;
+
+namespace Pgkd.Gateway.Serving;
+
+/// <summary>
+/// Section <c>Gateway:Inference</c>: how the gateway queues, batches and runs classification requests per served
+/// model. The defaults were chosen by the load scenario in docs/reliability.md (2 cores).
+/// </summary>
+public sealed class InferenceOptions
+{
+    public const string Section = "Gateway:Inference";
+
+    /// <summary>Texts waiting for a batch, over all requests; a request that would overflow it is shed (503).</summary>
+    public int QueueCapacity { get; set; } = 512;
+
+    /// <summary>Texts per ONNX Runtime run.</summary>
+    public int MaxBatchTexts { get; set; } = 64;
+
+    /// <summary>Padded tokens per run (texts × the batch's longest text), which bounds the run's memory.</summary>
+    public int MaxBatchTokens { get; set; } = 8192;
+
+    /// <summary>How long a lone request waits for company before its batch runs anyway.</summary>
+    public TimeSpan MaxBatchWait { get; set; } = TimeSpan.FromMilliseconds(4);
+
+    /// <summary>Batches run at once; each run gets <see cref="Threads"/> intra-op threads, configured once per session.</summary>
+    public int ConcurrentBatches { get; set; } = 1;
+
+    /// <summary>Intra-op threads per run; 0 = the machine's cores divided among <see cref="ConcurrentBatches"/>.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>The longest a request's texts may wait in the queue; past it the request is answered 503 and its texts leave the queue.</summary>
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(5);
+
+    public int EffectiveThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / Math.Max(1, ConcurrentBatches));
+
+    public InferenceOptions Validated()
+    {
+        var problems = new List<string>();
+        if (QueueCapacity < 1) problems.Add($"QueueCapacity must be at least 1 (was {QueueCapacity})");
+        if (MaxBatchTexts < 1) problems.Add($"MaxBatchTexts must be at least 1 (was {MaxBatchTexts})");
+        if (MaxBatchTokens < 2) problems.Add($"MaxBatchTokens must be at least 2 (was {MaxBatchTokens})");
+        if (MaxBatchWait < TimeSpan.Zero) problems.Add($"MaxBatchWait must not be negative (was {MaxBatchWait})");
+        if (ConcurrentBatches < 1) problems.Add($"ConcurrentBatches must be at least 1 (was {ConcurrentBatches})");
+        if (Threads < 0) problems.Add($"Threads must be 0 (automatic) or more (was {Threads})");
+        if (Deadline <= TimeSpan.Zero) problems.Add($"Deadline must be positive (was {Deadline})");
+        return problems.Count == 0 ? this : throw new InvalidOperationException($"{Section}: {string.Join("; ", problems)}.");
+    }
+}
+
+/// <summary>The request was not queued: the queue holds <see cref="InferenceOptions.QueueCapacity"/> texts already.</summary>
+public sealed class InferenceQueueFullException(int capacity, int queued, int requested, TimeSpan retryAfter)
+    : Exception($"the inference queue holds {queued} of at most {capacity} texts ({InferenceOptions.Section}:QueueCapacity); this request brings {requested}")
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>The request's texts waited in the queue longer than <see cref="InferenceOptions.Deadline"/>.</summary>
+public sealed class InferenceDeadlineException(TimeSpan deadline, TimeSpan retryAfter)
+    : Exception($"the request waited more than {deadline.TotalSeconds:0.###} s for the model ({InferenceOptions.Section}:Deadline)")
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>
+/// One served model's inference engine, in the manner of Hugging Face text-embeddings-inference and Triton's dynamic
+/// batcher: requests put their tokenized texts on one bounded queue; a fixed number of runner threads each take a batch
+/// of texts of similar token length (always including the oldest text, so none starves), bounded in texts and in padded
+/// tokens, after waiting at most <see cref="InferenceOptions.MaxBatchWait"/> for company, run it in one ONNX Runtime
+/// call, and hand each request its rows. N clients therefore never mean N concurrent runs, each with its own threads and
+/// arena growth for its own shapes. A request whose client goes away or whose deadline passes takes its queued texts
+/// out of the queue.
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    private readonly OnnxStudent _student;
+    private readonly InferenceOptions _options;
+    private readonly string _modelId;
+    private readonly object _gate = new(); // Monitor.Wait/PulseAll wake the runners
+    private readonly List<QueuedText> _queue = [];
+    private readonly Thread[] _runners;
+    private bool _stopping;
+    private double _textsPerSecond = 200; // a prior until the first batches are measured; only used for Retry-After
+
+    public InferenceEngine(OnnxStudent student, InferenceOptions options, string modelId)
+    {
+        _student = student;
+        _options = options.Validated();
+        _modelId = modelId;
+        _runners = Enumerable.Range(0, _options.ConcurrentBatches).Select(i => new Thread(RunnerLoop)
+        {
+            IsBackground = true,
+            Name = $"pgkd-inference-{i}",
+        }).ToArray();
+        foreach (var runner in _runners) runner.Start();
+        ServingMetrics.Track(this);
+    }
+
+    public string ModelId => _modelId;
+
+    public OnnxStudent Student => _student;
+
+    /// <summary>Texts waiting in the queue now.</summary>
+    public int QueuedTexts
+    {
+        get
+        {
+            lock (_gate) return _queue.Count;
+        }
+    }
+
+    /// <summary>Class probabilities per text, in label order; throws <see cref="InferenceQueueFullException"/> or <see cref="InferenceDeadlineException"/> when shed.</summary>
+    public Task<float[][]> ClassifyAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        if (texts.Count == 0) return Task.FromResult(Array.Empty<float[]>());
+        // Tokenize on the caller's thread: the runners only run the model.
+        var rows = texts.Select(t => _student.Tokenizer.Encode(t, _student.MaxLength)).ToArray();
+        var request = new PendingRequest(rows.Length);
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            if (_queue.Count + rows.Length > _options.QueueCapacity)
+                throw new InferenceQueueFullException(_options.QueueCapacity, _queue.Count, rows.Length, RetryAfterLocked(rows.Length));
+            var now = Stopwatch.GetTimestamp();
+            for (var i = 0; i < rows.Length; i++) _queue.Add(new QueuedText(request, i, rows[i], now));
+            request.Queued = rows.Length;
+            Monitor.PulseAll(_gate);
+        }
+        request.Watch(cancellationToken, _options.Deadline, Abandon);
+        return request.Completion.Task;
+    }
+
+    /// <summary>The client went away or the deadline passed: its queued texts leave the queue; texts already running finish unseen.</summary>
+    private void Abandon(PendingRequest request, bool deadline, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (request.Completion.Task.IsCompleted) return;
+            if (deadline && request.Queued == 0) return; // every text is running: the answer is moments away
+            _queue.RemoveAll(q => q.Request == request);
+            request.Queued = 0;
+            if (deadline)
+            {
+                ServingMetrics.Shed(_modelId, "deadline");
+                request.Completion.TrySetException(new InferenceDeadlineException(_options.Deadline, RetryAfterLocked(0)));
+            }
+            else request.Completion.TrySetCanceled(cancellationToken);
+        }
+    }
+
+    private void RunnerLoop()
+    {
+        while (true)
+        {
+            List<QueuedText> batch;
+            lock (_gate)
+            {
+                while (true)
+                {
+                    if (_stopping) return;
+                    if (TakeBatchLocked() is { } taken)
+                    {
+                        batch = taken;
+                        break;
+                    }
+                    Monitor.Wait(_gate, WaitLocked());
+                }
+            }
+            RunBatch(batch);
+        }
+    }
+
+    /// <summary>How long to sleep: until the oldest text's wait for company is over, or until something arrives.</summary>
+    private TimeSpan WaitLocked()
+    {
+        if (_queue.Count == 0) return Timeout.InfiniteTimeSpan;
+        var waited = Stopwatch.GetElapsedTime(_queue[0].EnqueuedAt);
+        var left = _options.MaxBatchWait - waited;
+        return left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1);
+    }
+
+    /// <summary>
+    /// A batch when one is due: the queue could fill a batch, or the oldest text has waited <see cref="InferenceOptions.MaxBatchWait"/>.
+    /// The batch is the oldest text and its nearest neighbours by token length, within the text and padded-token limits.
+    /// </summary>
+    private List<QueuedText>? TakeBatchLocked()
+    {
+        if (_queue.Count == 0) return null;
+        var oldest = _queue[0];
+        var full = _queue.Count >= _options.MaxBatchTexts || _queue.Count * MaxLength(_queue) >= _options.MaxBatchTokens;
+        if (!full && Stopwatch.GetElapsedTime(oldest.EnqueuedAt) < _options.MaxBatchWait) return null;
+
+        var byLength = _queue.OrderBy(q => q.Tokens.Length).ToList();
+        int left = byLength.IndexOf(oldest), right = left;
+        while (right - left + 1 < _options.MaxBatchTexts)
+        {
+            var canLeft = left > 0 && Fits(right - left + 2, byLength[right].Tokens.Length);
+            var canRight = right < byLength.Count - 1 && Fits(right - left + 2, byLength[right + 1].Tokens.Length);
+            if (!canLeft && !canRight) break;
+            if (canLeft && (!canRight || oldest.Tokens.Length - byLength[left - 1].Tokens.Length <= byLength[right + 1].Tokens.Length - oldest.Tokens.Length))
+                left--;
+            else right++;
+        }
+        var batch = byLength.GetRange(left, right - left + 1);
+        var taken = batch.ToHashSet();
+        _queue.RemoveAll(taken.Contains);
+        foreach (var text in batch)
+        {
+            text.Request.Queued--;
+            text.Request.Running++;
+        }
+        return batch;
+
+        bool Fits(int texts, int longest) => texts * longest <= _options.MaxBatchTokens;
+    }
+
+    private static int MaxLength(List<QueuedText> texts)
+    {
+        var max = 0;
+        foreach (var t in texts) max = Math.Max(max, t.Tokens.Length);
+        return max;
+    }
+
+    private void RunBatch(List<QueuedText> batch)
+    {
+        var started = Stopwatch.GetTimestamp();
+        foreach (var text in batch) ServingMetrics.QueueWait(_modelId, Stopwatch.GetElapsedTime(text.EnqueuedAt, started));
+        float[][]? probabilities = null;
+        Exception? failure = null;
+        try
+        {
+            probabilities = _student.PredictEncoded(batch.Select(b => b.Tokens).ToArray());
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        ServingMetrics.Batch(_modelId, batch.Count, batch.Count * batch.Max(b => b.Tokens.Length), elapsed);
+
+        lock (_gate)
+        {
+            if (failure is null) _textsPerSecond = 0.8 * _textsPerSecond + 0.2 * (batch.Count / Math.Max(elapsed.TotalSeconds, 1e-6));
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var request = batch[i].Request;
+                request.Running--;
+                if (request.Completion.Task.IsCompleted) continue; // the client went away meanwhile
+                if (failure is not null)
+                {
+                    _queue.RemoveAll(q => q.Request == request);
+                    request.Queued = 0;
+                    request.Completion.TrySetException(failure);
+                    continue;
+                }
+                request.Results[batch[i].Index] = probabilities![i];
+                if (--request.Remaining == 0) request.Completion.TrySetResult(request.Results);
+            }
+        }
+    }
+
+    /// <summary>About how long the queue ahead takes to drain at the measured rate: what a shed client should wait.</summary>
+    private TimeSpan RetryAfterLocked(int more) =>
+        TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling((_queue.Count + more) / Math.Max(_textsPerSecond, 1)), 1, 30));
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_stopping) return;
+            _stopping = true;
+            foreach (var text in _queue) text.Request.Completion.TrySetException(new ObjectDisposedException(nameof(InferenceEngine), "the model is no longer served"));
+            _queue.Clear();
+            Monitor.PulseAll(_gate);
+        }
+        foreach (var runner in _runners) runner.Join();
+        ServingMetrics.Untrack(this);
+        _student.Dispose();
+    }
+
+    /// <summary>A class, not a record: the queue finds and removes texts by identity.</summary>
+    private sealed class QueuedText(PendingRequest request, int index, long[] tokens, long enqueuedAt)
+    {
+        public PendingRequest Request { get; } = request;
+        public int Index { get; } = index;
+        public long[] Tokens { get; } = tokens;
+        public long EnqueuedAt { get; } = enqueuedAt;
+    }
+
+    private sealed class PendingRequest(int count)
+    {
+        public readonly TaskCompletionSource<float[][]> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly float[][] Results = new float[count][];
+        public int Remaining = count;
+        public int Queued;
+        public int Running;
+        private CancellationTokenSource? _deadline;
+        private CancellationTokenRegistration _cancelled, _expired;
+
+        public void Watch(CancellationToken cancellationToken, TimeSpan deadline, Action<PendingRequest, bool, CancellationToken> abandon)
+        {
+            _deadline = new CancellationTokenSource(deadline);
+            _expired = _deadline.Token.Register(() => abandon(this, true, default));
+            if (cancellationToken.CanBeCanceled) _cancelled = cancellationToken.Register(() => abandon(this, false, cancellationToken));
+            Completion.Task.ContinueWith(_ =>
+            {
+                _cancelled.Dispose();
+                _expired.Dispose();
+                _deadline.Dispose();
+            }, TaskScheduler.Default);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+using System.Diagnostics.Metrics;
+using Pgkd.Core.Data;
+using Pgkd.Gateway.Serving;
+using Pgkd.Student;
+
+namespace Pgkd.Gateway.Tests;
+
+/// <summary>A small trained student (head mode, a few seconds) served by the tests below.</summary>
+public sealed class ServedStudentFixture : IDisposable
+{
+    public static readonly LabelSet Labels = new("World", "Sports", "Business", "Sci/Tech");
+
+    private static readonly LabeledExample[] Examples =
+    [
+        new("Leaders meet in Geneva to discuss the ceasefire in the region.", "World"),
+        new("The striker scored twice as the home team won the cup final.", "Sports"),
+        new("Shares fell after the bank reported lower quarterly profits.", "Business"),
+        new("A new chip doubles battery life of laptops, the company said.", "Sci/Tech"),
+        new("Elections were held peacefully across the country on Sunday.", "World"),
+        new("The tennis champion retired after a long injury.", "Sports"),
+        new("Oil prices rose as investors worried about supply.", "Business"),
+        new("Scientists released open source software for genome analysis.", "Sci/Tech"),
+    ];
+
+    public ServedStudentFixture()
+    {
+        Directory = System.IO.Directory.CreateTempSubdirectory("pgkd-gateway-engine-").FullName;
+        new StudentTrainer().Train(
+            new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 10, BatchSize = 4, LearningRate = 1e-2, MaxLength = 128, Threads = 2, Seed = 5 },
+            Examples, Labels, Directory);
+        Tokenizer = StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
+    }
+
+    public string Directory { get; }
+
+    public StudentTokenizer Tokenizer { get; }
+
+    public OnnxStudent Load() => OnnxStudent.Load(Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false }, Tokenizer);
+
+    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+}
+
+/// <summary>
+/// The serving engine: batching never changes an answer, limits hold, and a full queue, a passed deadline and a client
+/// that goes away each take the request's texts out of the queue. No test depends on timing: where a text must stay
+/// queued, the engine is told to wait an hour for company.
+/// </summary>
+public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassFixture<ServedStudentFixture>
+{
+    private static readonly TimeSpan Forever = TimeSpan.FromHours(1);
+
+    /// <summary>Texts of every length and script: emoji, CJK, Arabic, combining marks, zero-width characters, a run of thousands of characters.</summary>
+    private static readonly string[] MixedTexts =
+    [
+        "Stocks rallied on Wall Street.",
+        "The national team lost the qualifier in extra time after a penalty shoot-out, ending a long unbeaten run.",
+        "NASA launches probe",
+        "🚀🚀 rocket 🌕 moon landing 🎉",
+        "东京股市周二收盘上涨，科技股领涨。",
+        "ارتفعت أسعار النفط بعد قرار أوبك",
+        "Cafe\u0301 owners protest the new tax\u200b\u200b law",
+        string.Concat(Enumerable.Repeat("market shares profit quarterly ", 330)),
+        "x",
+        "Parliament votes on the new budget as protests continue outside; police said the crowd was peaceful.",
+    ];
+
+    [Fact]
+    public async Task A_text_gets_the_same_probabilities_alone_in_a_batch_and_among_concurrent_requests_of_any_length()
+    {
+        using var reference = fixture.Load();
+        var alone = MixedTexts.Select(t => reference.PredictEncoded([reference.Tokenizer.Encode(t, reference.MaxLength)])[0]).ToArray();
+
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = TimeSpan.FromMilliseconds(20) }, "test");
+        var inOneRequest = await engine.ClassifyAsync(MixedTexts, CancellationToken.None);
+        // Every text sent on its own, all at once, plus the whole list again: batches mix lengths and requests.
+        var concurrent = MixedTexts.Select(t => engine.ClassifyAsync([t], CancellationToken.None)).ToList();
+        var again = engine.ClassifyAsync(MixedTexts.Reverse().ToArray(), CancellationToken.None);
+        var each = await Task.WhenAll(concurrent);
+        var reversed = await again;
+
+        for (var i = 0; i < MixedTexts.Length; i++)
+        {
+            AssertClose(alone[i], inOneRequest[i], i);
+            AssertClose(alone[i], each[i][0], i);
+            AssertClose(alone[i], reversed[MixedTexts.Length - 1 - i], i);
+        }
+    }
+
+    [Fact]
+    public async Task Batches_respect_the_text_and_padded_token_limits()
+    {
+        var sizes = new List<int>();
+        var tokens = new List<int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name is "pgkd.serving.batch.size" or "pgkd.serving.batch.padded_tokens") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
+        {
+            if (!tags.ToArray().Any(t => t.Key == "pgkd.model" && (string?)t.Value == "limits")) return;
+            lock (sizes) (instrument.Name == "pgkd.serving.batch.size" ? sizes : tokens).Add(value);
+        });
+        listener.Start();
+
+        using var engine = new InferenceEngine(fixture.Load(),
+            new InferenceOptions { MaxBatchTexts = 3, MaxBatchTokens = 256, MaxBatchWait = TimeSpan.FromMilliseconds(20) }, "limits");
+        var texts = MixedTexts.Concat(MixedTexts).ToArray();
+        var answers = await Task.WhenAll(texts.Select(t => engine.ClassifyAsync([t], CancellationToken.None)));
+
+        Assert.Equal(texts.Length, answers.Length);
+        lock (sizes)
+        {
+            Assert.Equal(texts.Length, sizes.Sum());
+            Assert.All(sizes, s => Assert.InRange(s, 1, 3));
+            // The 128-token text makes a batch of its own only when 2 × 128 would pass 256; every batch stays within the budget.
+            Assert.All(tokens, t => Assert.InRange(t, 1, 256));
+        }
+    }
+
+    [Fact]
+    public async Task A_request_that_would_overflow_the_queue_is_refused_naming_the_limit()
+    {
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { QueueCapacity = 4, MaxBatchWait = Forever }, "full");
+        var waiting = engine.ClassifyAsync(["one", "two", "three"], CancellationToken.None);
+        Assert.Equal(3, engine.QueuedTexts);
+
+        var full = await Assert.ThrowsAsync<InferenceQueueFullException>(() => engine.ClassifyAsync(["four", "five"], CancellationToken.None));
+        Assert.Contains("Gateway:Inference:QueueCapacity", full.Message);
+        Assert.Contains("at most 4", full.Message);
+        Assert.True(full.RetryAfter >= TimeSpan.FromSeconds(1));
+        Assert.Equal(3, engine.QueuedTexts); // nothing of the refused request was queued
+
+        // One more text still fits.
+        var fits = engine.ClassifyAsync(["four"], CancellationToken.None);
+        Assert.Equal(4, engine.QueuedTexts);
+        Assert.False(waiting.IsCompleted || fits.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_client_that_goes_away_frees_its_queued_texts()
+    {
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = Forever }, "cancel");
+        using var client = new CancellationTokenSource();
+        var request = engine.ClassifyAsync(["one", "two", "three"], client.Token);
+        var other = engine.ClassifyAsync(["stays"], CancellationToken.None);
+        Assert.Equal(4, engine.QueuedTexts);
+
+        await client.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        Assert.Equal(1, engine.QueuedTexts);
+        Assert.False(other.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_request_that_waits_past_its_deadline_is_refused_naming_the_deadline_and_leaves_the_queue()
+    {
+        using var engine = new InferenceEngine(fixture.Load(),
+            new InferenceOptions { MaxBatchWait = Forever, Deadline = TimeSpan.FromMilliseconds(100) }, "deadline");
+        var late = await Assert.ThrowsAsync<InferenceDeadlineException>(() => engine.ClassifyAsync(["one", "two"], CancellationToken.None));
+        Assert.Contains("Gateway:Inference:Deadline", late.Message);
+        Assert.Contains("0.1 s", late.Message);
+        Assert.Equal(0, engine.QueuedTexts);
+    }
+
+    [Fact]
+    public async Task A_full_batch_runs_without_waiting_for_company()
+    {
+        // Even told to wait an hour, a queue that fills a batch runs it at once.
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 2, MaxBatchWait = Forever }, "full-batch");
+        var answer = await engine.ClassifyAsync(["one", "two"], CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(2, answer.Length);
+        Assert.All(answer, row => Assert.Equal(1.0, row.Sum(), 3));
+    }
+
+    [Theory]
+    [InlineData(0, 64, 1)]
+    [InlineData(64, 0, 1)]
+    [InlineData(64, 8192, 0)]
+    public void Wrong_settings_are_named(int capacity, int maxBatchTexts, int concurrent)
+    {
+        var problem = Assert.Throws<InvalidOperationException>(() =>
+            new InferenceOptions { QueueCapacity = capacity, MaxBatchTexts = maxBatchTexts, ConcurrentBatches = concurrent }.Validated());
+        Assert.StartsWith("Gateway:Inference:", problem.Message);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, int text)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var c = 0; c < expected.Length; c++)
+            Assert.True(Math.Abs(expected[c] - actual[c]) <= 1e-5, $"text {text} class {c}: {expected[c]} alone, {actual[c]} batched");
+    }
+}
