@@ -96,15 +96,18 @@ case "$cmd" in
     # without an optimized BLAS Debian's torch falls back to the reference BLAS and is ~15x slower, so install OpenBLAS.
     if ! /usr/bin/python3 -c "import torch" 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
       sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-      has_torch() { apt-cache policy python3-torch 2>/dev/null | grep -q "Candidate: [0-9]"; }
+      # Not `apt-cache ... | grep -q`: under pipefail grep's early exit kills apt-cache with SIGPIPE (141), which read
+      # as "no such package" on every fresh machine.
+      has_torch() { local policy; policy=$(apt-cache policy python3-torch 2>/dev/null || true); [[ $policy == *"Candidate: "[0-9]* ]]; }
       has_torch || $sudo apt-get update -qq || true
       if has_torch; then
         $sudo apt-get install -y -qq python3-torch libopenblas0-openmp \
           || { $sudo apt-get update -qq && $sudo apt-get install -y -qq python3-torch libopenblas0-openmp; } \
-          || echo "[bench] could not install python3-torch: the speed section reports PyTorch as not measured" >&2
+          || export PGKD_BENCH_PYTORCH_UNAVAILABLE="apt-get install python3-torch libopenblas0-openmp failed"
       else
-        echo "[bench] apt has no python3-torch: the speed section reports PyTorch as not measured" >&2
+        export PGKD_BENCH_PYTORCH_UNAVAILABLE="apt has no installable python3-torch (apt-cache policy python3-torch shows no candidate)"
       fi
+      [ -n "${PGKD_BENCH_PYTORCH_UNAVAILABLE:-}" ] && echo "[bench] $PGKD_BENCH_PYTORCH_UNAVAILABLE: the speed section reports PyTorch as not measured" >&2
     fi
     dotnet run -c Release --project src/Pgkd.Benchmarks -- "$@" ;;
   *)

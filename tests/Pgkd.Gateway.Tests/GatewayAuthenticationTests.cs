@@ -153,7 +153,7 @@ public sealed class GatewayAuthenticationTests : IClassFixture<DefaultGatewayHos
         using var client = _host.CreateClient();
         using (var anonymous = await client.GetAsync("/metrics")) Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
 
-        Serving.ServingMetrics.Request("scrape-test", "ok", 3);
+        Pgkd.Student.Serving.ServingMetrics.Request("scrape-test", "ok", 3);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/metrics");
         request.Headers.Add("X-Api-Key", GatewayHost.Key);
         using var response = await client.SendAsync(request);

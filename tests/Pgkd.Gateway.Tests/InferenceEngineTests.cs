@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 using Pgkd.Core.Data;
-using Pgkd.Gateway.Serving;
+using Pgkd.Student.Serving;
 using Pgkd.Student;
 
 namespace Pgkd.Gateway.Tests;

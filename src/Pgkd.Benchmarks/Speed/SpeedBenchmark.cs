@@ -239,6 +239,8 @@ public static class SpeedBenchmark
             {
                 text.AppendLine();
                 text.AppendLine(note);
+                // Said on the console too: a newcomer reading the run's output learns what is missing and why.
+                Console.Error.WriteLine($"[bench] speed: {note}");
             }
             return text.ToString();
         }
@@ -343,6 +345,9 @@ public static class SpeedBenchmark
     {
         var script = FindScript();
         if (script is null) return (null, "PyTorch was not measured: Speed/pytorch_finetune.py was not found next to the sources.");
+        // ./build.sh bench says why it could not install python3-torch; that reason beats the interpreter's exit code.
+        if (Environment.GetEnvironmentVariable("PGKD_BENCH_PYTORCH_UNAVAILABLE") is { Length: > 0 } unavailable)
+            return (null, $"PyTorch was not measured: {unavailable}.");
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; // Debian's python3-torch lives in the system Python
         var start = new ProcessStartInfo(python)
         {

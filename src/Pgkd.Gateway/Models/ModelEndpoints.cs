@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Pgkd.Gateway.Serving;
+using Pgkd.Student.Serving;
 
 namespace Pgkd.Gateway.Models;
 

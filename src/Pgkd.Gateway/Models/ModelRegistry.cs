@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Pgkd.Gateway.Serving;
+using Pgkd.Student.Serving;
 using Pgkd.Storage;
 using Pgkd.Student;
 
@@ -155,9 +155,9 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
         return new ServedModel(id, run.RunId, round, new InferenceEngine(student, inference, id));
     }
 
-    /// <summary>Section <see cref="Serving.InferenceOptions.Section"/>, validated: a wrong setting is named when a model loads.</summary>
+    /// <summary>Section <see cref="Pgkd.Student.Serving.InferenceOptions.Section"/>, validated: a wrong setting is named when a model loads.</summary>
     public InferenceOptions InferenceOptions() =>
-        (configuration.GetSection(Serving.InferenceOptions.Section).Get<InferenceOptions>() ?? new InferenceOptions()).Validated();
+        (configuration.GetSection(Pgkd.Student.Serving.InferenceOptions.Section).Get<InferenceOptions>() ?? new InferenceOptions()).Validated();
 
     public void Dispose()
     {

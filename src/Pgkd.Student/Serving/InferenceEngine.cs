@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using Pgkd.Student;
 
-namespace Pgkd.Gateway.Serving;
+namespace Pgkd.Student.Serving;
 
 /// <summary>
 /// Section <c>Gateway:Inference</c>: how the gateway queues, batches and runs classification requests per served

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 
-namespace Pgkd.Gateway.Serving;
+namespace Pgkd.Student.Serving;
 
 /// <summary>
 /// The gateway's serving figures on the project's meter (<c>PgkdAspire</c>), so the dashboard and the Prometheus scrape
@@ -11,7 +11,10 @@ namespace Pgkd.Gateway.Serving;
 /// </summary>
 public static class ServingMetrics
 {
-    private static readonly Meter Meter = new(Microsoft.Extensions.Hosting.Extensions.ActivitySourceName);
+    /// <summary>The project's meter, which ServiceDefaults exports (its Extensions.ActivitySourceName; this project does not depend on it).</summary>
+    public const string MeterName = "PgkdAspire";
+
+    private static readonly Meter Meter = new(MeterName);
 
     private static readonly Counter<long> Requests = Meter.CreateCounter<long>("pgkd.serving.requests", "{request}", "Classify requests by outcome (ok, shed, bad_request, no_model, cancelled, error).");
     private static readonly Counter<long> Texts = Meter.CreateCounter<long>("pgkd.serving.texts", "{text}", "Texts in classify requests, by outcome.");
