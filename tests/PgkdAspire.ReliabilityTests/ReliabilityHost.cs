@@ -75,6 +75,15 @@ public sealed class ReliabilityHost : IAsyncDisposable
         return pid is null ? throw new InvalidOperationException($"no pid for {resource}") : Convert.ToInt32(pid);
     }
 
+    /// <summary>The address the gateway's Kestrel listens on behind the Aspire proxy (its ASPNETCORE_URLS), or null.</summary>
+    public Uri? GatewayDirectUrl()
+    {
+        if (!App.ResourceNotifications.TryGetCurrentState(ServiceNames.Gateway, out var state)) return null;
+        var urls = state.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == "ASPNETCORE_URLS")?.Value;
+        var first = urls?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(u => u.StartsWith("http://", StringComparison.Ordinal));
+        return first is null ? null : new Uri(first.Replace("+", "localhost", StringComparison.Ordinal).Replace("*", "localhost", StringComparison.Ordinal));
+    }
+
     public static long RssKiB(int pid) =>
         long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 

@@ -148,6 +148,17 @@ public static class SpeedBenchmark
                 student.PredictProbabilities(batch64Texts);
                 sortedSeconds = Math.Min(sortedSeconds, sw.Elapsed.TotalSeconds);
             }
+            // The gateway under concurrent clients: single texts, closed loop, each level for a fixed time (its batching engine at work).
+            var concurrency = new List<(int Clients, double TextsPerSecond, double P50, double P99, int Shed)>();
+            if (clients.Count > 0 && run is not null)
+            {
+                var client = clients[^1]; // direct to Kestrel where known: the proxy would be measured too
+                foreach (var level in ConcurrencyLevels)
+                {
+                    Console.Error.WriteLine($"[bench] speed: gateway with {level} concurrent clients, {ConcurrencySeconds} s");
+                    concurrency.Add(await ConcurrentClientsAsync(client, run.RunId, texts, level, cancellationToken));
+                }
+            }
             foreach (var c in clients) c.Dispose();
 
             // 4. This machine's fp32 GEMM rate at the same threads, right after the inference runs (same machine load).
@@ -192,6 +203,19 @@ public static class SpeedBenchmark
             text.AppendLine();
             text.AppendLine($"Targets: student >= 0.6 of the GEMM rate at batch 64: {F(usefulFlops / inProcess.Batch64Seconds / gemm, "F2")} per request of 64, {F(usefulFlops / sortedSeconds / gemm, "F2")} length-sorted ({(best64 >= 0.6 ? "met" : "missed")}); " +
                             $"gateway batch-64 throughput >= 0.85 of in-process: {F(gatewayRatio, "F2")}{(double.IsNaN(gatewayRatio) ? " (not measured)" : gatewayRatio >= 0.85 ? " (met)" : " (missed)")}.");
+            text.AppendLine();
+
+            text.AppendLine("### The gateway under concurrent clients");
+            text.AppendLine();
+            if (concurrency.Count == 0) text.AppendLine("Not measured: the gateway was not available (see the note below).");
+            else
+            {
+                text.Append(Table(["concurrent clients", "texts/s", "p50 ms", "p99 ms", "shed (503)"],
+                    concurrency.Select(c => (IReadOnlyList<string>)[c.Clients.ToString(CultureInfo.InvariantCulture), F(c.TextsPerSecond, "F0"), F(c.P50, "F1"), F(c.P99, "F1"), c.Shed.ToString(CultureInfo.InvariantCulture)]).ToList()));
+                text.AppendLine();
+                text.AppendLine($"Each level: {ConcurrencySeconds} s of closed-loop clients, one test text per request in data order, over keep-alive connections " +
+                                "directly to Kestrel; a shed client waits its Retry-After. The gateway's inference engine batches concurrent requests by length, so throughput rises with clients while one client's latency stays that of batch 1.");
+            }
             text.AppendLine();
 
             text.AppendLine("### Fine-tuning (full mode: every weight, AdamW, batch 16, length 64)");
@@ -254,6 +278,41 @@ public static class SpeedBenchmark
             await LiveSystem.ReleaseAsync(options, "speed");
             try { Directory.Delete(work, true); } catch (IOException) { }
         }
+    }
+
+    private static readonly int[] ConcurrencyLevels = [1, 8, 32];
+    private const int ConcurrencySeconds = 20;
+
+    private static async Task<(int Clients, double TextsPerSecond, double P50, double P99, int Shed)> ConcurrentClientsAsync(
+        HttpClient client, Guid runId, string[] texts, int clients, CancellationToken cancellationToken)
+    {
+        var latencies = new List<double>();
+        var shed = 0;
+        var next = -1;
+        var stopAt = Stopwatch.GetTimestamp() + ConcurrencySeconds * Stopwatch.Frequency;
+        async Task One()
+        {
+            while (Stopwatch.GetTimestamp() < stopAt && !cancellationToken.IsCancellationRequested)
+            {
+                var t = texts[(int)((uint)Interlocked.Increment(ref next) % (uint)texts.Length)];
+                var watch = Stopwatch.StartNew();
+                using var response = await client.PostAsJsonAsync("/v1/classify", new JsonObject { ["text"] = t, ["run"] = runId.ToString() }, cancellationToken);
+                await response.Content.ReadAsByteArrayAsync(cancellationToken);
+                if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable)
+                {
+                    Interlocked.Increment(ref shed);
+                    await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), cancellationToken);
+                    continue;
+                }
+                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"/v1/classify answered {(int)response.StatusCode}");
+                lock (latencies) latencies.Add(watch.Elapsed.TotalMilliseconds);
+            }
+        }
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(One, cancellationToken)));
+        var sorted = latencies.Order().ToArray();
+        double P(double q) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+        return (clients, sorted.Length / clock.Elapsed.TotalSeconds, P(0.5), P(0.99), shed);
     }
 
     private static async Task Classify(HttpClient client, Guid runId, IReadOnlyList<string> texts, CancellationToken cancellationToken)

@@ -113,14 +113,14 @@ public sealed class InferenceEngine : IDisposable
     {
         ArgumentNullException.ThrowIfNull(texts);
         if (texts.Count == 0) return Task.FromResult(Array.Empty<float[]>());
+        // Shedding must be cheap: refuse before tokenizing when the queue is already full.
+        lock (_gate) ThrowIfFullLocked(texts.Count);
         // Tokenize on the caller's thread: the runners only run the model.
         var rows = texts.Select(t => _student.Tokenizer.Encode(t, _student.MaxLength)).ToArray();
         var request = new PendingRequest(rows.Length);
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_stopping, this);
-            if (_queue.Count + rows.Length > _options.QueueCapacity)
-                throw new InferenceQueueFullException(_options.QueueCapacity, _queue.Count, rows.Length, RetryAfterLocked(rows.Length));
+            ThrowIfFullLocked(rows.Length);
             var now = Stopwatch.GetTimestamp();
             for (var i = 0; i < rows.Length; i++) _queue.Add(new QueuedText(request, i, rows[i], now));
             request.Queued = rows.Length;
@@ -128,6 +128,13 @@ public sealed class InferenceEngine : IDisposable
         }
         request.Watch(cancellationToken, _options.Deadline, Abandon);
         return request.Completion.Task;
+    }
+
+    private void ThrowIfFullLocked(int texts)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        if (_queue.Count + texts > _options.QueueCapacity)
+            throw new InferenceQueueFullException(_options.QueueCapacity, _queue.Count, texts, RetryAfterLocked(texts));
     }
 
     /// <summary>The client went away or the deadline passed: its queued texts leave the queue; texts already running finish unseen.</summary>
