@@ -113,7 +113,8 @@ public sealed class TeacherClientTests
     {
         await using var server = await TestTeacher.StartEmulatorAsync(
             ("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:MaxInjected", "1"), ("Emulator:Faults:HangMs", "10000"));
-        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.RequestTimeout = TimeSpan.FromMilliseconds(400)));
+        // Retries to spare: on a loaded machine an attempt can time out before the emulator drew its fault, or after it.
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => { o.RequestTimeout = TimeSpan.FromMilliseconds(400); o.MaxRetries = 20; }));
         var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
 
         var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, ledger);
@@ -130,8 +131,9 @@ public sealed class TeacherClientTests
     [Fact]
     public async Task TheCallersCancellation_DuringAnAttempt_IsNotRetriedNorCountedAsATimeout()
     {
-        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:HangMs", "60000"));
-        var client = TestTeacher.Client(server);
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:HangMs", "600000"));
+        // RequestTimeout far above any wait here: only the caller can end the attempt.
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.RequestTimeout = TimeSpan.FromMinutes(5)));
         var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
         using var caller = new CancellationTokenSource();
 
