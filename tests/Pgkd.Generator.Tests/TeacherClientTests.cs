@@ -60,23 +60,52 @@ public sealed class TeacherClientTests
     }
 
     [Fact]
-    public async Task ServerErrors_AreRetried_WithExponentialBackoffAndJitter()
+    public async Task ARetryAfterLongerThanMaxRetryAfter_IsCappedAtIt()
     {
-        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:ServerErrorRate", "1"), ("Emulator:Faults:MaxInjected", "3"));
-        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => { o.BaseDelay = TimeSpan.FromMilliseconds(20); o.MaxDelay = TimeSpan.FromMilliseconds(60); }));
+        await using var server = await TestTeacher.StartEmulatorAsync(
+            ("Emulator:Faults:TooManyRequestsRate", "1"), ("Emulator:Faults:MaxInjected", "1"), ("Emulator:Faults:RetryAfterMs", "60000"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.MaxRetryAfter = TimeSpan.FromMilliseconds(150)));
 
         var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
 
-        var call = Assert.Single(result.Calls);
-        Assert.Equal(4, call.Attempts);
-        Assert.Equal([500, 500, 500], call.Retries.Select(r => r.Status ?? 0));
-        // Retry n waits min(60, 20 * 2^n) ms times a factor in [0.5, 1): 20, 40, then capped at 60.
-        double[] ceilings = [20, 40, 60];
-        for (var n = 0; n < 3; n++)
+        var retry = Assert.Single(Assert.Single(result.Calls).Retries);
+        Assert.Equal(TeacherRetryCause.RateLimited, retry.Cause);
+        Assert.True(retry.FromRetryAfter);
+        Assert.Equal(TimeSpan.FromMilliseconds(150), retry.Delay); // not the 60 s asked, nor the 50 ms MaxDelay of the backoff
+    }
+
+    [Fact]
+    public async Task ServerErrors_AreRetried_WithExponentialBackoffAndJitter()
+    {
+        // Polly's exponential backoff with jitter: waits drawn around 20, 40, 80 ms, each capped at MaxDelay 60 ms.
+        async Task<IReadOnlyList<TeacherRetry>> RetriesWithSeed(int seed)
         {
-            Assert.False(call.Retries[n].FromRetryAfter);
-            Assert.InRange(call.Retries[n].Delay.TotalMilliseconds, ceilings[n] * 0.5, ceilings[n]);
+            await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:ServerErrorRate", "1"), ("Emulator:Faults:MaxInjected", "3"));
+            var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o =>
+            {
+                o.BaseDelay = TimeSpan.FromMilliseconds(20);
+                o.MaxDelay = TimeSpan.FromMilliseconds(60);
+                o.JitterSeed = seed;
+            }));
+            var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
+            var call = Assert.Single(result.Calls);
+            Assert.Equal(4, call.Attempts);
+            return call.Retries;
         }
+
+        var retries = await RetriesWithSeed(1);
+
+        Assert.Equal([1, 2, 3], retries.Select(r => r.Attempt));
+        Assert.Equal([500, 500, 500], retries.Select(r => r.Status ?? 0));
+        Assert.All(retries, r =>
+        {
+            Assert.Equal(TeacherRetryCause.ServerError, r.Cause);
+            Assert.False(r.FromRetryAfter);
+            Assert.InRange(r.Delay, TimeSpan.Zero, TimeSpan.FromMilliseconds(60));
+        });
+        // JitterSeed fixes the draws (tests stay reproducible), and they are draws: another seed waits differently.
+        Assert.Equal(retries.Select(r => r.Delay), (await RetriesWithSeed(1)).Select(r => r.Delay));
+        Assert.NotEqual(retries.Select(r => r.Delay), (await RetriesWithSeed(2)).Select(r => r.Delay));
     }
 
     [Fact]
@@ -84,15 +113,70 @@ public sealed class TeacherClientTests
     {
         await using var server = await TestTeacher.StartEmulatorAsync(
             ("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:MaxInjected", "1"), ("Emulator:Faults:HangMs", "10000"));
-        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.RequestTimeout = TimeSpan.FromMilliseconds(400)));
+        // Retries to spare: on a loaded machine an attempt can time out before the emulator drew its fault, or after it.
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => { o.RequestTimeout = TimeSpan.FromMilliseconds(400); o.MaxRetries = 20; }));
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
 
-        var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, new TeacherUsageLedger(TeacherBudget.Unlimited));
+        var result = await client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, ledger);
 
         var call = Assert.Single(result.Calls);
         Assert.True(call.Attempts >= 2); // 2 unless a loaded machine also makes the retry slower than 400 ms
-        Assert.Contains("timeout", call.Retries[0].Reason);
+        Assert.Equal(TeacherRetryCause.Timeout, call.Retries[0].Cause);
+        Assert.Equal("timeout after 0.4 s (Teacher:RequestTimeout)", call.Retries[0].Reason);
+        Assert.Equal(call.Retries.Select(r => (r.Cause, r.Reason)), ledger.FailedAttempts.Select(f => (f.Cause, f.Reason)));
         Assert.Equal(1, server.Stats.Hangs);
         Assert.True(result.Reply.IsValidReply);
+    }
+
+    [Fact]
+    public async Task TheCallersCancellation_DuringAnAttempt_IsNotRetriedNorCountedAsATimeout()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:HangMs", "600000"));
+        // RequestTimeout far above any wait here: only the caller can end the attempt.
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.RequestTimeout = TimeSpan.FromMinutes(5)));
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
+        using var caller = new CancellationTokenSource();
+
+        var generating = client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, ledger, caller.Token);
+        await TestTeacher.WaitUntilAsync(() => server.Stats.Hangs == 1);
+        await caller.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => generating);
+        Assert.Empty(ledger.FailedAttempts);
+        Assert.Equal(1, server.Stats.Requests);
+    }
+
+    [Fact]
+    public async Task TheCallersCancellation_DuringABackoff_EndsTheWait()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:ServerErrorRate", "1"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => { o.BaseDelay = TimeSpan.FromSeconds(30); o.MaxDelay = TimeSpan.FromSeconds(60); }));
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
+        using var caller = new CancellationTokenSource();
+
+        var generating = client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, ledger, caller.Token);
+        await TestTeacher.WaitUntilAsync(() => ledger.FailedAttempts.Count == 1);
+        await caller.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => generating);
+        Assert.Equal(TeacherRetryCause.ServerError, Assert.Single(ledger.FailedAttempts).Cause);
+        Assert.Equal(1, server.Stats.Requests);
+    }
+
+    [Fact]
+    public async Task ABadRequest_IsNotRetried()
+    {
+        await using var teacher = await FixedAnswerTeacher.StartAsync(400);
+        var client = new TeacherClient(TeacherConnection.Parse(teacher.ConnectionString), TestTeacher.FastOptions());
+        var ledger = new TeacherUsageLedger(TeacherBudget.Unlimited);
+
+        var e = await Assert.ThrowsAsync<TeacherRequestException>(() =>
+            client.GenerateAsync(TestTeacher.Prompt([1, 1, 1, 1]), TestTeacher.ReplyContext(), Call, ledger));
+
+        Assert.Equal(400, e.Status);
+        Assert.Contains("HTTP 400", e.Message);
+        Assert.Equal(1, teacher.Requests);
+        Assert.Empty(ledger.FailedAttempts);
     }
 
     [Fact]
@@ -110,6 +194,9 @@ public sealed class TeacherClientTests
         Assert.Contains("HTTP 500", e.Message);
         Assert.Equal(3, server.Stats.ServerErrors);
         Assert.Equal(0, ledger.Totals.Calls);
+        // Every attempt is in the run's failed attempts, the last one (not retried) too.
+        Assert.Equal(3, ledger.FailedAttempts.Count);
+        Assert.All(ledger.FailedAttempts, f => Assert.Equal((TeacherRetryCause.ServerError, "HTTP 500"), (f.Cause, f.Reason)));
     }
 
     [Fact]

@@ -168,6 +168,15 @@ public sealed class TeacherOptionsBindingTests
     }
 
     [Fact]
+    public void ARequestTimeoutTheRetryPipelineRefuses_FailsNamingTheSection()
+    {
+        var e = Assert.Throws<TeacherConfigurationException>(() => new TeacherClient(
+            TeacherConnection.Parse("Endpoint=http://127.0.0.1:1/v1;Model=m;Key=k"), new TeacherClientOptions { RequestTimeout = TimeSpan.FromMilliseconds(5) }));
+        Assert.Equal(TeacherClientOptions.Section, e.Setting);
+        Assert.Contains("Timeout", e.Message);
+    }
+
+    [Fact]
     public void TheShippedAppSettings_Bind()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

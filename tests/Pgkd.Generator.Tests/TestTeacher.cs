@@ -53,6 +53,17 @@ internal static class TestTeacher
         string key = Key, string deployment = Model) =>
         new(TeacherConnection.Parse(ConnectionString(server, kind, key, deployment)), options ?? FastOptions());
 
+    /// <summary>Polls <paramref name="condition"/> until it holds; a generous deadline, since a loaded machine is slow, not wrong.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the condition did not hold within {timeoutSeconds} s");
+            await Task.Delay(10);
+        }
+    }
+
     public static LabelSet Labels => LabelSet.FromLines(File.ReadAllText(DemoFile("labels.txt")));
 
     public static Dataset Read(string name)

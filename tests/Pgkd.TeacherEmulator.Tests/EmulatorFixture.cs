@@ -87,6 +87,17 @@ internal static class Emulators
         return new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds; the deadline is generous, as a loaded machine is slow, not wrong.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the condition did not hold within {timeoutSeconds} s");
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>POSTs to the OpenAI route and returns the parsed samples of a 200 reply.</summary>
     public static async Task<List<LabeledExample>> AskAsync(HttpClient http, TeacherPrompt prompt, string runId)
     {

@@ -84,10 +84,22 @@ public sealed class FaultTests
     [Fact]
     public async Task Hangs_OutlastAClientTimeout()
     {
-        await using var server = await Emulators.StartAsync(("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:HangMs", "5000"));
+        // The client's patience starts once the emulator has counted the hang: a fixed client timeout started at the send
+        // could fire, on a loaded machine, before the request had even arrived. A 60 s hang leaves no answer a way in first.
+        await using var server = await Emulators.StartAsync(("Emulator:Faults:HangRate", "1"), ("Emulator:Faults:HangMs", "60000"));
         using var http = Emulators.Http(server);
-        http.Timeout = TimeSpan.FromMilliseconds(300);
-        await Assert.ThrowsAnyAsync<TaskCanceledException>(() => http.PostAsync("v1/chat/completions", Emulators.Body([("user", "hi")])));
+        http.Timeout = Timeout.InfiniteTimeSpan; // the test's own token is the client's patience
+        using var giveUp = new CancellationTokenSource();
+        var request = http.PostAsync("v1/chat/completions", Emulators.Body([("user", "hi")]), giveUp.Token);
+
+        await Emulators.WaitUntilAsync(() => server.Stats.Hangs == 1 || request.IsCompleted);
+        Assert.False(request.IsCompleted, "the emulator answered instead of hanging");
+        await Task.Delay(300); // the 300 ms a client waits before it gives up
+        Assert.False(request.IsCompleted, "the hang did not hold the answer for 300 ms");
+        await giveUp.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<TaskCanceledException>(() => request);
         Assert.Equal(1, server.Stats.Hangs);
+        Assert.Equal(0, server.Stats.Completed);
     }
 }

@@ -1,5 +1,6 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
+using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -10,6 +11,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OpenAI;
 using OpenAI.Chat;
 using Pgkd.Core.Teacher;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
 
 namespace Pgkd.Generator.Teacher;
 
@@ -23,11 +27,12 @@ public sealed record TeacherResult(TeacherReplyParseResult Reply, IReadOnlyList<
 /// The teacher LLM behind one chat API: Azure OpenAI through Azure.AI.OpenAI (API key or Entra ID) or
 /// any OpenAI-compatible endpoint through the OpenAI .NET client, chosen by <see cref="TeacherConnection.Kind"/>.
 /// It turns a Core <see cref="TeacherPrompt"/> into a chat request (system + user, JSON reply
-/// format), retries transient failures with exponential backoff and jitter (honouring Retry-After),
-/// gives a reply that does not parse one repair turn, records tokens, latency and cost of every call
-/// in a <see cref="TeacherUsageLedger"/> whose budget it enforces, and hands replies to
-/// <see cref="TeacherReplyParser"/>. The SDKs' own retries are off: this class owns them so it can
-/// record and bound them.
+/// format), sends it through a Polly pipeline (a timeout per attempt inside retries of 429, 408, 5xx,
+/// timeouts and network errors, with exponential backoff and jitter, honouring Retry-After), gives a
+/// reply that does not parse one repair turn, records tokens, latency and cost of every call in a
+/// <see cref="TeacherUsageLedger"/> whose budget it enforces, and hands replies to
+/// <see cref="TeacherReplyParser"/>. The SDKs' own retries are off so that every retry goes through
+/// this pipeline, which records each one by cause in the ledger and is bounded by the options.
 /// </summary>
 public sealed class TeacherClient
 {
@@ -43,6 +48,7 @@ public sealed class TeacherClient
     private readonly ILogger _logger;
     private readonly Random _jitter;
     private readonly Lock _jitterGate = new();
+    private readonly ResiliencePipeline _pipeline;
 
     public TeacherClient(TeacherConnection connection, TeacherClientOptions? options = null, ILogger<TeacherClient>? logger = null)
     {
@@ -53,6 +59,7 @@ public sealed class TeacherClient
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _jitter = _options.JitterSeed is { } seed ? new Random(seed) : new Random();
         _chat = CreateChatClient(connection, _options);
+        _pipeline = BuildPipeline();
     }
 
     public TeacherConnection Connection { get; }
@@ -137,102 +144,152 @@ public sealed class TeacherClient
         };
         if (_options.JsonMode) chatOptions.ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat();
 
-        var retries = new List<TeacherRetry>();
+        var log = new AttemptLog(ledger, []);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(AttemptLogKey, log);
         var total = Stopwatch.StartNew();
-        for (var attempt = 0; ; attempt++)
+        try
         {
-            string reason;
-            TeacherRetryCause cause;
-            int? status = null;
-            TimeSpan? retryAfter = null;
-            Exception error;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.RequestTimeout);
-            var watch = Stopwatch.StartNew();
-            try
+            var (completion, latency) = await _pipeline.ExecuteAsync(static async (ctx, state) =>
             {
-                ClientResult<ChatCompletion> result = await _chat.CompleteChatAsync(messages, chatOptions, timeout.Token);
-                watch.Stop();
-                var completion = result.Value;
-                var text = completion.Content.Count > 0 ? string.Concat(completion.Content.Select(p => p.Text)) : "";
-                var promptTokens = completion.Usage?.InputTokenCount ?? 0;
-                var completionTokens = completion.Usage?.OutputTokenCount ?? 0;
-                var record = new TeacherCallRecord(call.RunId, call.Round, purpose, Connection.Deployment, promptTokens, completionTokens,
-                    Price.Cost(promptTokens, completionTokens), watch.Elapsed, total.Elapsed, attempt + 1, retries);
-                activity?.SetTag("gen_ai.usage.input_tokens", promptTokens);
-                activity?.SetTag("gen_ai.usage.output_tokens", completionTokens);
-                activity?.SetTag("pgkd.teacher.attempts", attempt + 1);
-                var model = new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment);
-                TokenCounter.Add(promptTokens, model, new("gen_ai.token.type", "input"));
-                TokenCounter.Add(completionTokens, model, new("gen_ai.token.type", "output"));
-                LatencyHistogram.Record(watch.Elapsed.TotalSeconds, model);
-                return (text, record);
-            }
-            catch (ClientResultException e) when (e.Status is 401 or 403)
-            {
-                throw new TeacherConfigurationException(TeacherConnection.Setting,
-                    Connection.UsesEntraId
-                        ? $"The teacher at {Connection.Endpoint} refused the Entra ID token (HTTP {e.Status}). Give this identity the 'Cognitive Services OpenAI User' role, or set Key in {TeacherConnection.Setting}."
-                        : $"The teacher at {Connection.Endpoint} rejected the API key (HTTP {e.Status}). Fix Key in {TeacherConnection.Setting}.", e);
-            }
-            catch (ClientResultException e) when (e.Status == 404)
-            {
-                throw new TeacherConfigurationException(TeacherConnection.Setting,
-                    $"The teacher at {Connection.Endpoint} has no deployment or model '{Connection.Deployment}' (HTTP 404). " +
-                    $"Fix Deployment in {TeacherConnection.Setting} (or Endpoint, if it points to the wrong resource or lacks /v1).", e);
-            }
-            catch (ClientResultException e) when (e.Status is 429 or 408 or >= 500 or 0)
-            {
-                status = e.Status == 0 ? null : e.Status;
-                reason = e.Status == 0 ? "network error: " + e.Message : $"HTTP {e.Status}";
-                cause = e.Status switch { 429 => TeacherRetryCause.RateLimited, 408 => TeacherRetryCause.Timeout, 0 => TeacherRetryCause.Network, _ => TeacherRetryCause.ServerError };
-                retryAfter = RetryAfterOf(e.GetRawResponse());
-                error = e;
-            }
-            catch (ClientResultException e)
-            {
-                throw new TeacherRequestException($"The teacher refused the request (HTTP {e.Status}): {e.Message}", e.Status, e);
-            }
-            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-            {
-                reason = $"timeout after {_options.RequestTimeout.TotalSeconds:0.###} s (Teacher:RequestTimeout)";
-                cause = TeacherRetryCause.Timeout;
-                error = e;
-            }
-            catch (HttpRequestException e)
-            {
-                reason = "network error: " + e.Message;
-                cause = TeacherRetryCause.Network;
-                error = e;
-            }
-            catch (AuthenticationFailedException e)
-            {
-                throw new TeacherConfigurationException(TeacherConnection.Setting,
-                    $"No Entra ID credential for the teacher ({e.Message}). Sign in (az login, managed identity) or set Key in {TeacherConnection.Setting}.", e);
-            }
+                var watch = Stopwatch.StartNew();
+                ClientResult<ChatCompletion> result = await state.Chat.CompleteChatAsync(state.Messages, state.Options, ctx.CancellationToken);
+                return (result.Value, watch.Elapsed);
+            }, context, (Chat: _chat, Messages: messages, Options: chatOptions));
 
-            ledger?.RecordFailedAttempt(cause, reason);
-            if (attempt >= _options.MaxRetries)
-                throw new TeacherUnavailableException(
-                    $"The teacher at {Connection.Endpoint} ({Connection.Deployment}) still failed after {attempt + 1} attempts; last: {reason}.",
-                    attempt + 1, status, error);
-            var delay = retryAfter is { } ra ? Min(ra, _options.MaxRetryAfter) : Backoff(attempt);
-            retries.Add(new TeacherRetry(attempt + 1, reason, status, delay, retryAfter is not null, cause));
-            RetryCounter.Add(1, new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment),
-                new KeyValuePair<string, object?>("pgkd.teacher.retry_cause", cause.ToString()));
-            _logger.LogWarning("Teacher attempt {Attempt} failed ({Reason}); retrying in {Delay} ms", attempt + 1, reason, (int)delay.TotalMilliseconds);
-            await Task.Delay(delay, cancellationToken);
+            var attempts = log.Retries.Count + 1;
+            var text = completion.Content.Count > 0 ? string.Concat(completion.Content.Select(p => p.Text)) : "";
+            var promptTokens = completion.Usage?.InputTokenCount ?? 0;
+            var completionTokens = completion.Usage?.OutputTokenCount ?? 0;
+            var record = new TeacherCallRecord(call.RunId, call.Round, purpose, Connection.Deployment, promptTokens, completionTokens,
+                Price.Cost(promptTokens, completionTokens), latency, total.Elapsed, attempts, log.Retries);
+            activity?.SetTag("gen_ai.usage.input_tokens", promptTokens);
+            activity?.SetTag("gen_ai.usage.output_tokens", completionTokens);
+            activity?.SetTag("pgkd.teacher.attempts", attempts);
+            var model = new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment);
+            TokenCounter.Add(promptTokens, model, new("gen_ai.token.type", "input"));
+            TokenCounter.Add(completionTokens, model, new("gen_ai.token.type", "output"));
+            LatencyHistogram.Record(latency.TotalSeconds, model);
+            return (text, record);
+        }
+        catch (Exception e) when (Transient(e, cancellationToken) is { } last)
+        {
+            // The pipeline gave up on a transient failure; OnRetry never saw this last attempt, so it is recorded here.
+            ledger?.RecordFailedAttempt(last.Cause, last.Reason);
+            cancellationToken.ThrowIfCancellationRequested();
+            var attempts = log.Retries.Count + 1;
+            throw new TeacherUnavailableException(
+                $"The teacher at {Connection.Endpoint} ({Connection.Deployment}) still failed after {attempts} attempts; last: {last.Reason}.",
+                attempts, last.Status, e);
+        }
+        catch (ClientResultException e) when (e.Status is 401 or 403)
+        {
+            throw new TeacherConfigurationException(TeacherConnection.Setting,
+                Connection.UsesEntraId
+                    ? $"The teacher at {Connection.Endpoint} refused the Entra ID token (HTTP {e.Status}). Give this identity the 'Cognitive Services OpenAI User' role, or set Key in {TeacherConnection.Setting}."
+                    : $"The teacher at {Connection.Endpoint} rejected the API key (HTTP {e.Status}). Fix Key in {TeacherConnection.Setting}.", e);
+        }
+        catch (ClientResultException e) when (e.Status == 404)
+        {
+            throw new TeacherConfigurationException(TeacherConnection.Setting,
+                $"The teacher at {Connection.Endpoint} has no deployment or model '{Connection.Deployment}' (HTTP 404). " +
+                $"Fix Deployment in {TeacherConnection.Setting} (or Endpoint, if it points to the wrong resource or lacks /v1).", e);
+        }
+        catch (ClientResultException e)
+        {
+            throw new TeacherRequestException($"The teacher refused the request (HTTP {e.Status}): {e.Message}", e.Status, e);
+        }
+        catch (AuthenticationFailedException e)
+        {
+            throw new TeacherConfigurationException(TeacherConnection.Setting,
+                $"No Entra ID credential for the teacher ({e.Message}). Sign in (az login, managed identity) or set Key in {TeacherConnection.Setting}.", e);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
         }
     }
 
-    /// <summary>Exponential backoff with jitter: min(MaxDelay, BaseDelay * 2^attempt) * U[0.5, 1).</summary>
-    internal TimeSpan Backoff(int attempt)
+    /// <summary>One request's retries, carried through the shared pipeline in its <see cref="ResilienceContext"/>.</summary>
+    private sealed record AttemptLog(TeacherUsageLedger? Ledger, List<TeacherRetry> Retries);
+
+    private static readonly ResiliencePropertyKey<AttemptLog> AttemptLogKey = new("pgkd.teacher.attempt_log");
+
+    /// <summary>A failure worth another attempt, named as the run status counts it.</summary>
+    private sealed record TransientFailure(TeacherRetryCause Cause, string Reason, int? Status, TimeSpan? RetryAfter);
+
+    /// <summary>
+    /// Retries of transient failures around a timeout per attempt, built once per client (a request's own state travels
+    /// in its context). Polly's exponential backoff with jitter decides each wait, drawing from
+    /// <see cref="TeacherClientOptions.JitterSeed"/>, unless the failed attempt carried a Retry-After.
+    /// </summary>
+    private ResiliencePipeline BuildPipeline()
     {
-        var ceiling = Math.Min(_options.MaxDelay.TotalMilliseconds, _options.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 30)));
-        double factor;
-        lock (_jitterGate) factor = 0.5 + 0.5 * _jitter.NextDouble();
-        return TimeSpan.FromMilliseconds(ceiling * factor);
+        var builder = new ResiliencePipelineBuilder();
+        try
+        {
+            // Polly refuses MaxRetryAttempts 0: no retries is no retry strategy.
+            if (_options.MaxRetries > 0)
+                builder.AddRetry(new RetryStrategyOptions
+                {
+                    MaxRetryAttempts = _options.MaxRetries,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    Delay = _options.BaseDelay,
+                    MaxDelay = _options.MaxDelay,
+                    Randomizer = () => { lock (_jitterGate) return _jitter.NextDouble(); },
+                    ShouldHandle = args => ValueTask.FromResult(Transient(args.Outcome.Exception, args.Context.CancellationToken) is not null),
+                    // Polly does not apply MaxDelay to a generated delay: MaxRetryAfter caps it.
+                    DelayGenerator = args => ValueTask.FromResult(
+                        Transient(args.Outcome.Exception, args.Context.CancellationToken)?.RetryAfter is { } retryAfter
+                            ? Min(retryAfter, _options.MaxRetryAfter) : (TimeSpan?)null),
+                    OnRetry = args =>
+                    {
+                        Record(args.Context.Properties.GetValue(AttemptLogKey, null!),
+                            Transient(args.Outcome.Exception, args.Context.CancellationToken)!, args.AttemptNumber + 1, args.RetryDelay);
+                        return ValueTask.CompletedTask;
+                    },
+                });
+            return builder.AddTimeout(_options.RequestTimeout).Build();
+        }
+        catch (ValidationException e)
+        {
+            throw new TeacherConfigurationException(TeacherClientOptions.Section,
+                $"Section {TeacherClientOptions.Section} has a value the retry pipeline refuses (RequestTimeout is its Timeout; MaxRetries, " +
+                $"BaseDelay and MaxDelay its retry's MaxRetryAttempts, Delay and MaxDelay): {e.Message}", e);
+        }
     }
+
+    /// <summary>A failed attempt about to be retried: in the run's ledger, the call's retries, the retry counter and the log.</summary>
+    private void Record(AttemptLog log, TransientFailure failure, int attempt, TimeSpan delay)
+    {
+        log.Ledger?.RecordFailedAttempt(failure.Cause, failure.Reason);
+        log.Retries.Add(new TeacherRetry(attempt, failure.Reason, failure.Status, delay, failure.RetryAfter is not null, failure.Cause));
+        RetryCounter.Add(1, new KeyValuePair<string, object?>("gen_ai.request.model", Connection.Deployment),
+            new KeyValuePair<string, object?>("pgkd.teacher.retry_cause", failure.Cause.ToString()));
+        _logger.LogWarning("Teacher attempt {Attempt} failed ({Reason}); retrying in {Delay} ms", attempt, failure.Reason, (int)delay.TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// The failure as a retry cause, or null where another attempt cannot help: a refusal (401, 403, 404, other 4xx),
+    /// a missing credential, the caller's own cancellation.
+    /// </summary>
+    private TransientFailure? Transient(Exception? error, CancellationToken caller) => error switch
+    {
+        ClientResultException { Status: 429 or 408 or >= 500 or 0 } e => new TransientFailure(
+            e.Status switch { 429 => TeacherRetryCause.RateLimited, 408 => TeacherRetryCause.Timeout, 0 => TeacherRetryCause.Network, _ => TeacherRetryCause.ServerError },
+            e.Status == 0 ? "network error: " + e.Message : $"HTTP {e.Status}",
+            e.Status == 0 ? null : e.Status,
+            RetryAfterOf(e.GetRawResponse())),
+        TimeoutRejectedException => AttemptTimedOut(),
+        // A cancellation the caller did not ask for is the SDK's own network timeout (set above RequestTimeout).
+        OperationCanceledException when !caller.IsCancellationRequested => AttemptTimedOut(),
+        HttpRequestException e => new TransientFailure(TeacherRetryCause.Network, "network error: " + e.Message, null, null),
+        _ => null,
+    };
+
+    private TransientFailure AttemptTimedOut() =>
+        new(TeacherRetryCause.Timeout, $"timeout after {_options.RequestTimeout.TotalSeconds:0.###} s (Teacher:RequestTimeout)", null, null);
 
     /// <summary><c>retry-after-ms</c> (OpenAI and Azure send it) first, then <c>Retry-After</c> as seconds or an HTTP date.</summary>
     internal static TimeSpan? RetryAfterOf(PipelineResponse? response)
@@ -255,7 +312,7 @@ public sealed class TeacherClient
 
     private static ChatClient CreateChatClient(TeacherConnection connection, TeacherClientOptions options)
     {
-        // The SDKs' retries are off (this class retries and records); their own timeout sits above ours.
+        // The SDKs' retries are off (the pipeline retries and records); their own timeout sits above the pipeline's.
         var networkTimeout = options.RequestTimeout + TimeSpan.FromSeconds(30);
         switch (connection.Kind)
         {

@@ -20,7 +20,10 @@ public sealed class TeacherClientOptions
     /// <summary>Retries after the first attempt on 429, 408, 5xx, timeouts and network errors.</summary>
     public int MaxRetries { get; set; } = 5;
 
-    /// <summary>Backoff before retry n (0-based): min(MaxDelay, BaseDelay * 2^n), times a jitter factor in [0.5, 1).</summary>
+    /// <summary>
+    /// The median wait before the first retry: Polly's exponential backoff with (decorrelated) jitter roughly doubles
+    /// the median for each retry after it, and caps every wait at <see cref="MaxDelay"/>.
+    /// </summary>
     public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
@@ -54,7 +57,7 @@ public sealed class TeacherClientOptions
 
     public Dictionary<string, TokenPrice> Prices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Seed of the backoff jitter; null draws one (tests fix it).</summary>
+    /// <summary>Seed of the backoff jitter (Polly's retry randomizer); null draws one (tests fix it).</summary>
     public int? JitterSeed { get; set; }
 
     /// <summary>The generator checks the connection with one tiny request at start-up and stops on a configuration error.</summary>
