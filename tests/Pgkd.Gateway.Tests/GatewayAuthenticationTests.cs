@@ -15,7 +15,7 @@ namespace Pgkd.Gateway.Tests;
 /// credentials and a caller with a wrong key, except the short allow-list below. An endpoint added without thinking
 /// about authentication is protected by the fallback policy; one marked anonymous without being added here fails.
 /// </summary>
-public sealed class GatewayAuthenticationTests : IClassFixture<DefaultGatewayHost>
+public sealed class GatewayAuthenticationTests(DefaultGatewayHost host, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<DefaultGatewayHost>
 {
     /// <summary>
     /// The only endpoints a caller without the key may reach: probes, the sign-in form, and the API reference's own
@@ -27,9 +27,7 @@ public sealed class GatewayAuthenticationTests : IClassFixture<DefaultGatewayHos
         "GET /scalar/scalar.js", "GET /scalar/scalar.aspnetcore.js", "GET /scalar/favicon.svg",
     ];
 
-    private readonly GatewayHost _host;
-
-    public GatewayAuthenticationTests(DefaultGatewayHost host) => _host = host;
+    private readonly GatewayHost _host = host;
 
     public static IEnumerable<(string Method, string Path, bool HtmlPage)> MappedEndpoints(IServiceProvider services)
     {
@@ -80,10 +78,12 @@ public sealed class GatewayAuthenticationTests : IClassFixture<DefaultGatewayHos
     {
         using var client = _host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
         var failures = new List<string>();
+        var checkedCount = 0;
         foreach (var (method, path, html) in MappedEndpoints(_host.Services))
         {
             var name = $"{method} {path}";
             if (Anonymous.Contains(name)) continue;
+            checkedCount++;
 
             using (var anonymous = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path)))
             {
@@ -107,6 +107,7 @@ public sealed class GatewayAuthenticationTests : IClassFixture<DefaultGatewayHos
                     failures.Add($"{name} with a wrong key in {header}: {(int)wrong.StatusCode} {body[..Math.Min(body.Length, 200)]}");
             }
         }
+        output.WriteLine($"{checkedCount} protected method/route pairs checked three ways; {Anonymous.Count} allowed anonymously");
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
