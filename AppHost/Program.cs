@@ -70,6 +70,11 @@ var gatewayKey = builder.AddParameter("gateway-api-key", secret: true);
 var gateway = AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
     .WithEnvironment("Gateway__ApiKey", gatewayKey)
     .WithExternalHttpEndpoints();
+// Gateway settings given to the AppHost reach the gateway (./build.sh run -- --Gateway:Inference:QueueCapacity=256);
+// the key is a parameter, never a setting.
+foreach (KeyValuePair<string, string?> setting in Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(builder.Configuration.GetSection("Gateway")))
+    if (setting.Value is { } value && !setting.Key.Equals("Gateway:ApiKey", StringComparison.OrdinalIgnoreCase))
+        gateway.WithEnvironment(setting.Key.Replace(":", "__", StringComparison.Ordinal), value);
 // Behind Container Apps' ingress the client's address comes in X-Forwarded-For: the failed-sign-in limit is per client.
 if (builder.ExecutionContext.IsPublishMode) gateway.WithEnvironment("ASPNETCORE_FORWARDEDHEADERS_ENABLED", "true");
 

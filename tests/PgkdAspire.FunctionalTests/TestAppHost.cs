@@ -26,6 +26,9 @@ public sealed record TestAppHostArguments(string Instance, string DataDirectory,
         $"--instance={Instance}", $"--data-dir={DataDirectory}",
         $"--rabbit-port={RabbitPort}", $"--rabbit-management-port={RabbitManagementPort}",
         $"--rabbit-dist-port={RabbitDistPort}", $"--epmd-port={EpmdPort}", $"--blob-port={BlobPort}",
+        // The bad-input, fuzz and wrong-key tests all come from one address on purpose; the failed-authentication limit has
+        // tests of its own (Pgkd.Gateway.Tests.GatewayAuthenticationTests).
+        "--Gateway:FailedAuthentication:PermitLimit=1000000",
     ];
 
     /// <summary>Processes this AppHost started that are still alive: the broker, its epmd, Azurite.</summary>
