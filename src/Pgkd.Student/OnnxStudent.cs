@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace Pgkd.Student;
 
 /// <summary>
-/// Serving: a student checkpoint's model.onnx under ONNX Runtime (package Microsoft.ML.OnnxRuntime.Gpu:
+/// Serving: a student checkpoint's model.onnx (or model.int8.onnx) under ONNX Runtime (package Microsoft.ML.OnnxRuntime.Gpu:
 /// CUDA execution provider when present, CPU otherwise). One session, reused; thread-safe.
 /// </summary>
 public sealed class OnnxStudent : IDisposable
@@ -12,14 +12,19 @@ public sealed class OnnxStudent : IDisposable
     private readonly InferenceSession _session;
     private readonly OnnxRunOptions _options;
 
-    private OnnxStudent(InferenceSession session, string provider, StudentCheckpointMetadata metadata, StudentTokenizer tokenizer, OnnxRunOptions options)
+    private OnnxStudent(InferenceSession session, string provider, StudentCheckpointMetadata metadata, StudentTokenizer tokenizer, OnnxRunOptions options,
+        StudentPrecision precision)
     {
+        Precision = precision;
         _session = session;
         ExecutionProvider = provider;
         Metadata = metadata;
         Tokenizer = tokenizer;
         _options = options;
     }
+
+    /// <summary>Which serving graph runs: model.onnx (fp32) or model.int8.onnx.</summary>
+    public StudentPrecision Precision { get; }
 
     /// <summary>"CUDA" or "CPU".</summary>
     public string ExecutionProvider { get; }
@@ -33,17 +38,27 @@ public sealed class OnnxStudent : IDisposable
 
     public StudentTokenizer Tokenizer { get; }
 
-    /// <summary>Loads a checkpoint folder (model.onnx + metadata.json). The tokenizer defaults to the pretrained MiniLM vocabulary, whose hash must match.</summary>
-    public static OnnxStudent Load(string checkpointDirectory, OnnxRunOptions? options = null, StudentTokenizer? tokenizer = null)
+    /// <summary>
+    /// Loads a checkpoint folder (metadata.json and model.onnx, or model.int8.onnx for <see cref="StudentPrecision.Int8"/>).
+    /// The tokenizer defaults to the pretrained MiniLM vocabulary, whose hash must match.
+    /// </summary>
+    public static OnnxStudent Load(string checkpointDirectory, OnnxRunOptions? options = null, StudentTokenizer? tokenizer = null,
+        StudentPrecision precision = StudentPrecision.Fp32)
     {
         options ??= new OnnxRunOptions();
         var metadata = StudentCheckpoint.ReadMetadata(checkpointDirectory);
         tokenizer ??= StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
         if (!string.Equals(tokenizer.VocabularyHash, metadata.VocabularyHash, StringComparison.Ordinal))
             throw new InvalidOperationException($"The checkpoint was trained with vocabulary {metadata.VocabularyHash}, the tokenizer has {tokenizer.VocabularyHash}.");
-        var bytes = File.ReadAllBytes(Path.Combine(checkpointDirectory, StudentCheckpoint.OnnxFileName));
-        var (session, provider) = OrtSessions.Create(bytes, options, "student " + Path.GetFileName(Path.GetFullPath(checkpointDirectory)));
-        return new OnnxStudent(session, provider, metadata, tokenizer, options);
+        var path = Path.Combine(Path.GetFullPath(checkpointDirectory), StudentCheckpoint.OnnxFileNameFor(precision));
+        if (!File.Exists(path))
+            throw new FileNotFoundException(precision == StudentPrecision.Int8
+                ? $"{path} is missing: the checkpoint has no int8 serving graph (written before int8 export, or copied without it); " +
+                  $"make it from {StudentCheckpoint.OnnxFileName} with {nameof(StudentQuantizer)}.{nameof(StudentQuantizer.QuantizeDynamicInt8)}."
+                : $"{path} is missing: not a complete student checkpoint.", path);
+        var what = $"student {Path.GetFileName(Path.GetFullPath(checkpointDirectory))} ({StudentCheckpoint.OnnxFileNameFor(precision)})";
+        var (session, provider) = OrtSessions.Create(File.ReadAllBytes(path), options, what);
+        return new OnnxStudent(session, provider, metadata, tokenizer, options, precision);
     }
 
     /// <summary>Class probabilities per text, in label order.</summary>

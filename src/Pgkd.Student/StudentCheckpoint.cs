@@ -4,14 +4,16 @@ namespace Pgkd.Student;
 
 /// <summary>
 /// A trained student in a folder: <c>student.pt</c> (TorchSharp state of every weight, to continue training),
-/// <c>model.onnx</c> (the MiniLM graph with these weights + mean pooling + head; outputs <c>logits</c>, <c>probs</c>)
-/// and <c>metadata.json</c> (labels in order, max length, vocabulary hash, ...). metadata.json is written last,
-/// so a folder with it is complete.
+/// <c>model.onnx</c> (the MiniLM graph with these weights + mean pooling + head; outputs <c>logits</c>, <c>probs</c>),
+/// <c>model.int8.onnx</c> (the same graph with int8 weight matrices, <see cref="StudentQuantizer"/>) and
+/// <c>metadata.json</c> (labels in order, max length, vocabulary hash, ...). metadata.json is written last, so a folder
+/// with it is complete.
 /// </summary>
 public sealed class StudentCheckpoint
 {
     public const string StateFileName = "student.pt";
     public const string OnnxFileName = "model.onnx";
+    public const string Int8OnnxFileName = "model.int8.onnx";
     public const string MetadataFileName = "metadata.json";
 
     private StudentCheckpoint(string directory, StudentCheckpointMetadata metadata)
@@ -28,7 +30,17 @@ public sealed class StudentCheckpoint
 
     public string OnnxPath => Path.Combine(Directory, OnnxFileName);
 
+    public string Int8OnnxPath => Path.Combine(Directory, Int8OnnxFileName);
+
     public string MetadataPath => Path.Combine(Directory, MetadataFileName);
+
+    /// <summary>The serving graph file of a precision: model.onnx or model.int8.onnx.</summary>
+    public static string OnnxFileNameFor(StudentPrecision precision) => precision switch
+    {
+        StudentPrecision.Fp32 => OnnxFileName,
+        StudentPrecision.Int8 => Int8OnnxFileName,
+        _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, null),
+    };
 
     public static StudentCheckpoint Load(string directory)
     {
@@ -60,12 +72,18 @@ public sealed class StudentCheckpoint
         if (File.Exists(metaPath)) File.Delete(metaPath); // incomplete until rewritten
         model.save(Path.Combine(full, StateFileName));
         var onnx = ExportOnnx(model, metadata, baseModel);
-        var tmp = Path.Combine(full, OnnxFileName + ".tmp");
-        using (var f = File.Create(tmp))
-            Google.Protobuf.MessageExtensions.WriteTo(onnx, f);
-        File.Move(tmp, Path.Combine(full, OnnxFileName), overwrite: true);
+        WriteModel(onnx, Path.Combine(full, OnnxFileName));
+        WriteModel(StudentQuantizer.QuantizeDynamicInt8(onnx), Path.Combine(full, Int8OnnxFileName));
         File.WriteAllText(metaPath, JsonSerializer.Serialize(metadata, StudentCheckpointMetadata.Json));
         return new StudentCheckpoint(full, metadata);
+    }
+
+    private static void WriteModel(Onnx.ModelProto model, string path)
+    {
+        var tmp = path + ".tmp";
+        using (var f = File.Create(tmp))
+            Google.Protobuf.MessageExtensions.WriteTo(model, f);
+        File.Move(tmp, path, overwrite: true);
     }
 
     internal static Onnx.ModelProto ExportOnnx(StudentModel model, StudentCheckpointMetadata metadata, byte[] baseModel)
@@ -80,4 +98,11 @@ public sealed class StudentCheckpoint
         };
         return MiniLMOnnx.BuildServingGraph(baseModel, model.Encoder.WeightsByHuggingFaceName(), (w, b, model.Classes), props);
     }
+}
+
+/// <summary>Which of a checkpoint's serving graphs to run: fp32 (model.onnx) or int8 weights (model.int8.onnx).</summary>
+public enum StudentPrecision
+{
+    Fp32,
+    Int8,
 }
