@@ -32,7 +32,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
               completed run; --file: one text a line.
           pgkd models
               Models of completed runs; the default one serves when no run is chosen.
-          pgkd export RUN --out DIR
+          pgkd export RUN --out DIR [--precision fp32|int8]
               Writes model.onnx, metadata.json, labels.txt and vocab.txt of the
               run's best model into DIR.
 
@@ -239,8 +239,14 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
     private async Task<int> ExportAsync(CliArguments args, CancellationToken cancellationToken)
     {
-        args.Allow("out");
-        args.AtMostPositionals(1, "pgkd export RUN --out DIR");
+        args.Allow("out", "precision");
+        args.AtMostPositionals(1, "pgkd export RUN --out DIR [--precision fp32|int8]");
+        var modelFile = args.Option("precision")?.ToLowerInvariant() switch
+        {
+            null or "fp32" => "model.onnx",
+            "int8" => "model.int8.onnx",
+            var other => throw new CliException(ExitCodes.Usage, $"--precision must be fp32 or int8, was \"{other}\""),
+        };
         if (args.Positionals.Count == 0) throw new CliException(ExitCodes.Usage, "which run? pgkd export RUN --out DIR");
         var runId = RunId(args.Positionals[0]);
         var outDir = Path.GetFullPath(args.Required("out", "folder to write the model files into"));
@@ -259,7 +265,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         }
         var table = new Table().Border(TableBorder.Rounded).AddColumns("file", "bytes");
         table.Columns[1].RightAligned();
-        foreach (var file in ModelFiles)
+        foreach (var file in ModelFiles.Select(f => f == "model.onnx" ? modelFile : f))
         {
             var bytes = await gateway.DownloadAsync($"v1/runs/{runId}/model/{file}", Path.Combine(outDir, file), cancellationToken);
             table.AddRow(file, bytes.ToString("N0", CultureInfo.InvariantCulture));

@@ -98,6 +98,15 @@ public sealed class CliFunctionalTests(DistillationRunFixture run, ITestOutputHe
         Assert.Contains("[CLS]", await File.ReadAllLinesAsync(Path.Combine(outDir, "vocab.txt")));
         Assert.Contains("\"labels\"", await File.ReadAllTextAsync(Path.Combine(outDir, "metadata.json")));
         Assert.Empty(Directory.GetFiles(outDir, "*.part"));
+
+        // The int8 variant instead of the fp32 graph, on request: smaller, and an ONNX model too.
+        var int8Dir = Path.Combine(_dir, "export-int8");
+        var int8 = await Pgkd("export", run.RunId.ToString(), "--out", int8Dir, "--precision", "int8");
+        Assert.True(int8.Exit == 0, int8.Errors);
+        var quantized = await File.ReadAllBytesAsync(Path.Combine(int8Dir, "model.int8.onnx"));
+        Assert.Equal(0x08, quantized[0]);
+        Assert.InRange(quantized.Length, onnx.Length / 5, onnx.Length * 4 / 5); // the embedding table stays fp32
+        Assert.False(File.Exists(Path.Combine(int8Dir, "model.onnx")));
     }
 
     [Fact]

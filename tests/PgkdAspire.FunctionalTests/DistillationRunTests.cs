@@ -64,7 +64,7 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
         ];
         foreach (var name in expected) Assert.Contains(name, names);
         for (var r = 0; r <= 2; r++)
-            foreach (var file in new[] { "model.onnx", "student.pt", "metadata.json", "training.json" })
+            foreach (var file in new[] { "model.onnx", "model.int8.onnx", "student.pt", "metadata.json", "training.json" })
                 Assert.Contains($"checkpoints/round-{r}/{file}", names);
         Assert.Contains($"evaluations/round-{(int)run.Run["bestRound"]!}-test.json", names);
 
@@ -145,6 +145,11 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
             Assert.Equal(1.0, probabilities.Sum(p => (double)p.Value!), 3);
             Assert.Contains((string)prediction["label"]!, probabilities.Select(p => p.Key));
         }
+
+        // GET /v1/models says which graph serves it (Gateway:Inference:Precision).
+        var models = (await run.Gateway.GetFromJsonAsync<JsonArray>("/v1/models"))!;
+        var served = models.Single(m => (string?)m!["id"] == (string)result["model"]!)!;
+        Assert.Contains((string?)served["precision"], new[] { "Fp32", "Int8" });
     }
 
     [Fact]

@@ -19,8 +19,9 @@ public static class ModelEndpoints
 
     public sealed record ClassifyResponse(string Model, IReadOnlyList<Prediction> Predictions);
 
+    /// <summary>A completed run's best model; <paramref name="Precision"/> is the graph this gateway serves it with (Gateway:Inference:Precision).</summary>
     public sealed record ModelInfo(string Id, Guid RunId, int BestRound, bool Default, double? ValidationAccuracy, double? TestAccuracy,
-        IReadOnlyList<string> Labels, DateTimeOffset CompletedAt);
+        IReadOnlyList<string> Labels, DateTimeOffset CompletedAt, string Precision);
 
     public static RouteGroupBuilder MapModels(this RouteGroupBuilder v1)
     {
@@ -111,12 +112,13 @@ public static class ModelEndpoints
     private static async Task<Ok<IReadOnlyList<ModelInfo>>> ListAsync(ModelRegistry registry, CancellationToken cancellationToken)
     {
         var runs = await registry.CompletedRunsAsync(cancellationToken);
+        var precision = registry.InferenceOptions().Precision.ToString();
         var defaultId = runs.Count == 0 ? null : ModelRegistry.IdOf(runs[0].RunId, runs[0].BestRound!.Value);
         return TypedResults.Ok<IReadOnlyList<ModelInfo>>(runs.Select(r =>
         {
             var id = ModelRegistry.IdOf(r.RunId, r.BestRound!.Value);
             return new ModelInfo(id, r.RunId, r.BestRound!.Value, id == defaultId, r.Round(r.BestRound.Value).Accuracy, r.TestReport?.Accuracy,
-                r.Labels.Select(l => l.Name).ToList(), r.UpdatedAt);
+                r.Labels.Select(l => l.Name).ToList(), r.UpdatedAt, precision);
         }).ToList());
     }
 

@@ -15,7 +15,8 @@ public static class ModelFileEndpoints
     public const string VocabularyFile = "vocab.txt";
 
     /// <summary>The files one can ask for, in the order an export writes them.</summary>
-    public static readonly IReadOnlyList<string> Files = [StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName, LabelsFile, VocabularyFile];
+    public static readonly IReadOnlyList<string> Files =
+        [StudentCheckpoint.OnnxFileName, StudentCheckpoint.Int8OnnxFileName, StudentCheckpoint.MetadataFileName, LabelsFile, VocabularyFile];
 
     /// <summary>Response header naming the checkpoint's round, so a client can tell which round it got.</summary>
     public const string RoundHeader = "X-Pgkd-Round";
@@ -23,7 +24,7 @@ public static class ModelFileEndpoints
     public static RouteGroupBuilder MapModelFiles(this RouteGroupBuilder v1)
     {
         v1.MapGet("/runs/{runId:guid}/model/{file}", DownloadAsync).WithTags("Models")
-            .WithSummary("Download a file of a completed run's best model: model.onnx, metadata.json, labels.txt or vocab.txt");
+            .WithSummary("Download a file of a completed run's best model: model.onnx, model.int8.onnx, metadata.json, labels.txt or vocab.txt");
         return v1;
     }
 
@@ -38,6 +39,9 @@ public static class ModelFileEndpoints
             return Problem(409, "The run has no final model", $"run {runId} is {manifest.Status}; its best model is known once it has completed");
 
         http.Response.Headers[RoundHeader] = best.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (file == StudentCheckpoint.Int8OnnxFileName && !await store.ExistsAsync(RunBlobLayout.CheckpointFolder(runId, best) + file, cancellationToken))
+            return Problem(404, "No int8 model for this run",
+                $"run {runId} was trained before checkpoints carried {file}; download {StudentCheckpoint.OnnxFileName} (the gateway quantizes it when it serves int8)");
         return file switch
         {
             LabelsFile => TypedResults.File(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', await LabelsInModelOrderAsync(store, manifest, best, cancellationToken)) + "\n"),

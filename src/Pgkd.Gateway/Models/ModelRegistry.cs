@@ -137,11 +137,21 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
     {
         var round = run.BestRound!.Value;
         var folder = RunBlobLayout.CheckpointFolder(run.RunId, round);
+        var inference = InferenceOptions();
         var local = Path.Combine(Path.GetTempPath(), "pgkd-gateway-models", $"{run.RunId:N}-{round}");
         Directory.CreateDirectory(local);
-        foreach (var file in new[] { StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
-            await File.WriteAllBytesAsync(Path.Combine(local, file), (await store.ReadAsync(folder + file, cancellationToken)).ToArray(), cancellationToken);
-        var inference = InferenceOptions();
+        await File.WriteAllBytesAsync(Path.Combine(local, StudentCheckpoint.MetadataFileName),
+            (await store.ReadAsync(folder + StudentCheckpoint.MetadataFileName, cancellationToken)).ToArray(), cancellationToken);
+        var graph = StudentCheckpoint.OnnxFileNameFor(inference.Precision);
+        if (await store.ExistsAsync(folder + graph, cancellationToken))
+            await File.WriteAllBytesAsync(Path.Combine(local, graph), (await store.ReadAsync(folder + graph, cancellationToken)).ToArray(), cancellationToken);
+        else
+        {
+            // A checkpoint from before int8 export: quantize its fp32 graph here (the same pure rewrite the trainer runs).
+            logger.LogInformation("{Folder} has no {Graph}; quantizing its {Fp32} for serving", folder, graph, StudentCheckpoint.OnnxFileName);
+            var fp32 = (await store.ReadAsync(folder + StudentCheckpoint.OnnxFileName, cancellationToken)).ToArray();
+            await File.WriteAllBytesAsync(Path.Combine(local, graph), StudentQuantizer.QuantizeDynamicInt8(fp32), cancellationToken);
+        }
         var student = OnnxStudent.Load(local, new OnnxRunOptions
         {
             Threads = inference.EffectiveThreads,
@@ -150,7 +160,7 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
             MemoryPattern = configuration.GetValue("Gateway:Inference:MemoryPattern", true),
             ShrinkArenaAfterRun = configuration.GetValue("Gateway:Inference:ShrinkArenaAfterRun", false),
             Log = message => logger.LogInformation("{Message}", message),
-        }, tokenizer);
+        }, tokenizer, inference.Precision);
         var id = IdOf(run.RunId, round);
         return new ServedModel(id, run.RunId, round, new InferenceEngine(student, inference, id));
     }

@@ -31,6 +31,9 @@ public sealed class InferenceOptions
     /// <summary>The longest a request's texts may wait in the queue; past it the request is answered 503 and its texts leave the queue.</summary>
     public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Which serving graph runs: <c>Fp32</c> (model.onnx) or <c>Int8</c> (model.int8.onnx, weight matrices quantized).</summary>
+    public StudentPrecision Precision { get; set; } = StudentPrecision.Fp32;
+
     public int EffectiveThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / Math.Max(1, ConcurrentBatches));
 
     public InferenceOptions Validated()
@@ -43,6 +46,7 @@ public sealed class InferenceOptions
         if (ConcurrentBatches < 1) problems.Add($"ConcurrentBatches must be at least 1 (was {ConcurrentBatches})");
         if (Threads < 0) problems.Add($"Threads must be 0 (automatic) or more (was {Threads})");
         if (Deadline <= TimeSpan.Zero) problems.Add($"Deadline must be positive (was {Deadline})");
+        if (!Enum.IsDefined(Precision)) problems.Add($"Precision must be Fp32 or Int8 (was {Precision})");
         return problems.Count == 0 ? this : throw new InvalidOperationException($"{Section}: {string.Join("; ", problems)}.");
     }
 }
