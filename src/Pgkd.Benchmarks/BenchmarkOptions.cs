@@ -5,11 +5,12 @@ namespace Pgkd.Benchmarks;
 /// <summary>
 /// The options of <c>./build.sh bench</c>. Sections: quality (strategies on a dataset, the paper's Tables 2/4),
 /// speed (student in-process, through the gateway, TorchSharp eager, PyTorch; Table 5), anatomy (where a real
-/// round's wall time goes, through the AppHost).
+/// round's wall time goes, through the AppHost), serving-memory (the gateway's resident memory per ONNX Runtime memory
+/// setting under 32 concurrent clients, each setting in a fresh child process).
 /// </summary>
 public sealed record BenchmarkOptions
 {
-    public static readonly string[] AllSections = ["quality", "speed", "anatomy"];
+    public static readonly string[] AllSections = ["quality", "speed", "anatomy", "serving-memory"];
 
     public IReadOnlyList<string> Sections { get; init; } = AllSections;
 
@@ -37,6 +38,12 @@ public sealed record BenchmarkOptions
     /// </summary>
     public int AnatomyRounds { get; init; } = 2;
 
+    /// <summary>Measured seconds per serving-memory child, after its warm-up (6 configurations x repetitions children in all).</summary>
+    public int ServingSeconds { get; init; } = 50;
+
+    /// <summary>Repetitions of every serving-memory configuration, taken in turns.</summary>
+    public int ServingRepeats { get; init; } = 2;
+
     /// <summary>Measure nothing: rewrite the quality fragment from its stored raw results and compose results.md.</summary>
     public bool ReportOnly { get; init; }
 
@@ -54,7 +61,8 @@ public sealed record BenchmarkOptions
 
     public const string Usage = """
         Usage: ./build.sh bench [options]      (or: dotnet run -c Release --project src/Pgkd.Benchmarks -- [options])
-          --sections quality,speed,anatomy   which parts to run (default: all); other parts keep their last results
+          --sections quality,speed,anatomy,serving-memory
+                                             which parts to run (default: all); other parts keep their last results
           --data DIR                         dataset folder (default ../shared/data/agnews)
           --rounds N                         teacher rounds after the seed-only round (default 6)
           --samples N                        teacher samples per round (default 200)
@@ -65,6 +73,9 @@ public sealed record BenchmarkOptions
           --threads N                        CPU threads for training and inference (default 2)
           --anatomy-rounds N                 teacher rounds of the live runs through the AppHost (default 2; at most
                                              --rounds); 6 with --modes full times a whole AG News run end to end
+          --serving-seconds N                serving-memory: measured seconds per configuration after 10 s of warm-up
+                                             (default 50; 6 configurations x --serving-repeats children, ~13 min)
+          --serving-repeats N                serving-memory: repetitions of every configuration, in turns (default 2)
           --stopping-metric M                Accuracy (the product's default), ValidationLoss (the paper's; the
                                              published tables), MacroF1 or WeightedF1
           --teacher "Endpoint=..;Key=..;Deployment=.."   a real OpenAI-compatible teacher instead of the emulator
@@ -117,6 +128,8 @@ public sealed record BenchmarkOptions
             FullEpochsPerRound = Int("full-epochs", 1, 1, 50),
             Threads = Int("threads", 2, 1, 256),
             AnatomyRounds = Int("anatomy-rounds", 2, 1, 100),
+            ServingSeconds = Int("serving-seconds", 50, 1, 3600),
+            ServingRepeats = Int("serving-repeats", 2, 1, 20),
             StoppingMetric = Take("stopping-metric") is { } metric
                 ? Enum.TryParse<Pgkd.Core.Run.StoppingMetric>(metric, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(metric, out _)
                     ? parsed : throw new BenchmarkUsageException($"--stopping-metric: unknown metric \"{metric}\" (known: {string.Join(", ", Enum.GetNames<Pgkd.Core.Run.StoppingMetric>())})")

@@ -1,6 +1,9 @@
 using Pgkd.Benchmarks;
 
 // ./build.sh bench [options]: the paper's tables on a dataset folder, written to docs/results.md (see BenchmarkOptions.Usage).
+// A serving-memory child (one configuration in a fresh process; see Serving.ServingMemoryBenchmark) takes no options.
+if (args is [Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.ChildArgument, var spec])
+    return await Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.ChildAsync(spec);
 var root = RepositoryRoot();
 BenchmarkOptions options;
 try
@@ -30,6 +33,7 @@ foreach (var section in options.Sections)
         "quality" => await Pgkd.Benchmarks.Quality.QualityBenchmark.RunAsync(options, cancel.Token),
         "speed" => await Pgkd.Benchmarks.Speed.SpeedBenchmark.RunAsync(options, cancel.Token),
         "anatomy" => await Pgkd.Benchmarks.Anatomy.RoundAnatomyBenchmark.RunAsync(options, cancel.Token),
+        "serving-memory" => await Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.RunAsync(options, cancel.Token),
         _ => throw new InvalidOperationException(section),
     };
     ResultsDocument.WriteFragment(options.OutputDirectory, section, markdown);
