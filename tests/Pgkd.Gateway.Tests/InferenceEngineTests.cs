@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Time.Testing;
 using Pgkd.Core.Data;
 using Pgkd.Student.Serving;
 using Pgkd.Student;
@@ -155,12 +156,57 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
     [Fact]
     public async Task A_request_that_waits_past_its_deadline_is_refused_naming_the_deadline_and_leaves_the_queue()
     {
+        var clock = new FakeTimeProvider();
         using var engine = new InferenceEngine(fixture.Load(),
-            new InferenceOptions { MaxBatchWait = Forever, Deadline = TimeSpan.FromMilliseconds(100) }, "deadline");
-        var late = await Assert.ThrowsAsync<InferenceDeadlineException>(() => engine.ClassifyAsync(["one", "two"], CancellationToken.None));
+            new InferenceOptions { MaxBatchWait = Forever, Deadline = TimeSpan.FromMilliseconds(100) }, "deadline", clock);
+        var request = engine.ClassifyAsync(["one", "two"], CancellationToken.None);
+        Assert.False(request.IsCompleted);
+        clock.Advance(TimeSpan.FromMilliseconds(150));
+        var late = await Assert.ThrowsAsync<InferenceDeadlineException>(() => request);
         Assert.Contains("Gateway:Inference:Deadline", late.Message);
         Assert.Contains("0.1 s", late.Message);
         Assert.Equal(0, engine.QueuedTexts);
+    }
+
+    [Fact]
+    public async Task A_batch_takes_the_whole_oldest_request_before_other_texts()
+    {
+        // Three requests queued while the engine waits; the first batch (room for 4) must hold all of the first request.
+        var sizes = new List<int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "pgkd.serving.batch.size") l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        {
+            if (tags.ToArray().Any(t => t.Key == "pgkd.model" && (string?)t.Value == "fifo")) lock (sizes) sizes.Add(value);
+        });
+        listener.Start();
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 4, MaxBatchWait = Forever }, "fifo");
+        var first = engine.ClassifyAsync([MixedTexts[0], MixedTexts[7], MixedTexts[2]], CancellationToken.None);
+        var second = engine.ClassifyAsync([MixedTexts[1], MixedTexts[3]], CancellationToken.None);
+        var third = engine.ClassifyAsync([MixedTexts[4], MixedTexts[5], MixedTexts[6]], CancellationToken.None);
+        // 8 texts queued: two full batches run at once; the first request finishes with the first batch.
+        var done = await Task.WhenAny(first, second, third);
+        Assert.Same(first, done);
+        await Task.WhenAll(first, second, third);
+        lock (sizes) Assert.Equal(8, sizes.Sum());
+    }
+
+    [Fact]
+    public async Task The_deadline_never_throws_away_a_request_the_model_has_started()
+    {
+        // One batch of 2 runs (the request's first two texts), the third waits for company for an hour: past the
+        // deadline the request is not refused, because the model has started it; it finishes with the next batch.
+        var clock = new FakeTimeProvider();
+        using var engine = new InferenceEngine(fixture.Load(),
+            new InferenceOptions { MaxBatchTexts = 2, MaxBatchWait = Forever, Deadline = TimeSpan.FromSeconds(1) }, "started", clock);
+        var started = engine.ClassifyAsync(["one", "two", "three"], CancellationToken.None);
+        await WaitUntilAsync(() => engine.QueuedTexts == 1); // the first batch has taken two texts
+        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(started.IsCompleted);
+        Assert.Equal(1, engine.QueuedTexts);
+        var company = engine.ClassifyAsync(["four"], CancellationToken.None); // fills the second batch
+        Assert.Equal(3, (await started).Length);
+        Assert.Single(await company);
     }
 
     [Fact]
@@ -182,6 +228,13 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
         var problem = Assert.Throws<InvalidOperationException>(() =>
             new InferenceOptions { QueueCapacity = capacity, MaxBatchTexts = maxBatchTexts, ConcurrentBatches = concurrent }.Validated());
         Assert.StartsWith("Gateway:Inference:", problem.Message);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        // Generous: only a machine that stops for minutes fails this, and then the message says what never happened.
+        for (var i = 0; i < 1200 && !condition(); i++) await Task.Delay(100);
+        Assert.True(condition(), "the engine never reached the expected state");
     }
 
     private static void AssertClose(float[] expected, float[] actual, int text)

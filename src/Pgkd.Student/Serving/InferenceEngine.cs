@@ -51,10 +51,12 @@ public sealed class InferenceOptions
     }
 }
 
-/// <summary>The request was not queued: the queue holds <see cref="InferenceOptions.QueueCapacity"/> texts already.</summary>
-public sealed class InferenceQueueFullException(int capacity, int queued, int requested, TimeSpan retryAfter)
-    : Exception($"the inference queue holds {queued} of at most {capacity} texts ({InferenceOptions.Section}:QueueCapacity); this request brings {requested}")
+/// <summary>The request was not queued: the queue holds <see cref="InferenceOptions.QueueCapacity"/> texts already, or more work than its deadline allows.</summary>
+public sealed class InferenceQueueFullException(string message, TimeSpan retryAfter) : Exception(message)
 {
+    public InferenceQueueFullException(int capacity, int queued, int requested, TimeSpan retryAfter)
+        : this($"the inference queue holds {queued} of at most {capacity} texts ({InferenceOptions.Section}:QueueCapacity); this request brings {requested}", retryAfter) { }
+
     public TimeSpan RetryAfter { get; } = retryAfter;
 }
 
@@ -68,7 +70,7 @@ public sealed class InferenceDeadlineException(TimeSpan deadline, TimeSpan retry
 /// <summary>
 /// One served model's inference engine, in the manner of Hugging Face text-embeddings-inference and Triton's dynamic
 /// batcher: requests put their tokenized texts on one bounded queue; a fixed number of runner threads each take a batch
-/// of texts of similar token length (always including the oldest text, so none starves), bounded in texts and in padded
+/// (the oldest request's texts, filled up with other texts of similar token length), bounded in texts and in padded
 /// tokens, after waiting at most <see cref="InferenceOptions.MaxBatchWait"/> for company, run it in one ONNX Runtime
 /// call, and hand each request its rows. N clients therefore never mean N concurrent runs, each with its own threads and
 /// arena growth for its own shapes. A request whose client goes away or whose deadline passes takes its queued texts
@@ -85,8 +87,12 @@ public sealed class InferenceEngine : IDisposable
     private bool _stopping;
     private double _textsPerSecond = 200; // a prior until the first batches are measured; only used for Retry-After
 
-    public InferenceEngine(OnnxStudent student, InferenceOptions options, string modelId)
+    private readonly TimeProvider _time;
+
+    /// <param name="time">The clock of the deadlines (tests pass a fake one).</param>
+    public InferenceEngine(OnnxStudent student, InferenceOptions options, string modelId, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _student = student;
         _options = options.Validated();
         _modelId = modelId;
@@ -130,15 +136,24 @@ public sealed class InferenceEngine : IDisposable
             request.Queued = rows.Length;
             Monitor.PulseAll(_gate);
         }
-        request.Watch(cancellationToken, _options.Deadline, Abandon);
+        request.Watch(cancellationToken, _options.Deadline, _time, Abandon);
         return request.Completion.Task;
     }
 
+    /// <summary>
+    /// Admission: the queue's capacity in texts, and the work ahead at the measured rate: a request that could not start
+    /// before its deadline is refused now rather than queued to be refused later.
+    /// </summary>
     private void ThrowIfFullLocked(int texts)
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
         if (_queue.Count + texts > _options.QueueCapacity)
             throw new InferenceQueueFullException(_options.QueueCapacity, _queue.Count, texts, RetryAfterLocked(texts));
+        var ahead = TimeSpan.FromSeconds(_queue.Count / Math.Max(_textsPerSecond, 1));
+        if (_queue.Count > 0 && ahead > _options.Deadline)
+            throw new InferenceQueueFullException(
+                $"the inference queue holds {_queue.Count} texts, about {ahead.TotalSeconds:0.#} s of work at the measured {_textsPerSecond:0} texts/s, " +
+                $"more than {InferenceOptions.Section}:Deadline ({_options.Deadline.TotalSeconds:0.###} s)", RetryAfterLocked(texts));
     }
 
     /// <summary>The client went away or the deadline passed: its queued texts leave the queue; texts already running finish unseen.</summary>
@@ -147,7 +162,9 @@ public sealed class InferenceEngine : IDisposable
         lock (_gate)
         {
             if (request.Completion.Task.IsCompleted) return;
-            if (deadline && request.Queued == 0) return; // every text is running: the answer is moments away
+            // Work already started is never thrown away: a request with a text running or done finishes (it is at the
+            // head of the queue by then, see TakeBatchLocked); the deadline sheds requests the model has not touched.
+            if (deadline && request.Queued < request.Results.Length) return;
             _queue.RemoveAll(q => q.Request == request);
             request.Queued = 0;
             if (deadline)
@@ -192,7 +209,9 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>
     /// A batch when one is due: the queue could fill a batch, or the oldest text has waited <see cref="InferenceOptions.MaxBatchWait"/>.
-    /// The batch is the oldest text and its nearest neighbours by token length, within the text and padded-token limits.
+    /// The batch starts with every queued text of the oldest request that fits (so requests finish in the order they
+    /// came, and a request never waits for more batches than the ones ahead of it), then fills the room left with other
+    /// requests' texts nearest in token length to the batch's longest, within the text and padded-token limits.
     /// </summary>
     private List<QueuedText>? TakeBatchLocked()
     {
@@ -201,18 +220,26 @@ public sealed class InferenceEngine : IDisposable
         var full = _queue.Count >= _options.MaxBatchTexts || _queue.Count * MaxLength(_queue) >= _options.MaxBatchTokens;
         if (!full && Stopwatch.GetElapsedTime(oldest.EnqueuedAt) < _options.MaxBatchWait) return null;
 
-        var byLength = _queue.OrderBy(q => q.Tokens.Length).ToList();
-        int left = byLength.IndexOf(oldest), right = left;
-        while (right - left + 1 < _options.MaxBatchTexts)
+        var batch = new List<QueuedText>();
+        var longest = 0;
+        bool TryAdd(QueuedText text)
         {
-            var canLeft = left > 0 && Fits(right - left + 2, byLength[right].Tokens.Length);
-            var canRight = right < byLength.Count - 1 && Fits(right - left + 2, byLength[right + 1].Tokens.Length);
-            if (!canLeft && !canRight) break;
-            if (canLeft && (!canRight || oldest.Tokens.Length - byLength[left - 1].Tokens.Length <= byLength[right + 1].Tokens.Length - oldest.Tokens.Length))
-                left--;
-            else right++;
+            var length = Math.Max(longest, text.Tokens.Length);
+            if (batch.Count + 1 > _options.MaxBatchTexts || (batch.Count + 1) * length > _options.MaxBatchTokens) return false;
+            batch.Add(text);
+            longest = length;
+            return true;
         }
-        var batch = byLength.GetRange(left, right - left + 1);
+        foreach (var text in _queue.Where(q => q.Request == oldest.Request).OrderBy(q => q.Tokens.Length))
+            if (!TryAdd(text)) break; // ascending: the rest are longer still
+        if (batch.Count == 0) batch.Add(oldest); // one text longer than the token budget still runs, alone
+        longest = Math.Max(longest, batch.Max(b => b.Tokens.Length));
+        // Fillers: texts no longer than the batch's longest pad nothing extra, the longest of them first; then longer ones, nearest first.
+        var others = _queue.Where(q => q.Request != oldest.Request).ToList();
+        foreach (var text in others.Where(q => q.Tokens.Length <= longest).OrderByDescending(q => q.Tokens.Length)
+                     .Concat(others.Where(q => q.Tokens.Length > longest).OrderBy(q => q.Tokens.Length)))
+            if (!TryAdd(text)) break; // in this order, a text that does not fit means none after it does
+
         var taken = batch.ToHashSet();
         _queue.RemoveAll(taken.Contains);
         foreach (var text in batch)
@@ -221,8 +248,6 @@ public sealed class InferenceEngine : IDisposable
             text.Request.Running++;
         }
         return batch;
-
-        bool Fits(int texts, int longest) => texts * longest <= _options.MaxBatchTokens;
     }
 
     private static int MaxLength(List<QueuedText> texts)
@@ -308,9 +333,9 @@ public sealed class InferenceEngine : IDisposable
         private CancellationTokenSource? _deadline;
         private CancellationTokenRegistration _cancelled, _expired;
 
-        public void Watch(CancellationToken cancellationToken, TimeSpan deadline, Action<PendingRequest, bool, CancellationToken> abandon)
+        public void Watch(CancellationToken cancellationToken, TimeSpan deadline, TimeProvider time, Action<PendingRequest, bool, CancellationToken> abandon)
         {
-            _deadline = new CancellationTokenSource(deadline);
+            _deadline = new CancellationTokenSource(deadline, time);
             _expired = _deadline.Token.Register(() => abandon(this, true, default));
             if (cancellationToken.CanBeCanceled) _cancelled = cancellationToken.Register(() => abandon(this, false, cancellationToken));
             Completion.Task.ContinueWith(_ =>
