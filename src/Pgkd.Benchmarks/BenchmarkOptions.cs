@@ -6,16 +6,20 @@ namespace Pgkd.Benchmarks;
 /// The options of <c>./build.sh bench</c>. Sections: quality (strategies on a dataset, the paper's Tables 2/4),
 /// speed (student in-process, through the gateway, TorchSharp eager, PyTorch; Table 5), anatomy (where a real
 /// round's wall time goes, through the AppHost), serving-memory (the gateway's resident memory per ONNX Runtime memory
-/// setting under 32 concurrent clients, each setting in a fresh child process).
+/// setting under 32 concurrent clients, each setting in a fresh child process), int8 (the int8 serving graph against
+/// fp32: accuracy and throughput).
 /// </summary>
 public sealed record BenchmarkOptions
 {
-    public static readonly string[] AllSections = ["quality", "speed", "anatomy", "serving-memory"];
+    public static readonly string[] AllSections = ["quality", "speed", "anatomy", "serving-memory", "int8"];
 
     public IReadOnlyList<string> Sections { get; init; } = AllSections;
 
     /// <summary>Dataset folder: labels.txt, seed_train.jsonl, seed_val.jsonl, test.jsonl, and pool.jsonl for the emulator.</summary>
     public required string DataDirectory { get; init; }
+
+    /// <summary>Dataset folders of the int8 section (labels.txt, seed_train.jsonl, test.jsonl): AG News and Banking77 by default.</summary>
+    public IReadOnlyList<string> Int8DataDirectories { get; init; } = [];
 
     public int Rounds { get; init; } = 6;
 
@@ -61,9 +65,11 @@ public sealed record BenchmarkOptions
 
     public const string Usage = """
         Usage: ./build.sh bench [options]      (or: dotnet run -c Release --project src/Pgkd.Benchmarks -- [options])
-          --sections quality,speed,anatomy,serving-memory
+          --sections quality,speed,anatomy,serving-memory,int8
                                              which parts to run (default: all); other parts keep their last results
           --data DIR                         dataset folder (default ../shared/data/agnews)
+          --int8-data DIR,DIR                dataset folders of the int8 section (default ../shared/data/agnews and
+                                             ../shared/data/banking77); one seed-only student per folder and seed
           --rounds N                         teacher rounds after the seed-only round (default 6)
           --samples N                        teacher samples per round (default 200)
           --seeds 1,2,3                      run seeds (default 1,2,3)
@@ -120,6 +126,8 @@ public sealed record BenchmarkOptions
         {
             Sections = sections,
             DataDirectory = Path.GetFullPath(Take("data") ?? Path.Combine(repositoryRoot, "..", "shared", "data", "agnews")),
+            Int8DataDirectories = (List("int8-data") ?? [Path.Combine(repositoryRoot, "..", "shared", "data", "agnews"), Path.Combine(repositoryRoot, "..", "shared", "data", "banking77")])
+                .Select(Path.GetFullPath).ToArray(),
             Rounds = Int("rounds", 6, 1, 100),
             SamplesPerRound = Int("samples", 200, 1, 100_000),
             Seeds = seeds,
@@ -141,6 +149,10 @@ public sealed record BenchmarkOptions
         if (values.Count > 0) throw new BenchmarkUsageException($"unknown option --{values.Keys.First()}");
         if (!File.Exists(Path.Combine(options.DataDirectory, "seed_train.jsonl")))
             throw new BenchmarkUsageException($"--data: {options.DataDirectory} has no seed_train.jsonl (it needs labels.txt, seed_train.jsonl, seed_val.jsonl, test.jsonl, pool.jsonl)");
+        if (sections.Contains("int8"))
+            foreach (var dir in options.Int8DataDirectories)
+                if (!File.Exists(Path.Combine(dir, "seed_train.jsonl")) || !File.Exists(Path.Combine(dir, "test.jsonl")))
+                    throw new BenchmarkUsageException($"--int8-data: {dir} lacks seed_train.jsonl or test.jsonl (it needs labels.txt, seed_train.jsonl, seed_val.jsonl, test.jsonl)");
         return options;
     }
 }

@@ -33,6 +33,7 @@ foreach (var section in options.Sections)
         "quality" => await Pgkd.Benchmarks.Quality.QualityBenchmark.RunAsync(options, cancel.Token),
         "speed" => await Pgkd.Benchmarks.Speed.SpeedBenchmark.RunAsync(options, cancel.Token),
         "anatomy" => await Pgkd.Benchmarks.Anatomy.RoundAnatomyBenchmark.RunAsync(options, cancel.Token),
+        "int8" => await Pgkd.Benchmarks.Int8.Int8Benchmark.RunAsync(options, cancel.Token),
         "serving-memory" => await Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.RunAsync(options, cancel.Token),
         _ => throw new InvalidOperationException(section),
     };

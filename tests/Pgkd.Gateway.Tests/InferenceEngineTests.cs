@@ -71,7 +71,7 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
         using var reference = fixture.Load();
         var alone = MixedTexts.Select(t => reference.PredictEncoded([reference.Tokenizer.Encode(t, reference.MaxLength)])[0]).ToArray();
 
-        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = TimeSpan.FromMilliseconds(20) }, "test");
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = TimeSpan.FromMilliseconds(20), Deadline = Forever }, "test");
         var inOneRequest = await engine.ClassifyAsync(MixedTexts, CancellationToken.None);
         // Every text sent on its own, all at once, plus the whole list again: batches mix lengths and requests.
         var concurrent = MixedTexts.Select(t => engine.ClassifyAsync([t], CancellationToken.None)).ToList();
@@ -105,7 +105,7 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
         listener.Start();
 
         using var engine = new InferenceEngine(fixture.Load(),
-            new InferenceOptions { MaxBatchTexts = 3, MaxBatchTokens = 256, MaxBatchWait = TimeSpan.FromMilliseconds(20) }, "limits");
+            new InferenceOptions { MaxBatchTexts = 3, MaxBatchTokens = 256, MaxBatchWait = TimeSpan.FromMilliseconds(20), Deadline = Forever }, "limits");
         var texts = MixedTexts.Concat(MixedTexts).ToArray();
         var answers = await Task.WhenAll(texts.Select(t => engine.ClassifyAsync([t], CancellationToken.None)));
 
@@ -122,7 +122,7 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
     [Fact]
     public async Task A_request_that_would_overflow_the_queue_is_refused_naming_the_limit()
     {
-        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { QueueCapacity = 4, MaxBatchWait = Forever }, "full");
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { QueueCapacity = 4, MaxBatchWait = Forever, Deadline = Forever }, "full");
         var waiting = engine.ClassifyAsync(["one", "two", "three"], CancellationToken.None);
         Assert.Equal(3, engine.QueuedTexts);
 
@@ -141,7 +141,7 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
     [Fact]
     public async Task A_client_that_goes_away_frees_its_queued_texts()
     {
-        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = Forever }, "cancel");
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = Forever, Deadline = Forever }, "cancel");
         using var client = new CancellationTokenSource();
         var request = engine.ClassifyAsync(["one", "two", "three"], client.Token);
         var other = engine.ClassifyAsync(["stays"], CancellationToken.None);
@@ -180,7 +180,7 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
             if (tags.ToArray().Any(t => t.Key == "pgkd.model" && (string?)t.Value == "fifo")) lock (sizes) sizes.Add(value);
         });
         listener.Start();
-        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 4, MaxBatchWait = Forever }, "fifo");
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 4, MaxBatchWait = Forever, Deadline = Forever }, "fifo");
         var first = engine.ClassifyAsync([MixedTexts[0], MixedTexts[7], MixedTexts[2]], CancellationToken.None);
         var second = engine.ClassifyAsync([MixedTexts[1], MixedTexts[3]], CancellationToken.None);
         var third = engine.ClassifyAsync([MixedTexts[4], MixedTexts[5], MixedTexts[6]], CancellationToken.None);
@@ -213,7 +213,7 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
     public async Task A_full_batch_runs_without_waiting_for_company()
     {
         // Even told to wait an hour, a queue that fills a batch runs it at once.
-        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 2, MaxBatchWait = Forever }, "full-batch");
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 2, MaxBatchWait = Forever, Deadline = Forever }, "full-batch");
         var answer = await engine.ClassifyAsync(["one", "two"], CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(2));
         Assert.Equal(2, answer.Length);
         Assert.All(answer, row => Assert.Equal(1.0, row.Sum(), 3));

@@ -29,7 +29,7 @@ public sealed class InferenceOptions
     public int Threads { get; set; }
 
     /// <summary>The longest a request's texts may wait in the queue; past it the request is answered 503 and its texts leave the queue.</summary>
-    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(1.5);
 
     /// <summary>Which serving graph runs: <c>Fp32</c> (model.onnx) or <c>Int8</c> (model.int8.onnx, weight matrices quantized).</summary>
     public StudentPrecision Precision { get; set; } = StudentPrecision.Fp32;
@@ -85,7 +85,8 @@ public sealed class InferenceEngine : IDisposable
     private readonly List<QueuedText> _queue = [];
     private readonly Thread[] _runners;
     private bool _stopping;
-    private double _textsPerSecond = 200; // a prior until the first batches are measured; only used for Retry-After
+    private double _textsPerSecond = 200; // a prior until the first batches are measured: admission and Retry-After
+    private long _lastBatchEnd;
 
     private readonly TimeProvider _time;
 
@@ -276,7 +277,12 @@ public sealed class InferenceEngine : IDisposable
 
         lock (_gate)
         {
-            if (failure is null) _textsPerSecond = 0.8 * _textsPerSecond + 0.2 * (batch.Count / Math.Max(elapsed.TotalSeconds, 1e-6));
+            // The rate the queue drains at, not the model's alone: from the previous batch's end (or this batch's oldest
+            // text, when the runner was idle) to now, so time lost to a busy machine between runs counts too.
+            var now = Stopwatch.GetTimestamp();
+            var since = Math.Max(_lastBatchEnd, batch.Min(b => b.EnqueuedAt));
+            _lastBatchEnd = now;
+            if (failure is null) _textsPerSecond = 0.8 * _textsPerSecond + 0.2 * (batch.Count / Math.Max(Stopwatch.GetElapsedTime(since, now).TotalSeconds, 1e-6));
             for (var i = 0; i < batch.Count; i++)
             {
                 var request = batch[i].Request;
