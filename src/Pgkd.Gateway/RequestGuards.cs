@@ -169,7 +169,11 @@ public static class RequestGuards
         ProblemAsync(context, StatusCodes.Status413PayloadTooLarge, "Request body too large",
             sent is { } bytes ? $"the body has {bytes} bytes; at most {limit} bytes" : $"the body is larger than {limit} bytes");
 
-    private static async Task ProblemAsync(HttpContext context, int status, string title, string detail)
+    /// <summary>
+    /// An application/problem+json answer written from middleware, before any endpoint (the guards here, and the
+    /// authentication handlers' challenges and the failed-sign-in limit in Security/).
+    /// </summary>
+    public static async Task ProblemAsync(HttpContext context, int status, string title, string detail)
     {
         // Drain nothing more: with the connection's body unread, Kestrel closes it after the answer when it must.
         context.Response.StatusCode = status;

@@ -56,6 +56,6 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<ApiKeyAuthentica
         var (title, detail) = result.Failure is { } failure
             ? ("Wrong API key", failure.Message)
             : ("API key required", $"send the key in the {Header} header (or Authorization: Bearer)");
-        await GatewayAuthentication.WriteProblemAsync(Context, StatusCodes.Status401Unauthorized, title, detail);
+        await RequestGuards.ProblemAsync(Context, StatusCodes.Status401Unauthorized, title, detail);
     }
 }

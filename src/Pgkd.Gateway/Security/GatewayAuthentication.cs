@@ -88,7 +88,7 @@ public static class GatewayAuthentication
                         context.Response.Redirect($"{LoginPath}?returnUrl={Uri.EscapeDataString(request.PathBase + request.Path + request.QueryString)}");
                         return Task.CompletedTask;
                     }
-                    return WriteProblemAsync(context.HttpContext, StatusCodes.Status401Unauthorized, "API key required",
+                    return RequestGuards.ProblemAsync(context.HttpContext, StatusCodes.Status401Unauthorized, "API key required",
                         $"send the key in the {ApiKeyAuthenticationHandler.Header} header (or Authorization: Bearer)");
                 };
                 o.Events.OnValidatePrincipal = context =>
@@ -118,7 +118,7 @@ public static class GatewayAuthentication
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : limit.Window;
                 var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
                 context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                await WriteProblemAsync(context.HttpContext, StatusCodes.Status429TooManyRequests, "Too many failed sign-ins",
+                await RequestGuards.ProblemAsync(context.HttpContext, StatusCodes.Status429TooManyRequests, "Too many failed sign-ins",
                     $"more than {limit.PermitLimit} requests without a valid key from this client within {limit.Window.TotalSeconds:0} s " +
                     $"({FailedAuthenticationLimit.Section}); try again in {seconds} s");
             };
@@ -174,10 +174,4 @@ public static class GatewayAuthentication
     }
 
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
-
-    public static Task WriteProblemAsync(HttpContext context, int status, string title, string detail)
-    {
-        context.Response.StatusCode = status;
-        return Results.Problem(title: title, detail: detail, statusCode: status).ExecuteAsync(context);
-    }
 }

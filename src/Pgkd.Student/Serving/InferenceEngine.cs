@@ -233,8 +233,11 @@ public sealed class InferenceEngine : IDisposable
         }
         foreach (var text in _queue.Where(q => q.Request == oldest.Request).OrderBy(q => q.Tokens.Length))
             if (!TryAdd(text)) break; // ascending: the rest are longer still
-        if (batch.Count == 0) batch.Add(oldest); // one text longer than the token budget still runs, alone
-        longest = Math.Max(longest, batch.Max(b => b.Tokens.Length));
+        if (batch.Count == 0)
+        {
+            batch.Add(oldest); // one text longer than the token budget still runs, alone
+            longest = oldest.Tokens.Length;
+        }
         // Fillers: texts no longer than the batch's longest pad nothing extra, the longest of them first; then longer ones, nearest first.
         var others = _queue.Where(q => q.Request != oldest.Request).ToList();
         foreach (var text in others.Where(q => q.Tokens.Length <= longest).OrderByDescending(q => q.Tokens.Length)
@@ -243,11 +246,7 @@ public sealed class InferenceEngine : IDisposable
 
         var taken = batch.ToHashSet();
         _queue.RemoveAll(taken.Contains);
-        foreach (var text in batch)
-        {
-            text.Request.Queued--;
-            text.Request.Running++;
-        }
+        foreach (var text in batch) text.Request.Queued--;
         return batch;
     }
 
@@ -286,7 +285,6 @@ public sealed class InferenceEngine : IDisposable
             for (var i = 0; i < batch.Count; i++)
             {
                 var request = batch[i].Request;
-                request.Running--;
                 if (request.Completion.Task.IsCompleted) continue; // the client went away meanwhile
                 if (failure is not null)
                 {
@@ -335,7 +333,6 @@ public sealed class InferenceEngine : IDisposable
         public readonly float[][] Results = new float[count][];
         public int Remaining = count;
         public int Queued;
-        public int Running;
         private CancellationTokenSource? _deadline;
         private CancellationTokenRegistration _cancelled, _expired;
 
