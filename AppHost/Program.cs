@@ -63,6 +63,8 @@ else
     generator.WithReference(teacher).WaitFor(teacherEmulator);
 }
 
+// Drives every run through its rounds: state in the run manifest (blobs), steps as commands to the services below.
+AddService<Projects.Pgkd_Orchestrator>(ServiceNames.Orchestrator);
 AddService<Projects.Pgkd_Trainer>(ServiceNames.Trainer);
 AddService<Projects.Pgkd_Evaluator>(ServiceNames.Evaluator);
 // Every /v1 call needs this key: locally the documented one in appsettings.json, deployed a secret azd asks for.

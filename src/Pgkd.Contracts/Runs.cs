@@ -1,8 +1,11 @@
 namespace Pgkd.Contracts;
 
-// The messages of a distillation run. Every message names the run, the round and an idempotency key, and points
-// at blobs: datasets and weights never travel inside a message. Keys are deterministic (see IdempotencyKeys),
-// so a redelivered or retried step is recognised as the same step and never done twice.
+// The messages of a distillation run. Commands (imperative: StartRun, CancelRun, GenerateRound, TrainRound,
+// EvaluateRound) go from the gateway or the orchestrator to one service; events (past tense: RoundGenerated,
+// RoundTrained, RoundEvaluated, RunCompleted) report what a service did. Every message names the run, the round and
+// an idempotency key, and points at blobs: datasets and weights never travel inside a message. Keys are
+// deterministic (see IdempotencyKeys): a step's output is stored marked with its command's key, so a redelivered or
+// retried command is recognised as one already carried out and never done twice.
 
 /// <summary>Which data an evaluation scores: validation inside the loop, test once at the end.</summary>
 public enum EvaluationSplit
@@ -11,8 +14,8 @@ public enum EvaluationSplit
     Test,
 }
 
-/// <summary>A run was accepted and its seed data stored; the orchestrator starts round 0.</summary>
-public sealed record RunStarted(Guid RunId, string IdempotencyKey, Uri ManifestUri, DateTimeOffset StartedAt);
+/// <summary>The gateway accepted a run and stored its manifest and seed data: the orchestrator starts round 0.</summary>
+public sealed record StartRun(Guid RunId, string IdempotencyKey, Uri ManifestUri, DateTimeOffset StartedAt);
 
 /// <summary>Ask the generator for round <paramref name="Round"/>'s teacher samples, guided by the previous evaluation.</summary>
 public sealed record GenerateRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri, Uri GuidanceUri, Uri ShardUri);
@@ -52,12 +55,8 @@ public sealed record RoundEvaluated(Guid RunId, int Round, string IdempotencyKey
 /// <summary>A user asked to stop the run; the round in flight finishes, nothing new starts.</summary>
 public sealed record CancelRun(Guid RunId, string IdempotencyKey, string Reason);
 
+/// <summary>The run's best checkpoint is final: the gateway serves it (Models/ModelSwapper.cs).</summary>
 public sealed record RunCompleted(Guid RunId, string IdempotencyKey, int BestRound, Uri BestCheckpointUri, Uri ReportUri);
-
-/// <summary>A step that cannot complete; <paramref name="Reason"/> is written for the user.</summary>
-public sealed record RunFailed(Guid RunId, string IdempotencyKey, int? Round, string Reason);
-
-public sealed record RunCancelled(Guid RunId, string IdempotencyKey, int? Round, string Reason);
 
 /// <summary>Deterministic keys: one per (run, round, step), so a retry carries the key of the step it repeats.</summary>
 public static class IdempotencyKeys

@@ -8,9 +8,10 @@ public static class ServiceNames
     public const string Generator = "generator";
     public const string Trainer = "trainer";
     public const string Evaluator = "evaluator";
+    public const string Orchestrator = "orchestrator";
     public const string Gateway = "gateway";
     public const string TeacherEmulator = "teacher-emulator";
 
     /// <summary>The services that consume pipeline messages and so must answer a <see cref="Ping"/>.</summary>
-    public static readonly IReadOnlyList<string> PingResponders = [Generator, Trainer, Evaluator, TeacherEmulator];
+    public static readonly IReadOnlyList<string> PingResponders = [Orchestrator, Generator, Trainer, Evaluator, TeacherEmulator];
 }

@@ -12,7 +12,8 @@ namespace Pgkd.Evaluator;
 /// <summary>
 /// Scores a checkpoint with ONNX Runtime (the same model.onnx the gateway serves) on validation or test data:
 /// the validation report ("gradual evaluation check"), and on validation the hard negatives and prediction
-/// samples for the next round's prompt. Idempotent: an existing evaluation blob is only re-announced.
+/// samples for the next round's prompt. Idempotent: an evaluation blob stored by this command (its key is on the blob) is
+/// only re-announced.
 /// </summary>
 public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer tokenizer, IConfiguration configuration,
     ILogger<EvaluateRoundConsumer> logger) : IConsumer<EvaluateRound>
@@ -26,15 +27,16 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
 
         RoundEvaluation evaluation;
         var firstTime = false;
-        if (await store.ExistsAsync(evaluationBlob, context.CancellationToken))
+        if (await store.ReadStepOutputAsync(evaluationBlob, m.IdempotencyKey, context.CancellationToken) is { } stored)
         {
-            evaluation = (await store.ReadAsync(evaluationBlob, context.CancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+            evaluation = stored.ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
             logger.LogInformation("Run {RunId} round {Round}: {Split} already evaluated; announcing it again", m.RunId, m.Round, m.Split);
         }
         else
         {
             evaluation = await EvaluateAsync(m, context.CancellationToken);
-            firstTime = await store.WriteOnceAsync(evaluationBlob, BinaryData.FromObjectAsJson(evaluation, RunStore.Json), context.CancellationToken);
+            firstTime = await store.WriteStepOutputAsync(evaluationBlob, BinaryData.FromObjectAsJson(evaluation, RunStore.Json), m.IdempotencyKey,
+                context.CancellationToken);
         }
 
         var report = evaluation.Report;

@@ -1,5 +1,5 @@
 // The gateway: the public HTTP API. Users start and watch distillation runs and classify text with the student
-// here; it also drives each run through its rounds (Runs/RunOrchestrator.cs).
+// here. It stores a new run's data and sends StartRun / CancelRun; the orchestrator service drives the rounds.
 using System.Text.Json.Serialization;
 using OpenTelemetry.Metrics;
 using Pgkd.Gateway;
@@ -18,7 +18,6 @@ builder.AddPgkdBlobs();
 builder.AddPgkdBus(bus =>
 {
     bus.AddPingCollector();
-    bus.AddConsumer<RunOrchestrator>();
     ModelSwapper.Register(bus);
 });
 builder.Services.AddSingleton<PingTracker>();

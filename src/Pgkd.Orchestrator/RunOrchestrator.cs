@@ -4,27 +4,28 @@ using Pgkd.Contracts;
 using Pgkd.Core.Run;
 using Pgkd.Storage;
 
-namespace Pgkd.Gateway.Runs;
+namespace Pgkd.Orchestrator;
 
 /// <summary>
 /// Drives each run through its rounds (DESIGN.md §1): train round 0 on the seed set; then evaluate, decide with
 /// <see cref="RunPlanner"/>, generate, train, evaluate... and finally score the best checkpoint once on the test set.
 ///
 /// State is the run manifest in blob storage, not memory: every handler reads it, records what the message
-/// reports, and sends the next command. Handlers are idempotent: a redelivered event records the same values
-/// again and re-sends the same command with the same idempotency key, whose handler finds its output already
-/// stored (write-once blobs) and only re-announces it. So any service, RabbitMQ included, can restart mid-run.
+/// reports, and sends the next command. Handlers are idempotent: a redelivered event (say the orchestrator died after
+/// updating the manifest and before publishing) records the same values again and re-sends the same command with the
+/// same idempotency key, whose handler finds its output already stored (write-once blobs, marked with that key) and
+/// only re-announces it. An event whose answer the manifest already holds (a duplicate arriving late) is dropped, so
+/// a duplicate never echoes through the rest of the run. So any service, RabbitMQ included, can restart mid-run.
 /// </summary>
 public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> logger) :
-    IConsumer<RunStarted>, IConsumer<RoundGenerated>, IConsumer<RoundTrained>, IConsumer<RoundEvaluated>,
-    IConsumer<CancelRun>, IConsumer<RunFailed>,
+    IConsumer<StartRun>, IConsumer<RoundGenerated>, IConsumer<RoundTrained>, IConsumer<RoundEvaluated>, IConsumer<CancelRun>,
     IConsumer<Fault<GenerateRound>>, IConsumer<Fault<TrainRound>>, IConsumer<Fault<EvaluateRound>>
 {
     private const string ValidationSplit = nameof(EvaluationSplit.Validation);
 
-    public async Task Consume(ConsumeContext<RunStarted> context)
+    public async Task Consume(ConsumeContext<StartRun> context)
     {
-        var manifest = await ActiveRunAsync(context, context.Message.RunId);
+        var manifest = await ActiveRunAsync(context, context.Message.RunId, RunProgressMark.Started, 0);
         if (manifest is null) return;
         var runId = manifest.RunId;
         await StartRoundAsync(context, runId, 0, () => context.Publish(new TrainRound(runId, 0,
@@ -35,6 +36,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     public async Task Consume(ConsumeContext<RoundGenerated> context)
     {
         var m = context.Message;
+        if (await ActiveRunAsync(context, m.RunId, RunProgressMark.Generated, m.Round) is null) return;
         var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
         {
             ShardBlob = store.BlobNameOf(m.ShardUri),
@@ -65,6 +67,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     public async Task Consume(ConsumeContext<RoundTrained> context)
     {
         var m = context.Message;
+        if (await ActiveRunAsync(context, m.RunId, RunProgressMark.Trained, m.Round) is null) return;
         var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
         {
             CheckpointFolder = store.BlobNameOf(m.CheckpointUri),
@@ -82,6 +85,8 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     public async Task Consume(ConsumeContext<RoundEvaluated> context)
     {
         var m = context.Message;
+        if (await ActiveRunAsync(context, m.RunId, m.Split == EvaluationSplit.Test ? RunProgressMark.TestScored : RunProgressMark.Evaluated, m.Round) is null)
+            return;
         if (m.Split == EvaluationSplit.Test)
         {
             await CompleteAsync(context, m);
@@ -150,9 +155,6 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         logger.LogInformation("Run {RunId}: cancel requested ({Reason}); the round in flight finishes first", m.RunId, m.Reason);
     }
 
-    public Task Consume(ConsumeContext<RunFailed> context) =>
-        FailAsync(context, context.Message.RunId, context.Message.Round, context.Message.Reason);
-
     // A command whose handler kept failing (after retries) lands in its error queue; the run fails with the reason.
     public Task Consume(ConsumeContext<Fault<GenerateRound>> context) => FailFromFaultAsync(context, context.Message.Message.RunId, context.Message.Message.Round, "generating");
     public Task Consume(ConsumeContext<Fault<TrainRound>> context) => FailFromFaultAsync(context, context.Message.Message.RunId, context.Message.Message.Round, "training");
@@ -165,7 +167,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         return FailAsync(context, runId, round, reason);
     }
 
-    private async Task FailAsync(ConsumeContext context, Guid runId, int? round, string reason)
+    private async Task FailAsync(ConsumeContext context, Guid runId, int round, string reason)
     {
         var manifest = await store.UpdateManifestAsync(runId, run => run.IsFinished ? run : run with
         {
@@ -205,14 +207,23 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             testScored = await store.UpdateManifestAsync(last.RunId, run => run with { TestReport = evaluation.Report }, context.CancellationToken);
         }
         var manifest = testScored ?? (await store.ReadManifestAsync(last.RunId, context.CancellationToken))!;
-        var bestRound = manifest.BestRound ?? last.Round;
+        manifest = manifest with { BestRound = manifest.BestRound ?? last.Round };
 
         await store.WriteOnceAsync(RunBlobLayout.Report(last.RunId), BinaryData.FromObjectAsJson(RunReport.From(manifest), RunStore.Json),
             context.CancellationToken);
-        await store.UpdateManifestAsync(last.RunId, run => run.IsFinished ? run : run with { Status = RunStatus.Completed }, context.CancellationToken);
-        await context.Publish(new RunCompleted(last.RunId, IdempotencyKeys.For(last.RunId, "completed"), bestRound,
-            store.UriOf(RunBlobLayout.CheckpointFolder(last.RunId, bestRound)), store.UriOf(RunBlobLayout.Report(last.RunId))));
-        logger.LogInformation("Run {RunId} completed; best round {Round}", last.RunId, bestRound);
+        var completed = await store.UpdateManifestAsync(last.RunId, run => run.IsFinished ? run : run with { Status = RunStatus.Completed },
+            context.CancellationToken);
+        if (completed.Status != RunStatus.Completed) return; // cancelled or failed meanwhile
+        await AnnounceCompletedAsync(context, completed with { BestRound = manifest.BestRound });
+    }
+
+    /// <summary>Tells the gateway to serve the best round; sent again when the completing event is redelivered.</summary>
+    private async Task AnnounceCompletedAsync(ConsumeContext context, RunManifest manifest)
+    {
+        var bestRound = manifest.BestRound!.Value;
+        await context.Publish(new RunCompleted(manifest.RunId, IdempotencyKeys.For(manifest.RunId, "completed"), bestRound,
+            store.UriOf(RunBlobLayout.CheckpointFolder(manifest.RunId, bestRound)), store.UriOf(RunBlobLayout.Report(manifest.RunId))));
+        logger.LogInformation("Run {RunId} completed; best round {Round}", manifest.RunId, bestRound);
     }
 
     private async Task<bool> StopIfCancelledAsync(ConsumeContext context, RunManifest manifest, int round)
@@ -220,18 +231,28 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         if (manifest.IsFinished) return true; // failed or cancelled meanwhile: nothing more to start
         if (!manifest.CancelRequested) return false;
         await store.UpdateManifestAsync(manifest.RunId, run => run.IsFinished ? run : run with { Status = RunStatus.Cancelled }, context.CancellationToken);
-        await context.Publish(new RunCancelled(manifest.RunId, IdempotencyKeys.For(manifest.RunId, "cancelled"), round,
-            manifest.StopReason ?? "cancelled"));
         logger.LogInformation("Run {RunId} cancelled after round {Round}", manifest.RunId, round);
         return true;
     }
 
-    private async Task<RunManifest?> ActiveRunAsync(ConsumeContext context, Guid runId)
+    /// <summary>
+    /// The run's manifest when the event still has work to do; null when the run has finished, or when the manifest
+    /// already holds the answer to the command this event leads to (<see cref="RunProgressMark"/>): the event is a
+    /// duplicate that arrived late.
+    /// </summary>
+    private async Task<RunManifest?> ActiveRunAsync(ConsumeContext context, Guid runId, RunProgressMark mark, int round)
     {
-        var manifest = await store.ReadManifestAsync(runId, context.CancellationToken);
-        if (manifest is null)
-            throw new InvalidOperationException($"run {runId} has no manifest at {RunBlobLayout.Manifest(runId)}");
-        return manifest.IsFinished ? null : manifest;
+        var manifest = await store.ReadManifestAsync(runId, context.CancellationToken)
+                       ?? throw new InvalidOperationException($"run {runId} has no manifest at {RunBlobLayout.Manifest(runId)}");
+        if (manifest.IsFinished)
+        {
+            // Died after marking the run Completed, before RunCompleted went out: the redelivered completing event says it again.
+            if (manifest.Status == RunStatus.Completed && manifest.IsCompletedBy(mark, round)) await AnnounceCompletedAsync(context, manifest);
+            return null;
+        }
+        if (!manifest.HasMovedPast(mark, round)) return manifest;
+        logger.LogInformation("Run {RunId}: {Event} of round {Round} again, after its answer was recorded; dropped", runId, mark, round);
+        return null;
     }
 
     /// <summary>

@@ -13,6 +13,16 @@ public enum RunStatus
 }
 
 /// <summary>A stored dataset: its blob, how many examples, and the content hash that identifies this version.</summary>
+/// <summary>The events of a run, in the order they come, for recognising one that arrives after its answer.</summary>
+public enum RunProgressMark
+{
+    Started,
+    Generated,
+    Trained,
+    Evaluated,
+    TestScored,
+}
+
 public sealed record StoredDataset(string BlobName, int Count, string ContentHash);
 
 /// <summary>What one round produced, filled in step by step as the generator, trainer and evaluator report back.</summary>
@@ -99,6 +109,29 @@ public sealed record RunManifest
             total[key] = total.GetValueOrDefault(key) + count;
         return total;
     }
+
+    /// <summary>
+    /// Whether the manifest already records the answer to the command that <paramref name="mark"/> of
+    /// <paramref name="round"/> leads to: started -> round 0 trained; generated -> trained; trained -> evaluated;
+    /// evaluated -> the next round generated, or the test set scored. Such an event is a late duplicate.
+    /// </summary>
+    public bool HasMovedPast(RunProgressMark mark, int round) => mark switch
+    {
+        RunProgressMark.Started => Round(0).CheckpointFolder is not null,
+        RunProgressMark.Generated => Round(round).CheckpointFolder is not null,
+        RunProgressMark.Trained => Round(round).ValidationLoss is not null,
+        RunProgressMark.Evaluated => Rounds.Any(r => r.Round > round && r.ShardBlob is not null) || TestReport is not null,
+        RunProgressMark.TestScored => false, // completion is idempotent on its own (write-once report, status, RunCompleted)
+        _ => throw new ArgumentOutOfRangeException(nameof(mark), mark, null),
+    };
+
+    /// <summary>Whether <paramref name="mark"/> of <paramref name="round"/> is the event that completed this run.</summary>
+    public bool IsCompletedBy(RunProgressMark mark, int round) => BestRound is not null && mark switch
+    {
+        RunProgressMark.TestScored => Test is not null,
+        RunProgressMark.Evaluated => Test is null && round == Rounds.Max(r => r.Round),
+        _ => false,
+    };
 
     public RoundRecord Round(int round) => Rounds.FirstOrDefault(r => r.Round == round) ?? new RoundRecord(round);
 }

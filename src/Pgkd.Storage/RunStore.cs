@@ -66,13 +66,52 @@ public sealed class RunStore(BlobServiceClient blobs)
     /// Writes a blob that must never change. A retry that brings the same bytes succeeds (returns false: already
     /// stored); different bytes under the same name are refused and the stored data stays as it was.
     /// </summary>
-    public async Task<bool> WriteOnceAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default)
+    public Task<bool> WriteOnceAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default) =>
+        WriteOnceAsync(blobName, content, metadata: null, cancellationToken);
+
+    /// <summary>The blob metadata entry that names the command whose step wrote a completion marker.</summary>
+    public const string CommandMetadata = "pgkd_command";
+
+    /// <summary>
+    /// A step's completion marker (a shard's summary, training.json, an evaluation): written once, marked with the
+    /// idempotency key of the command that produced it, which <see cref="ReadStepOutputAsync"/> checks.
+    /// </summary>
+    public Task<bool> WriteStepOutputAsync(string blobName, BinaryData content, string idempotencyKey, CancellationToken cancellationToken = default) =>
+        WriteOnceAsync(blobName, content, new Dictionary<string, string> { [CommandMetadata] = idempotencyKey }, cancellationToken);
+
+    /// <summary>
+    /// A step's completion marker if the command with <paramref name="idempotencyKey"/> has already been carried out
+    /// (its output is stored: the handler only announces it again); null if not yet. Output stored under this name by
+    /// a different command is refused with both keys named: two commands must never share an output.
+    /// </summary>
+    public async Task<BinaryData?> ReadStepOutputAsync(string blobName, string idempotencyKey, CancellationToken cancellationToken = default)
+    {
+        using var span = StartSpan("run-store.read-step-output", blobName, "404");
+        try
+        {
+            var stored = (await _container.GetBlobClient(blobName).DownloadContentAsync(cancellationToken)).Value;
+            // Outputs stored before commands were named carry no key: they were written by the only command that could.
+            if (stored.Details.Metadata.TryGetValue(CommandMetadata, out var by) && by != idempotencyKey)
+            {
+                var conflict = $"{RunBlobLayout.Container}/{blobName} was produced by command {by}, not by {idempotencyKey}; it is never overwritten";
+                span?.SetStatus(ActivityStatusCode.Error, conflict);
+                throw new StoredDataConflictException(conflict);
+            }
+            return stored.Content;
+        }
+        catch (RequestFailedException e) when (e.Status == (int)HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task<bool> WriteOnceAsync(string blobName, BinaryData content, IDictionary<string, string>? metadata, CancellationToken cancellationToken)
     {
         var blob = _container.GetBlobClient(blobName);
         using var span = StartSpan("run-store.write-once", blobName, "409 412");
         try
         {
-            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All }, Metadata = metadata },
                 cancellationToken);
             return true;
         }

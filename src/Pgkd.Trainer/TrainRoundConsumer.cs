@@ -16,7 +16,8 @@ public sealed record TrainingSummary(int Round, int TrainingExamples, double Exa
 /// checkpoint when the orchestrator names one (full mode; head mode trains a fresh head, see
 /// <see cref="StudentSettings.ContinuesFromPreviousRound"/>), and stores the new checkpoint folder (student.pt, model.onnx,
 /// model.int8.onnx, metadata.json, then training.json).
-/// Idempotent: a folder with training.json is complete, and a redelivered command only re-announces it.
+/// Idempotent: a folder with training.json is complete, and a redelivered command (training.json carries its key) only
+/// re-announces it.
 /// </summary>
 public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, IConfiguration configuration,
     ILogger<TrainRoundConsumer> logger) : IConsumer<TrainRound>
@@ -30,9 +31,9 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         var folder = store.BlobNameOf(m.CheckpointUri);
         var summaryBlob = folder + SummaryFileName;
 
-        if (await store.ExistsAsync(summaryBlob, context.CancellationToken))
+        if (await store.ReadStepOutputAsync(summaryBlob, m.IdempotencyKey, context.CancellationToken) is { } stored)
         {
-            var done = (await store.ReadAsync(summaryBlob, context.CancellationToken)).ToObjectFromJson<TrainingSummary>(RunStore.Json)!;
+            var done = stored.ToObjectFromJson<TrainingSummary>(RunStore.Json)!;
             logger.LogInformation("Run {RunId} round {Round}: checkpoint already complete; announcing it again", m.RunId, m.Round);
             await AnnounceAsync(context, done, firstTime: false);
             return;
@@ -78,7 +79,8 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             var summary = new TrainingSummary(m.Round, examples.Count,
                 examples.Count * options.Epochs / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
                 last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
-            var firstTime = await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken);
+            var firstTime = await store.WriteStepOutputAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), m.IdempotencyKey,
+                context.CancellationToken);
             await AnnounceAsync(context, summary, firstTime);
         }
         finally

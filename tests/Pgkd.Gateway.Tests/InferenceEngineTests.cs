@@ -171,7 +171,8 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
     [Fact]
     public async Task A_batch_takes_the_whole_oldest_request_before_other_texts()
     {
-        // Three requests queued while the engine waits; the first batch (room for 4) must hold all of the first request.
+        // Three requests queued at once; the first batch (room for 4) must hold all of the first request, and other
+        // requests join a batch only whole (the second, 2 texts, does not fit beside it).
         var sizes = new List<int>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "pgkd.serving.batch.size") l.EnableMeasurementEvents(instrument); };
@@ -180,15 +181,55 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
             if (tags.ToArray().Any(t => t.Key == "pgkd.model" && (string?)t.Value == "fifo")) lock (sizes) sizes.Add(value);
         });
         listener.Start();
-        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchTexts = 4, MaxBatchWait = Forever, Deadline = Forever }, "fifo");
+        // Padding allowed freely here, so the batch is formed by the request order alone.
+        using var engine = new InferenceEngine(fixture.Load(),
+            new InferenceOptions { MaxBatchTexts = 4, MaxPaddingShare = 0.99, MaxBatchWait = TimeSpan.FromMilliseconds(20), Deadline = Forever }, "fifo");
         var first = engine.ClassifyAsync([MixedTexts[0], MixedTexts[7], MixedTexts[2]], CancellationToken.None);
         var second = engine.ClassifyAsync([MixedTexts[1], MixedTexts[3]], CancellationToken.None);
         var third = engine.ClassifyAsync([MixedTexts[4], MixedTexts[5], MixedTexts[6]], CancellationToken.None);
-        // 8 texts queued: two full batches run at once; the first request finishes with the first batch.
         var done = await Task.WhenAny(first, second, third);
         Assert.Same(first, done);
         await Task.WhenAll(first, second, third);
-        lock (sizes) Assert.Equal(8, sizes.Sum());
+        lock (sizes)
+        {
+            Assert.Equal(8, sizes.Sum());
+            Assert.Equal(3, sizes[0]);
+        }
+    }
+
+    [Fact]
+    public async Task Texts_of_very_different_lengths_run_in_separate_batches_so_padding_stays_within_its_share()
+    {
+        var batches = new List<(int Texts, int Padded)>();
+        var pending = new Dictionary<string, int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name is "pgkd.serving.batch.size" or "pgkd.serving.batch.padded_tokens") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
+        {
+            if (!tags.ToArray().Any(t => t.Key == "pgkd.model" && (string?)t.Value == "padding")) return;
+            lock (batches)
+            {
+                // Size then padded tokens, recorded together per batch by the one runner.
+                if (instrument.Name == "pgkd.serving.batch.size") pending["size"] = value;
+                else batches.Add((pending["size"], value));
+            }
+        });
+        listener.Start();
+
+        using var engine = new InferenceEngine(fixture.Load(),
+            new InferenceOptions { MaxPaddingShare = 0.25, MaxBatchWait = TimeSpan.FromMilliseconds(20), Deadline = Forever }, "padding");
+        var longText = MixedTexts.Single(t => t.Length > 5000); // 128 tokens after truncation
+        var answer = await engine.ClassifyAsync(["x", longText, "y"], CancellationToken.None);
+
+        Assert.Equal(3, answer.Length);
+        lock (batches)
+        {
+            // "x" and "y" (3 tokens each with [CLS] and [SEP]) together; the long text alone, not padding them to 128.
+            Assert.Equal([(1, 128), (2, 6)], batches.OrderBy(b => b.Texts).ToList());
+        }
     }
 
     [Fact]

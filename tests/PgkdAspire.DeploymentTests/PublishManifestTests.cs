@@ -9,7 +9,7 @@ namespace PgkdAspire.DeploymentTests;
 /// </summary>
 public sealed class PublishManifestTests(PublishManifestFixture manifest) : IClassFixture<PublishManifestFixture>
 {
-    private static readonly string[] Services = ["generator", "trainer", "evaluator", "gateway"];
+    private static readonly string[] Services = ["orchestrator", "generator", "trainer", "evaluator", "gateway"];
     private JsonElement Resources => manifest.Resources;
 
     private JsonElement Resource(string name) => manifest.Resource(name);

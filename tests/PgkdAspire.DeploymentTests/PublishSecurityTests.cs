@@ -32,7 +32,7 @@ public sealed class PublishSecurityTests(PublishManifestFixture manifest) : ICla
         Assert.Equal("{rabbit-password.value}", env.GetProperty("RABBITMQ_DEFAULT_PASS").GetString());
         Assert.Equal("parameter.v0", Resource("rabbit-user").GetProperty("type").GetString());
         Assert.DoesNotContain("guest", rabbit.GetRawText(), StringComparison.OrdinalIgnoreCase);
-        foreach (var service in new[] { "generator", "trainer", "evaluator", "gateway" })
+        foreach (var service in new[] { "orchestrator", "generator", "trainer", "evaluator", "gateway" })
             Assert.DoesNotContain("guest", Resource(service).GetRawText(), StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -114,7 +114,7 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
             var services = inTrace.Select(s => s.Service).ToHashSet();
             Assert.Contains(ServiceNames.Trainer, services);
             Assert.Contains(ServiceNames.Evaluator, services);
-            Assert.Contains(ServiceNames.Gateway, services); // the orchestrator
+            Assert.Contains(ServiceNames.Orchestrator, services);
             Assert.Contains(inTrace, s => s.Name == "pgkd.train" && s.Attribute("pgkd.training.examples_per_second") is not null);
             Assert.Contains(inTrace, s => s.Name == "pgkd.evaluate" && s.Attribute("pgkd.validation.accuracy") is not null
                                           && s.Attribute("pgkd.validation.macro_f1") is not null && s.Attribute("pgkd.validation.loss") is not null);

@@ -55,8 +55,8 @@ public static class AppHostWaits
 {
     public static readonly IReadOnlyList<string> AllResources =
     [
-        ServiceNames.Rabbit, ServiceNames.Blobs, ServiceNames.TeacherEmulator, ServiceNames.Generator,
-        ServiceNames.Trainer, ServiceNames.Evaluator, ServiceNames.Gateway,
+        ServiceNames.Rabbit, ServiceNames.Blobs, ServiceNames.TeacherEmulator, ServiceNames.Orchestrator,
+        ServiceNames.Generator, ServiceNames.Trainer, ServiceNames.Evaluator, ServiceNames.Gateway,
     ];
 
     public static async Task WaitForAllHealthyAsync(this DistributedApplication app, TimeSpan timeout)

@@ -176,7 +176,7 @@ public sealed class LiveSystem : IAsyncDisposable
         using (var healthy = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             healthy.CancelAfter(TimeSpan.FromMinutes(4));
-            var names = new List<string> { ServiceNames.Rabbit, ServiceNames.Blobs, ServiceNames.Generator, ServiceNames.Trainer, ServiceNames.Evaluator, ServiceNames.Gateway };
+            var names = new List<string> { ServiceNames.Rabbit, ServiceNames.Blobs, ServiceNames.Orchestrator, ServiceNames.Generator, ServiceNames.Trainer, ServiceNames.Evaluator, ServiceNames.Gateway };
             if (!RealTeacher) names.Add(ServiceNames.TeacherEmulator);
             foreach (var name in names)
                 await _app.ResourceNotifications.WaitForResourceHealthyAsync(name, healthy.Token);

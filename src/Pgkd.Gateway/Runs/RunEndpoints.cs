@@ -65,7 +65,7 @@ public static class RunEndpoints
             Test = test,
         }, cancellationToken);
 
-        await bus.Publish(new RunStarted(runId, IdempotencyKeys.For(runId, "started"), store.UriOf(RunBlobLayout.Manifest(runId)), now),
+        await bus.Publish(new StartRun(runId, IdempotencyKeys.For(runId, "started"), store.UriOf(RunBlobLayout.Manifest(runId)), now),
             cancellationToken);
         var location = $"/v1/runs/{runId}";
         return TypedResults.Accepted(location, new RunAccepted(runId, nameof(RunStatus.Running), location));

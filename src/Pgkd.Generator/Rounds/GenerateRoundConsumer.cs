@@ -39,9 +39,9 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var labels = new LabelSet(manifest.Labels);
 
         GenerationSummary summary;
-        if (await store.ExistsAsync(summaryBlob, context.CancellationToken))
+        if (await store.ReadStepOutputAsync(summaryBlob, m.IdempotencyKey, context.CancellationToken) is { } stored)
         {
-            summary = (await store.ReadAsync(summaryBlob, context.CancellationToken)).ToObjectFromJson<GenerationSummary>(RunStore.Json)!;
+            summary = stored.ToObjectFromJson<GenerationSummary>(RunStore.Json)!;
             logger.LogInformation("Run {RunId} round {Round}: shard already stored; announcing it again", m.RunId, m.Round);
         }
         else if (await store.ExistsAsync(shardBlob, context.CancellationToken))
@@ -51,13 +51,13 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
             var stored = await store.ReadDatasetAsync(shardBlob, labels, context.CancellationToken);
             summary = new GenerationSummary(m.Round, stored.Count, stored.Count, new Dictionary<string, int>(), 0, 0, 0m, 0,
                 "recovered from a stored shard; teacher usage of that attempt was not recorded");
-            if (await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken))
+            if (await store.WriteStepOutputAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), m.IdempotencyKey, context.CancellationToken))
                 RecordMetrics(m, summary);
         }
         else
         {
             summary = await GenerateAsync(m, manifest, labels, shardBlob, context.CancellationToken);
-            if (await store.WriteOnceAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), context.CancellationToken))
+            if (await store.WriteStepOutputAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), m.IdempotencyKey, context.CancellationToken))
                 RecordMetrics(m, summary);
         }
 

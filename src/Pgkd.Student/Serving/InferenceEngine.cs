@@ -219,7 +219,8 @@ public sealed class InferenceEngine : IDisposable
     }
 
     /// <summary>
-    /// A batch when one is due: the queue could fill a batch, or the oldest text has waited <see cref="InferenceOptions.MaxBatchWait"/>.
+    /// A batch when one is due: it is full, or a limit left queued texts out of it, or the oldest text has waited
+    /// <see cref="InferenceOptions.MaxBatchWait"/> for company.
     /// The batch starts with the oldest request's queued texts, shortest first, as many as fit (so requests finish in the
     /// order they came, and a request never waits for more batches than the ones ahead of it); then other requests ride
     /// along whole, oldest first, where they fit. "Fit" is the limits on texts and padded tokens and
@@ -231,8 +232,6 @@ public sealed class InferenceEngine : IDisposable
     {
         if (_queue.Count == 0) return null;
         var oldest = _queue[0].Request;
-        var full = _queue.Count >= _options.MaxBatchTexts || _queue.Count * MaxLength(_queue) >= _options.MaxBatchTokens;
-        if (!full && Stopwatch.GetElapsedTime(_queue[0].EnqueuedAt) < _options.MaxBatchWait) return null;
 
         var batch = new List<QueuedText>();
         var longest = 0;
@@ -265,18 +264,15 @@ public sealed class InferenceEngine : IDisposable
             if (batch.Count == _options.MaxBatchTexts) break;
             TryAdd(request.ToList());
         }
+        // Due when waiting cannot make it better (it is full, or a limit left texts behind) or the oldest text has waited enough.
+        var due = batch.Count == _options.MaxBatchTexts || batch.Count < _queue.Count
+                  || Stopwatch.GetElapsedTime(_queue[0].EnqueuedAt) >= _options.MaxBatchWait;
+        if (!due) return null;
 
         var taken = batch.ToHashSet();
         _queue.RemoveAll(taken.Contains);
         foreach (var text in batch) text.Request.Queued--;
         return batch;
-    }
-
-    private static int MaxLength(List<QueuedText> texts)
-    {
-        var max = 0;
-        foreach (var t in texts) max = Math.Max(max, t.Tokens.Length);
-        return max;
     }
 
     private void RunBatch(List<QueuedText> batch)

@@ -1,0 +1,19 @@
+// The orchestrator: drives every run through its rounds (RunOrchestrator.cs). It holds no state of its own: each
+// run's state is its manifest in blob storage, so it can restart, or run as several replicas, at any moment.
+using Pgkd.Orchestrator;
+using Pgkd.Storage;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddPgkdBlobs();
+builder.AddPgkdBus(bus =>
+{
+    bus.AddPingResponder();
+    bus.AddConsumer<RunOrchestrator>();
+});
+builder.Services.AddSingleton<RunStore>();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.Run();
