@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Spectre.Console;
 
 namespace Pgkd.Cli.Tests;
@@ -32,12 +30,5 @@ public static class CliRunner
     }
 
     /// <summary>A loopback port nothing listens on (bound, then released), for the "gateway unreachable" path.</summary>
-    public static string ClosedGateway()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return $"http://127.0.0.1:{port}";
-    }
+    public static string ClosedGateway() => $"http://127.0.0.1:{FreePorts.One()}";
 }

@@ -7,8 +7,6 @@ namespace Pgkd.Core.Tests;
 /// <summary>Small builders shared by the tests.</summary>
 internal static class TestSupport
 {
-    public static readonly LabelSet AgNews = new("World", "Sports", "Business", "Sci/Tech");
-
     public static readonly LabelSet Abc = new("A", "B", "C");
 
     public static Stream StreamOf(string content) => new MemoryStream(Encoding.UTF8.GetBytes(content));
@@ -26,33 +24,4 @@ internal static class TestSupport
             ExpectedCalibrationError: 0);
 
     public static ValidationReport ReportWithLoss(double loss) => ReportWithF1([0.8, 0.8, 0.8, 0.8], loss);
-}
-
-/// <summary>Finds ../shared/data relative to the folder that holds PgkdAspire.sln.</summary>
-internal static class SharedData
-{
-    public static string? AgNewsFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "PgkdAspire.sln")))
-            {
-                var path = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "data", "agnews"));
-                return Directory.Exists(path) ? path : null;
-            }
-        }
-        return null;
-    }
-
-    public const string MissingMessage =
-        "../shared/data/agnews was not found next to the repository root; this test only checks real data when it is there (the data is never copied into the repo).";
-}
-
-/// <summary>A fact that reports itself skipped, with the reason, where the AG News data is absent.</summary>
-internal sealed class AgNewsFactAttribute : FactAttribute
-{
-    public AgNewsFactAttribute()
-    {
-        if (SharedData.AgNewsFolder() is null) Skip = SharedData.MissingMessage;
-    }
 }

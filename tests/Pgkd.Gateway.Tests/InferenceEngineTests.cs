@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Time.Testing;
-using Pgkd.Core.Data;
 using Pgkd.Student.Serving;
 using Pgkd.Student;
 
@@ -9,26 +8,12 @@ namespace Pgkd.Gateway.Tests;
 /// <summary>A small trained student (head mode, a few seconds) served by the tests below.</summary>
 public sealed class ServedStudentFixture : IDisposable
 {
-    public static readonly LabelSet Labels = new("World", "Sports", "Business", "Sci/Tech");
-
-    private static readonly LabeledExample[] Examples =
-    [
-        new("Leaders meet in Geneva to discuss the ceasefire in the region.", "World"),
-        new("The striker scored twice as the home team won the cup final.", "Sports"),
-        new("Shares fell after the bank reported lower quarterly profits.", "Business"),
-        new("A new chip doubles battery life of laptops, the company said.", "Sci/Tech"),
-        new("Elections were held peacefully across the country on Sunday.", "World"),
-        new("The tennis champion retired after a long injury.", "Sports"),
-        new("Oil prices rose as investors worried about supply.", "Business"),
-        new("Scientists released open source software for genome analysis.", "Sci/Tech"),
-    ];
-
     public ServedStudentFixture()
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("pgkd-gateway-engine-").FullName;
         new StudentTrainer().Train(
             new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 10, BatchSize = 4, LearningRate = 1e-2, MaxLength = 128, Threads = 2, Seed = 5 },
-            Examples, Labels, Directory);
+            AgNews.Tiny, AgNews.Labels, Directory);
         Tokenizer = StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
     }
 

@@ -181,8 +181,7 @@ public sealed class TeacherOptionsBindingTests
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         // From the source tree: the test output holds the emulator's and the generator's appsettings.json under one name.
-        var root = Pgkd.TeacherEmulator.SharedData.FindRepositoryRoot() ?? throw new InvalidOperationException("PgkdAspire.sln not found");
-        builder.Configuration.AddJsonFile(Path.Combine(root, "src", "Pgkd.Generator", "appsettings.json"), optional: false);
+        builder.Configuration.AddJsonFile(Repository.Path("src", "Pgkd.Generator", "appsettings.json"), optional: false);
         builder.Configuration["ConnectionStrings:teacher"] = "Endpoint=http://127.0.0.1:1/;Deployment=pgkd-teacher;Key=k;Kind=AzureOpenAI";
         builder.AddTeacherClient();
         using var host = builder.Build();

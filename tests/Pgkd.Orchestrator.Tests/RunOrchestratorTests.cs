@@ -1,6 +1,5 @@
 using Pgkd.Contracts;
 using Pgkd.Storage;
-using Pgkd.Storage.Tests;
 
 namespace Pgkd.Orchestrator.Tests;
 

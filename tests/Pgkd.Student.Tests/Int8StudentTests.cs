@@ -12,7 +12,7 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
     private static readonly OnnxRunOptions Cpu = new() { Threads = 2, PreferCuda = false };
 
     private static string[] Texts { get; } = TestSupport.PaddedBatchTexts
-        .Concat(TestSupport.Tiny.Select(e => e.Text))
+        .Concat(AgNews.Tiny.Select(e => e.Text))
         .Concat(
         [
             "The central bank left interest rates unchanged and signalled no cut before spring.",

@@ -19,7 +19,7 @@ public sealed class LearningTests(ITestOutputHelper output)
     [AgNewsFact]
     public void Head_mode_on_64_examples_per_class_beats_chance_clearly_on_validation()
     {
-        var dir = TestSupport.AgNewsDirectory!;
+        var dir = AgNews.Folder!;
         var labels = LabelSet.FromLines(File.ReadAllText(Path.Combine(dir, "labels.txt")));
         Dataset Read(string file)
         {

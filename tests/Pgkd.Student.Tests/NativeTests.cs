@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using TorchSharp;
 using Xunit;
@@ -58,28 +57,22 @@ public sealed class NativeTests
     }
 
     [Fact]
-    public void LibTorchPackage_property_chooses_the_backend_package()
+    public async Task LibTorchPackage_property_chooses_the_backend_package()
     {
-        var project = Path.Combine(TestSupport.RepoRoot, "src", "Pgkd.Student", "Pgkd.Student.csproj");
-        Assert.Contains("libtorch-cpu-linux-x64 (default)", PackageReferences(project, ""));
-        var cuda = PackageReferences(project, "-p:LibTorchPackage=libtorch-cuda-12.8-linux-x64 -p:LibTorchPackageVersion=2.10.0");
+        var project = Repository.Path("src", "Pgkd.Student", "Pgkd.Student.csproj");
+        Assert.Contains("libtorch-cpu-linux-x64 (default)", await PackageReferencesAsync(project));
+        var cuda = await PackageReferencesAsync(project, "-p:LibTorchPackage=libtorch-cuda-12.8-linux-x64", "-p:LibTorchPackageVersion=2.10.0");
         Assert.Contains("libtorch-cuda-12.8-linux-x64 2.10.0", cuda);
         Assert.DoesNotContain("libtorch-cpu-linux-x64 (default)", cuda);
     }
 
     /// <summary>Evaluates the project (no restore, no build) and lists its libtorch PackageReference items.</summary>
-    private static string[] PackageReferences(string project, string properties)
+    private static async Task<string[]> PackageReferencesAsync(string project, params string[] properties)
     {
-        var psi = new ProcessStartInfo("dotnet", $"msbuild \"{project}\" -nologo -getItem:PackageReference {properties}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, stdout + p.StandardError.ReadToEnd());
-        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var msbuild = await ExternalProcess.RunAsync("dotnet", ["msbuild", project, "-nologo", "-getItem:PackageReference", .. properties],
+            TimeSpan.FromMinutes(10)); // only bounds a hang: evaluation takes seconds
+        Assert.True(msbuild.ExitCode == 0, msbuild.ToString());
+        using var doc = System.Text.Json.JsonDocument.Parse(msbuild.StandardOutput);
         return doc.RootElement.GetProperty("Items").GetProperty("PackageReference").EnumerateArray()
             .Select(i => (Id: i.GetProperty("Identity").GetString()!, Override: i.TryGetProperty("VersionOverride", out var v) ? v.GetString() : ""))
             .Where(i => i.Id.StartsWith("libtorch", StringComparison.Ordinal))

@@ -8,7 +8,7 @@ public sealed class HeadCheckpointFixture : IDisposable
     {
         Checkpoint = TestSupport.Trainer.Train(
             new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 10, BatchSize = 4, LearningRate = 1e-2, MaxLength = 64, Threads = 2, Seed = 5 },
-            TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("onnx-student"));
+            AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("onnx-student"));
     }
 
     public StudentCheckpoint Checkpoint { get; }
@@ -31,14 +31,14 @@ public sealed class OnnxStudentTests(HeadCheckpointFixture fixture) : IClassFixt
             Assert.Contains(log, l => l.Contains("CUDA execution provider unavailable", StringComparison.Ordinal));
         }
         Assert.Contains(log, l => l.Contains($"{student.ExecutionProvider} execution provider", StringComparison.Ordinal));
-        Assert.Equal(TestSupport.Labels.Names, student.Labels);
+        Assert.Equal(AgNews.Labels.Names, student.Labels);
         Assert.Equal(64, student.MaxLength);
     }
 
     [Fact]
     public void Batched_and_bucketed_predictions_equal_one_by_one_predictions_in_input_order()
     {
-        var texts = TestSupport.PaddedBatchTexts.Concat(TestSupport.Tiny.Select(e => e.Text)).Concat(["Short.", string.Join(" ", Enumerable.Repeat("long text", 80))]).ToArray();
+        var texts = TestSupport.PaddedBatchTexts.Concat(AgNews.Tiny.Select(e => e.Text)).Concat(["Short.", string.Join(" ", Enumerable.Repeat("long text", 80))]).ToArray();
         using var batched = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false, BatchSize = 4 });
         using var single = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 1, PreferCuda = false, BatchSize = 1 });
         var a = batched.PredictProbabilities(texts);
@@ -58,7 +58,7 @@ public sealed class OnnxStudentTests(HeadCheckpointFixture fixture) : IClassFixt
     [Fact]
     public void The_trainers_cached_embedding_path_predicts_what_the_onnx_model_predicts()
     {
-        var texts = TestSupport.Tiny.Select(e => e.Text).Append("A sentence the training never saw about markets and football.").ToArray();
+        var texts = AgNews.Tiny.Select(e => e.Text).Append("A sentence the training never saw about markets and football.").ToArray();
         using var onnx = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false });
         var expected = onnx.PredictProbabilities(texts);
         var misses = TestSupport.Trainer.EmbeddingCache.Misses;

@@ -60,9 +60,9 @@ public sealed class TrainingTests
     [Fact]
     public void Full_mode_is_repeatable_with_the_same_seed_and_differs_with_another()
     {
-        var a = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("rep-a"));
-        var b = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("rep-b"));
-        var c = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2, Seed = 8 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("rep-c"));
+        var a = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("rep-a"));
+        var b = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("rep-b"));
+        var c = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2, Seed = 8 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("rep-c"));
         var wa = Weights(a);
         Assert.Equal(0.0, MaxDiff(wa, Weights(b)));
         Assert.True(MaxDiff(wa, Weights(c)) > 1e-4);
@@ -80,7 +80,7 @@ public sealed class TrainingTests
     [Fact]
     public void Exported_ONNX_matches_TorchSharp_after_training_on_a_padded_batch()
     {
-        var ckpt = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("export"));
+        var ckpt = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("export"));
         Assert.True(File.Exists(ckpt.StatePath));
         Assert.True(File.Exists(ckpt.OnnxPath));
         var meta = StudentCheckpoint.ReadMetadata(ckpt.Directory);
@@ -116,7 +116,7 @@ public sealed class TrainingTests
     public void Progress_reports_epoch_loss_and_examples_per_second()
     {
         var reports = new List<StudentTrainingProgress>();
-        var ckpt = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("progress"), progress: reports.Add);
+        var ckpt = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("progress"), progress: reports.Add);
         var training = reports.Where(r => r.Phase == StudentTrainingPhase.Training).ToArray();
         Assert.Equal([1L, 2L], training.Select(r => r.Step));
         Assert.All(training, r =>
@@ -134,17 +134,17 @@ public sealed class TrainingTests
     [Fact]
     public void A_later_round_continues_from_the_previous_checkpoint()
     {
-        var round1 = TestSupport.Trainer.Train(HeadOptions, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("round1"));
+        var round1 = TestSupport.Trainer.Train(HeadOptions, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("round1"));
         // Learning rate 0: the round-2 weights are exactly where round 1 left them (not the pretrained/fresh ones).
-        var round2 = TestSupport.Trainer.Train(HeadOptions with { LearningRate = 0, Epochs = 1, Seed = 99 }, TestSupport.Tiny, TestSupport.Labels,
+        var round2 = TestSupport.Trainer.Train(HeadOptions with { LearningRate = 0, Epochs = 1, Seed = 99 }, AgNews.Tiny, AgNews.Labels,
             TestSupport.NewTempDirectory("round2"), startFrom: round1);
         Assert.Equal(0.0, MaxDiff(Weights(round1), Weights(round2)));
         Assert.Equal(round1.Directory, round2.Metadata.ContinuedFrom);
         // And a fresh run with the same seed differs from round 1's result (its head starts from random init).
-        var fresh = TestSupport.Trainer.Train(HeadOptions with { LearningRate = 0, Epochs = 1, Seed = 99 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("fresh"));
+        var fresh = TestSupport.Trainer.Train(HeadOptions with { LearningRate = 0, Epochs = 1, Seed = 99 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("fresh"));
         Assert.True(MaxDiff(Weights(round1), Weights(fresh)) > 1e-3);
         // Continuing with a different label order is refused.
-        Assert.Throws<ArgumentException>(() => TestSupport.Trainer.Train(HeadOptions, TestSupport.Tiny, new LabelSet("Sports", "World", "Business", "Sci/Tech"),
+        Assert.Throws<ArgumentException>(() => TestSupport.Trainer.Train(HeadOptions, AgNews.Tiny, new LabelSet("Sports", "World", "Business", "Sci/Tech"),
             TestSupport.NewTempDirectory("bad"), startFrom: round1));
         foreach (var d in new[] { round1, round2, fresh }) Directory.Delete(d.Directory, true);
     }
@@ -154,11 +154,11 @@ public sealed class TrainingTests
     {
         var cache = new SentenceEmbeddingCache();
         using var trainer = new StudentTrainer(embeddingCache: cache);
-        var a = trainer.Train(HeadOptions, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("head-a"));
-        Assert.Equal(TestSupport.Tiny.Length, cache.Count);
-        Assert.Equal(TestSupport.Tiny.Length, cache.Misses);
-        var b = trainer.Train(HeadOptions, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("head-b"));
-        Assert.Equal(TestSupport.Tiny.Length, cache.Hits); // second run: nothing re-embedded
+        var a = trainer.Train(HeadOptions, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("head-a"));
+        Assert.Equal(AgNews.Tiny.Length, cache.Count);
+        Assert.Equal(AgNews.Tiny.Length, cache.Misses);
+        var b = trainer.Train(HeadOptions, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("head-b"));
+        Assert.Equal(AgNews.Tiny.Length, cache.Hits); // second run: nothing re-embedded
         Assert.Equal(0.0, MaxDiff(Weights(a), Weights(b)));
         // Only the head moved: the encoder is the pretrained one.
         using var pretrained = new MiniLMEncoder();
@@ -170,8 +170,8 @@ public sealed class TrainingTests
             Assert.Equal(before[name], p.data<float>().ToArray());
         // The head learned the 8 training texts.
         using var onnx = OnnxStudent.Load(a.Directory, new OnnxRunOptions { Threads = 2 });
-        var predicted = onnx.PredictLabels(TestSupport.Tiny.Select(e => e.Text).ToArray());
-        Assert.Equal(TestSupport.Tiny.Select(e => TestSupport.Labels.IndexOf(e.Label)), predicted);
+        var predicted = onnx.PredictLabels(AgNews.Tiny.Select(e => e.Text).ToArray());
+        Assert.Equal(AgNews.Tiny.Select(e => AgNews.Labels.IndexOf(e.Label)), predicted);
         foreach (var d in new[] { a, b }) Directory.Delete(d.Directory, true);
     }
 
@@ -199,13 +199,13 @@ public sealed class TrainingTests
     [Fact]
     public void Class_weights_change_the_result_and_unknown_labels_are_refused()
     {
-        var skewed = TestSupport.Tiny.Concat(Enumerable.Repeat(TestSupport.Tiny[0], 6)).ToArray();
-        var plain = TestSupport.Trainer.Train(HeadOptions with { Epochs = 2 }, skewed, TestSupport.Labels, TestSupport.NewTempDirectory("cw-plain"));
-        var balanced = TestSupport.Trainer.Train(HeadOptions with { Epochs = 2, ClassWeighting = ClassWeighting.Balanced }, skewed, TestSupport.Labels, TestSupport.NewTempDirectory("cw-bal"));
-        var explicitW = TestSupport.Trainer.Train(HeadOptions with { Epochs = 2, ClassWeights = [0.25f, 1, 1, 1] }, skewed, TestSupport.Labels, TestSupport.NewTempDirectory("cw-exp"));
+        var skewed = AgNews.Tiny.Concat(Enumerable.Repeat(AgNews.Tiny[0], 6)).ToArray();
+        var plain = TestSupport.Trainer.Train(HeadOptions with { Epochs = 2 }, skewed, AgNews.Labels, TestSupport.NewTempDirectory("cw-plain"));
+        var balanced = TestSupport.Trainer.Train(HeadOptions with { Epochs = 2, ClassWeighting = ClassWeighting.Balanced }, skewed, AgNews.Labels, TestSupport.NewTempDirectory("cw-bal"));
+        var explicitW = TestSupport.Trainer.Train(HeadOptions with { Epochs = 2, ClassWeights = [0.25f, 1, 1, 1] }, skewed, AgNews.Labels, TestSupport.NewTempDirectory("cw-exp"));
         Assert.True(MaxDiff(Weights(plain), Weights(balanced)) > 1e-5);
         Assert.True(MaxDiff(Weights(plain), Weights(explicitW)) > 1e-5);
-        Assert.Throws<ArgumentException>(() => TestSupport.Trainer.Train(HeadOptions, [new LabeledExample("x", "Weather")], TestSupport.Labels, TestSupport.NewTempDirectory("bad")));
+        Assert.Throws<ArgumentException>(() => TestSupport.Trainer.Train(HeadOptions, [new LabeledExample("x", "Weather")], AgNews.Labels, TestSupport.NewTempDirectory("bad")));
         foreach (var d in new[] { plain, balanced, explicitW }) Directory.Delete(d.Directory, true);
     }
 }
@@ -218,13 +218,13 @@ public sealed class MixedModeTests
     {
         var full = TestSupport.Trainer.Train(
             new StudentTrainingOptions { Mode = StudentTrainingMode.Full, MaxSteps = 2, BatchSize = 4, MaxLength = 32, LearningRate = 5e-4, Threads = 2, Seed = 11 },
-            TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("mixed-full"));
+            AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("mixed-full"));
         var cache = new SentenceEmbeddingCache();
         using var trainer = new StudentTrainer(embeddingCache: cache);
         var head = trainer.Train(
             new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 2, BatchSize = 4, MaxLength = 32, LearningRate = 1e-2, Threads = 2, Seed = 11 },
-            TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("mixed-head"), startFrom: full);
-        Assert.Equal(TestSupport.Tiny.Length, cache.Count);
+            AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("mixed-head"), startFrom: full);
+        Assert.Equal(AgNews.Tiny.Length, cache.Count);
 
         using var scope = TorchSharp.torch.NewDisposeScope();
         using var m = new StudentModel(4);
@@ -232,7 +232,7 @@ public sealed class MixedModeTests
         m.eval();
         using var _ = TorchSharp.torch.no_grad();
         var cached = cache.Vectors.ToArray();
-        foreach (var e in TestSupport.Tiny)
+        foreach (var e in AgNews.Tiny)
         {
             var b = TestSupport.Tokenizer.EncodeBatch([e.Text], 32);
             var v = m.Embed(TorchSharp.torch.tensor(b.InputIds, [1, b.Length]), TorchSharp.torch.tensor(b.AttentionMask, [1, b.Length])).data<float>().ToArray();

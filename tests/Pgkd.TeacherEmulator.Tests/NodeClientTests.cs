@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Pgkd.Core.Teacher;
 using Xunit.Abstractions;
@@ -11,25 +10,18 @@ public sealed class NodeClientTests(ITestOutputHelper output)
     [Fact]
     public async Task NpmOpenAiPackage_CompletesAChat_OnBothRoutes()
     {
-        var root = SharedData.FindRepositoryRoot() ?? throw new InvalidOperationException("PgkdAspire.sln not found above " + AppContext.BaseDirectory);
-        var modules = Path.Combine(root, ".tools", "node_modules");
+        var modules = Repository.Path(".tools", "node_modules");
         Assert.True(File.Exists(Path.Combine(modules, "openai", "package.json")),
             $"The npm openai package is missing from {modules}: run scripts/bootstrap.sh (./build.sh test runs it first).");
 
         await using var server = await Emulators.StartAsync();
         var script = Path.Combine(AppContext.BaseDirectory, "node", "chat.mjs");
-        var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { script, server.Address.ToString(), Emulators.Key, modules }) start.ArgumentList.Add(arg);
-        using var node = Process.Start(start)!;
-        var stdout = node.StandardOutput.ReadToEndAsync();
-        var stderr = node.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await node.WaitForExitAsync(timeout.Token);
-        output.WriteLine(await stdout);
-        output.WriteLine(await stderr);
-        Assert.True(node.ExitCode == 0, $"node exited {node.ExitCode}: {await stderr}");
+        var node = await ExternalProcess.RunAsync("node", [script, server.Address.ToString(), Emulators.Key, modules], TimeSpan.FromSeconds(60));
+        output.WriteLine(node.StandardOutput);
+        output.WriteLine(node.StandardError);
+        Assert.True(node.ExitCode == 0, $"node exited {node.ExitCode}: {node.StandardError}");
 
-        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = node.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["openai", "azure"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("route").GetString()!));
         foreach (var line in lines)
         {

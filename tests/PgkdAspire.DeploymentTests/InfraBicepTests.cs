@@ -16,11 +16,11 @@ public sealed class InfraBicepTests
     [InlineData("resources.bicep")]
     public async Task Bicep_builds_and_lints_without_a_single_diagnostic(string file)
     {
-        var lint = await Repository.RunAsync(Bicep, ["lint", Infra(file)], TimeSpan.FromMinutes(2));
+        var lint = await ExternalProcess.RunAsync(Bicep, ["lint", Infra(file)], TimeSpan.FromMinutes(2));
         Assert.True(lint.ExitCode == 0, lint.ToString());
         Assert.True(lint.StandardError.Trim().Length == 0 && lint.StandardOutput.Trim().Length == 0, lint.ToString());
 
-        var build = await Repository.RunAsync(Bicep, ["build", Infra(file), "--stdout"], TimeSpan.FromMinutes(2));
+        var build = await ExternalProcess.RunAsync(Bicep, ["build", Infra(file), "--stdout"], TimeSpan.FromMinutes(2));
         Assert.True(build.ExitCode == 0, build.ToString());
         Assert.True(build.StandardError.Trim().Length == 0, build.ToString());
         using var template = JsonDocument.Parse(build.StandardOutput);
@@ -30,7 +30,7 @@ public sealed class InfraBicepTests
     [Fact]
     public async Task Storage_is_private_and_services_reach_it_and_the_teacher_with_managed_identity()
     {
-        var build = await Repository.RunAsync(Bicep, ["build", Infra("resources.bicep"), "--stdout"], TimeSpan.FromMinutes(2));
+        var build = await ExternalProcess.RunAsync(Bicep, ["build", Infra("resources.bicep"), "--stdout"], TimeSpan.FromMinutes(2));
         Assert.True(build.ExitCode == 0, build.ToString());
         using var template = JsonDocument.Parse(build.StandardOutput);
         var resources = template.RootElement.GetProperty("resources");
@@ -67,7 +67,7 @@ public sealed class InfraBicepTests
     [Fact]
     public async Task Every_parameter_azd_passes_is_declared_and_every_required_one_is_passed()
     {
-        var build = await Repository.RunAsync(Bicep, ["build", Infra("main.bicep"), "--stdout"], TimeSpan.FromMinutes(2));
+        var build = await ExternalProcess.RunAsync(Bicep, ["build", Infra("main.bicep"), "--stdout"], TimeSpan.FromMinutes(2));
         Assert.True(build.ExitCode == 0, build.ToString());
         using var template = JsonDocument.Parse(build.StandardOutput);
         using var azdParameters = JsonDocument.Parse(File.ReadAllText(Infra("main.parameters.json")));

@@ -16,7 +16,7 @@ public sealed class PublishManifestFixture : IAsyncLifetime
     {
         _outputDirectory = Directory.CreateTempSubdirectory("pgkd-manifest").FullName;
         var manifestPath = Path.Combine(_outputDirectory, "aspire-manifest.json");
-        var result = await Repository.RunAsync("dotnet",
+        var result = await ExternalProcess.RunAsync("dotnet",
             ["run", "--project", "AppHost", "--no-build", "--no-launch-profile", "--",
              "--publisher", "manifest", "--output-path", manifestPath], TimeSpan.FromMinutes(2));
         Assert.True(result.ExitCode == 0 && File.Exists(manifestPath), result.ToString());

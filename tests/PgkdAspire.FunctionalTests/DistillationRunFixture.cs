@@ -35,7 +35,7 @@ public sealed class DistillationRunFixture : IAsyncLifetime
             (options, _) => options.DisableDashboard = false);
         App = await appHost.BuildAsync();
         await App.StartAsync();
-        await App.WaitForAllHealthyAsync(TimeSpan.FromMinutes(3));
+        await AppHostResources.WaitForAllHealthyAsync(App.ResourceNotifications.WaitForResourceHealthyAsync, TimeSpan.FromMinutes(3));
         await App.ResourceNotifications.WaitForResourceAsync("aspire-dashboard", KnownResourceStates.Running);
         App.ResourceNotifications.TryGetCurrentState("aspire-dashboard", out var dashboard);
         // The dashboard resource lists its frontend ("http") beside its OTLP endpoints.

@@ -50,7 +50,7 @@ public sealed class LocalStackOptionsTests
         {
             var options = LocalStackOptions.FromConfiguration(Config(("blob-port", "1"), ("rabbit-port", "2")), emptyRepository) with
             {
-                RabbitPort = FreePort(), RabbitManagementPort = FreePort(), RabbitDistPort = FreePort(), BlobPort = FreePort(),
+                RabbitPort = FreePorts.One(), RabbitManagementPort = FreePorts.One(), RabbitDistPort = FreePorts.One(), BlobPort = FreePorts.One(),
             };
             var error = Assert.Throws<LocalStackException>(options.EnsureCanStart);
             Assert.Contains("azurite not found", error.Message);
@@ -71,11 +71,9 @@ public sealed class LocalStackOptionsTests
         var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
         Assert.True(LocalStackOptions.IsPortInUse(port));
 
-        var options = new LocalStackOptions("t", "/tmp/t", "/nonexistent", port, FreePort(), FreePort(), FreePort(), FreePort());
+        var options = new LocalStackOptions("t", "/tmp/t", "/nonexistent", port, FreePorts.One(), FreePorts.One(), FreePorts.One(), FreePorts.One());
         var error = Assert.Throws<LocalStackException>(options.EnsureCanStart);
         Assert.Contains($"port {port} in use", error.Message);
         Assert.Contains("--rabbit-port", error.Message);
     }
-
-    private static int FreePort() => LocalStackOptions.FreeLoopbackPorts(1)[0];
 }

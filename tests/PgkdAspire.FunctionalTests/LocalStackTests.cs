@@ -20,7 +20,7 @@ public sealed class LocalStackTests
             await using (var app = await appHost.BuildAsync())
             {
                 await app.StartAsync();
-                await app.WaitForAllHealthyAsync(TimeSpan.FromMinutes(3));
+                await AppHostResources.WaitForAllHealthyAsync(app.ResourceNotifications.WaitForResourceHealthyAsync, TimeSpan.FromMinutes(3));
 
                 // The gateway writes a blob, reads it back, and every pipeline service answers with its hash.
                 // It makes every service work, so a caller without the key is refused before anything happens.

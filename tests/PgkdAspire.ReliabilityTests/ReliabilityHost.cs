@@ -7,7 +7,6 @@ using Aspire.Hosting.ApplicationModel;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.DependencyInjection;
 using Pgkd.Contracts;
-using PgkdAspire.FunctionalTests;
 
 namespace PgkdAspire.ReliabilityTests;
 
@@ -27,14 +26,12 @@ public sealed class ReliabilityHost : IAsyncDisposable
             host.Arguments.ToArgs().Concat(extraArgs).ToArray());
         host.App = await builder.BuildAsync();
         await host.App.StartAsync();
-        await host.App.WaitForAllHealthyAsync(TimeSpan.FromMinutes(4));
+        await AppHostResources.WaitForAllHealthyAsync(host.App.ResourceNotifications.WaitForResourceHealthyAsync, TimeSpan.FromMinutes(4));
         host.Gateway = host.App.CreateHttpClient(ServiceNames.Gateway);
         host.Gateway.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
         host.Gateway.Timeout = TimeSpan.FromMinutes(2);
         return host;
     }
-
-    public static string RepositoryRoot => DemoRun.RepositoryRoot;
 
     /// <summary>The demo run of the functional tests (by default 2 rounds, 16 samples a round, head mode, seed 7).</summary>
     public async Task<Guid> StartRunAsync(int seed = 7, int maxRounds = 2, int samplesPerRound = 16)
@@ -168,7 +165,7 @@ public static class Results
 {
     private static readonly object Gate = new();
 
-    public static string FilePath => Path.Combine(ReliabilityHost.RepositoryRoot, "artifacts", "reliability", "results.md");
+    public static string FilePath => Repository.Path("artifacts", "reliability", "results.md");
 
     public static void Write(string section, IEnumerable<string> lines)
     {

@@ -171,7 +171,7 @@ public sealed class ServingLoadScenario
     /// <summary>A seeded mix of requests, their bodies serialized up front so the clients spend no CPU on JSON.</summary>
     private static List<Request> Workload(Random random, int count)
     {
-        var agnews = File.ReadLines(Path.Combine(ReliabilityHost.RepositoryRoot, "..", "shared", "data", "agnews", "test.jsonl"))
+        var agnews = File.ReadLines(Path.Combine(AgNews.ExpectedFolder, "test.jsonl"))
             .Take(2000).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToArray();
         string[] unicode =
         [

@@ -6,7 +6,7 @@ namespace Pgkd.Core.Tests.Data;
 
 public class DatasetReaderJsonlTests
 {
-    private static readonly DatasetReadOptions WithLabels = new() { Labels = TestSupport.AgNews, MaxTextLength = 100 };
+    private static readonly DatasetReadOptions WithLabels = new() { Labels = AgNews.Labels, MaxTextLength = 100 };
 
     private static Dataset Read(string content, DatasetReadOptions? options = null) =>
         DatasetReader.ReadJsonl(TestSupport.StreamOf(content), "seed_train.jsonl", options ?? WithLabels);
@@ -109,7 +109,7 @@ public class DatasetReaderJsonlTests
     [AgNewsFact]
     public void Reads_the_real_agnews_seed_files_when_present()
     {
-        var folder = SharedData.AgNewsFolder()!;
+        var folder = AgNews.Folder!;
         var labels = LabelSet.FromLines(File.ReadAllText(Path.Combine(folder, "labels.txt")));
         Assert.Equal(["World", "Sports", "Business", "Sci/Tech"], labels.Names);
         using var train = File.OpenRead(Path.Combine(folder, "seed_train.jsonl"));
@@ -121,7 +121,7 @@ public class DatasetReaderJsonlTests
 
 public class DatasetReaderCsvTests
 {
-    private static readonly DatasetReadOptions WithLabels = new() { Labels = TestSupport.AgNews };
+    private static readonly DatasetReadOptions WithLabels = new() { Labels = AgNews.Labels };
 
     private static Dataset Read(string content) => DatasetReader.ReadCsv(TestSupport.StreamOf(content), "upload.csv", WithLabels);
 

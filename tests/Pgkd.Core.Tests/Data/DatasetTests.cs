@@ -44,14 +44,14 @@ public class DatasetTests
     [Fact]
     public void CountByLabel_counts_in_label_order_and_rejects_unknown_labels()
     {
-        Assert.Equal([0, 1, 1, 1], Sample.CountByLabel(TestSupport.AgNews));
+        Assert.Equal([0, 1, 1, 1], Sample.CountByLabel(AgNews.Labels));
         Assert.Throws<ArgumentException>(() => Sample.CountByLabel(TestSupport.Abc));
     }
 
     [Fact]
     public void LabelIndices_are_in_example_order_and_name_an_unknown_label()
     {
-        Assert.Equal([2, 1, 3], Sample.LabelIndices(TestSupport.AgNews));
+        Assert.Equal([2, 1, 3], Sample.LabelIndices(AgNews.Labels));
         var error = Assert.Throws<ArgumentException>(() => Sample.LabelIndices(TestSupport.Abc));
         Assert.Contains("\"Business\"", error.Message);
     }

@@ -7,7 +7,7 @@ public class LabelSetTests
     [Fact]
     public void Keeps_order_and_finds_names_case_insensitively()
     {
-        var labels = TestSupport.AgNews;
+        var labels = AgNews.Labels;
         Assert.Equal(["World", "Sports", "Business", "Sci/Tech"], labels.Names);
         Assert.Equal(4, labels.Count);
         Assert.Equal(1, labels.IndexOf("sports"));
@@ -34,7 +34,7 @@ public class LabelSetTests
     [InlineData(null, -1)]
     public void TryResolve_by_name_or_index(string? token, int expected)
     {
-        var ok = TestSupport.AgNews.TryResolve(token, out var index);
+        var ok = AgNews.Labels.TryResolve(token, out var index);
         Assert.Equal(expected >= 0, ok);
         Assert.Equal(expected, index);
     }
@@ -59,5 +59,5 @@ public class LabelSetTests
 
     [Fact]
     public void ToString_lists_the_names_for_messages() =>
-        Assert.Equal("World, Sports, Business, Sci/Tech", TestSupport.AgNews.ToString());
+        Assert.Equal("World, Sports, Business, Sci/Tech", AgNews.Labels.ToString());
 }

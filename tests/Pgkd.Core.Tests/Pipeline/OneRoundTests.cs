@@ -35,7 +35,7 @@ public class OneRoundTests
     [Fact]
     public void A_round_goes_from_evaluation_to_a_grown_training_set()
     {
-        var labels = TestSupport.AgNews;
+        var labels = AgNews.Labels;
         var read = new DatasetReadOptions { Labels = labels };
         var train = DatasetReader.ReadJsonl(TestSupport.StreamOf(Train), "seed_train.jsonl", read);
         var validation = DatasetReader.ReadJsonl(TestSupport.StreamOf(Validation), "seed_val.jsonl", read);

@@ -93,12 +93,12 @@ public class RunConfigurationTests
         var c = RunConfiguration.Default with { MinTextLength = 7, MaxTextLength = 300, SamplesPerRound = 32 };
         var training = new HashSet<string> { "t" };
         var heldOut = new HashSet<string> { "h" };
-        var context = c.ReplyContext(TestSupport.AgNews, training, heldOut);
+        var context = c.ReplyContext(AgNews.Labels, training, heldOut);
         Assert.Equal((7, 300, 32), (context.MinTextLength, context.MaxTextLength, context.MaxItems));
         Assert.Same(training, context.TrainingHashes);
         Assert.Same(heldOut, context.HeldOutHashes);
-        Assert.Same(TestSupport.AgNews, context.Labels);
-        Assert.Equal(8, c.ReplyContext(TestSupport.AgNews, training, heldOut, maxItems: 8).MaxItems);
+        Assert.Same(AgNews.Labels, context.Labels);
+        Assert.Equal(8, c.ReplyContext(AgNews.Labels, training, heldOut, maxItems: 8).MaxItems);
     }
 
     [Fact]

@@ -11,7 +11,7 @@ public class TeacherReplyParserTests
 {
     private static readonly TeacherReplyContext Context = new()
     {
-        Labels = TestSupport.AgNews,
+        Labels = AgNews.Labels,
         TrainingHashes = new HashSet<string> { TextHash.Of("Already in the training set") },
         HeldOutHashes = new HashSet<string> { TextHash.Of("A validation text about stocks") },
         MinTextLength = 5,
@@ -187,7 +187,7 @@ public class TeacherReplyParserTests
         var item = Gen.Select(Gen.Int[0, 3], Gen.Char["abcdefgh "].Array[5, 40].Select(c => new string(c)), (label, text) => (Label: label, Text: "Item " + text));
         item.Array[0, 10].Sample(items =>
         {
-            var reply = JsonSerializer.Serialize(new { samples = items.Select(i => new { text = i.Text, label = TestSupport.AgNews[i.Label] }) });
+            var reply = JsonSerializer.Serialize(new { samples = items.Select(i => new { text = i.Text, label = AgNews.Labels[i.Label] }) });
             var r = Parse(reply, Context with { MaxItems = 100 });
             var distinct = items.Select(i => TextNormalizer.Normalize(i.Text)).Distinct().Count();
             Assert.Equal(distinct, r.Accepted.Count);

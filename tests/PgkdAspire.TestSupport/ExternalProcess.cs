@@ -1,33 +1,27 @@
 using System.Diagnostics;
 
-namespace PgkdAspire.DeploymentTests;
+namespace PgkdAspire.TestSupport;
 
-internal static class Repository
+/// <summary>Runs a program to its end with its output captured (bicep, dotnet, node), killing it when it overruns.</summary>
+public static class ExternalProcess
 {
-    public static string Root { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "PgkdAspire.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"PgkdAspire.sln not found above {AppContext.BaseDirectory}");
-    }
-
-    public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError)
+    public sealed record Result(int ExitCode, string StandardOutput, string StandardError)
     {
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}";
     }
 
-    public static async Task<ProcessResult> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout)
+    /// <summary>Runs <paramref name="fileName"/> in <paramref name="workingDirectory"/> (default: the repository root).</summary>
+    public static async Task<Result> RunAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(fileName)
         {
-            WorkingDirectory = Root,
+            WorkingDirectory = workingDirectory ?? Repository.Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {fileName}");
+        // Both streams are read while the process runs: one that fills its pipe would otherwise block it.
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);
@@ -40,6 +34,6 @@ internal static class Repository
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{fileName} {string.Join(' ', start.ArgumentList)} did not finish within {timeout}");
         }
-        return new ProcessResult(process.ExitCode, await stdout, await stderr);
+        return new Result(process.ExitCode, await stdout, await stderr);
     }
 }

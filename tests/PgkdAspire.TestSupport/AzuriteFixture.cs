@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Azure.Storage.Blobs;
 
-namespace Pgkd.Storage.Tests;
+namespace PgkdAspire.TestSupport;
 
 /// <summary>A real Azurite blob service (installed by ./build.sh bootstrap) on a free port with a temporary folder.</summary>
 public sealed class AzuriteFixture : IAsyncLifetime
@@ -15,18 +15,11 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
-        var azurite = Path.Combine(root?.FullName ?? "", ".tools", "node_modules", ".bin", "azurite-blob");
+        var azurite = Repository.NodeTool("azurite-blob");
         if (!File.Exists(azurite))
             throw new InvalidOperationException($"azurite not found at {azurite}: run ./build.sh bootstrap");
 
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = FreePorts.One();
         _location = Directory.CreateTempSubdirectory("pgkd-azurite").FullName;
         var start = new ProcessStartInfo(azurite)
         {

@@ -1,10 +1,7 @@
 using System.Diagnostics;
-using System.Net;
-using Aspire.Hosting;
 using Pgkd.Contracts;
-using PgkdAspire.AppHost.LocalStack;
 
-namespace PgkdAspire.FunctionalTests;
+namespace PgkdAspire.TestSupport;
 
 /// <summary>
 /// Arguments for an AppHost of its own: a unique instance name, a temporary data folder and free ports, so a test
@@ -16,7 +13,7 @@ public sealed record TestAppHostArguments(string Instance, string DataDirectory,
     public static TestAppHostArguments Create()
     {
         var instance = $"test-{Guid.NewGuid():N}"[..17];
-        var ports = LocalStackOptions.FreeLoopbackPorts(5);
+        var ports = FreePorts.Loopback(5);
         return new TestAppHostArguments(instance, Path.Combine(Path.GetTempPath(), "pgkd-" + instance),
             ports[0], ports[1], ports[2], ports[3], ports[4]);
     }
@@ -51,23 +48,29 @@ public sealed record TestAppHostArguments(string Instance, string DataDirectory,
     }
 }
 
-public static class AppHostWaits
+/// <summary>The AppHost's resources, and a wait until all of them are healthy.</summary>
+public static class AppHostResources
 {
-    public static readonly IReadOnlyList<string> AllResources =
+    public static readonly IReadOnlyList<string> All =
     [
         ServiceNames.Rabbit, ServiceNames.Blobs, ServiceNames.TeacherEmulator, ServiceNames.Orchestrator,
         ServiceNames.Generator, ServiceNames.Trainer, ServiceNames.Evaluator, ServiceNames.Gateway,
     ];
 
-    public static async Task WaitForAllHealthyAsync(this DistributedApplication app, TimeSpan timeout)
+    /// <summary>
+    /// Waits for each resource in turn with <paramref name="waitForHealthy"/> (pass the app's
+    /// <c>ResourceNotifications.WaitForResourceHealthyAsync</c>: this library stays free of Aspire); a timeout names the
+    /// resource that was not healthy.
+    /// </summary>
+    public static async Task WaitForAllHealthyAsync(Func<string, CancellationToken, Task> waitForHealthy, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         var stopwatch = Stopwatch.StartNew();
-        foreach (var name in AllResources)
+        foreach (var name in All)
         {
             try
             {
-                await app.ResourceNotifications.WaitForResourceHealthyAsync(name, cts.Token);
+                await waitForHealthy(name, cts.Token);
             }
             catch (OperationCanceledException)
             {

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace PgkdAspire.FunctionalTests;
+namespace PgkdAspire.TestSupport;
 
 /// <summary>
 /// The run the functional and reliability tests start: the project's demo dataset, head mode, a few small rounds.
@@ -8,19 +8,8 @@ namespace PgkdAspire.FunctionalTests;
 /// </summary>
 public static class DemoRun
 {
-    /// <summary>The folder that holds PgkdAspire.sln.</summary>
-    public static string RepositoryRoot
-    {
-        get
-        {
-            var root = new DirectoryInfo(AppContext.BaseDirectory);
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "PgkdAspire.sln"))) root = root.Parent;
-            return root?.FullName ?? throw new InvalidOperationException($"PgkdAspire.sln not found above {AppContext.BaseDirectory}");
-        }
-    }
-
     /// <summary>A file of the demo dataset shipped with the teacher emulator.</summary>
-    public static string Data(string file) => Path.Combine(RepositoryRoot, "src", "Pgkd.TeacherEmulator", "DemoData", file);
+    public static string Data(string file) => Repository.Path("src", "Pgkd.TeacherEmulator", "DemoData", file);
 
     /// <summary>The body of <c>POST /v1/runs</c> for the demo run.</summary>
     public static async Task<JsonObject> RequestAsync(int seed = 7, int maxRounds = 2, int samplesPerRound = 16) => new()
