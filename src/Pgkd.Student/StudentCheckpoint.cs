@@ -65,13 +65,20 @@ public sealed class StudentCheckpoint
         _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, null),
     };
 
+    /// <summary>The one file besides metadata.json that training on from a checkpoint reads: student.pt, or head.onnx.</summary>
+    public static string WeightsFileOf(StudentCheckpointMetadata metadata) => metadata.IsHeadOnly ? HeadFileName : StateFileName;
+
+    /// <summary>
+    /// A checkpoint folder to train on from or to load weights out of: metadata.json and its <see cref="WeightsFileOf"/> must be
+    /// there; the serving graphs are checked where they are read (<see cref="ServingGraph"/>).
+    /// </summary>
     public static StudentCheckpoint Load(string directory)
     {
         var full = Path.GetFullPath(directory);
         var metadata = ReadMetadata(full);
-        foreach (var f in metadata.IsHeadOnly ? [HeadFileName] : new[] { StateFileName, OnnxFileName })
-            if (!File.Exists(Path.Combine(full, f)))
-                throw new FileNotFoundException($"The checkpoint {full} lacks {f}.");
+        var weights = WeightsFileOf(metadata);
+        if (!File.Exists(Path.Combine(full, weights)))
+            throw new FileNotFoundException($"The checkpoint {full} lacks {weights}.", Path.Combine(full, weights));
         return new StudentCheckpoint(full, metadata);
     }
 

@@ -51,8 +51,12 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             StudentCheckpoint? startFrom = null;
             if (m.StartFromCheckpointUri is { } previous)
             {
-                var local = Path.Combine(work, "previous");
-                await store.DownloadFolderAsync(store.BlobNameOf(previous), local, context.CancellationToken);
+                // Only what training on reads: metadata.json and student.pt (or head.onnx), not the ~113 MB of serving graphs.
+                var local = Directory.CreateDirectory(Path.Combine(work, "previous")).FullName;
+                var previousFolder = store.BlobNameOf(previous);
+                await store.DownloadToFileAsync(previousFolder + StudentCheckpoint.MetadataFileName, Path.Combine(local, StudentCheckpoint.MetadataFileName), context.CancellationToken);
+                var weights = StudentCheckpoint.WeightsFileOf(StudentCheckpoint.ReadMetadata(local));
+                await store.DownloadToFileAsync(previousFolder + weights, Path.Combine(local, weights), context.CancellationToken);
                 startFrom = StudentCheckpoint.Load(local);
             }
 

@@ -155,6 +155,25 @@ public sealed class TrainingTests
     }
 
     [Fact]
+    public void A_full_checkpoint_trains_on_from_its_state_and_metadata_alone()
+    {
+        var round1 = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 1 }, TestSupport.Tiny, TestSupport.Labels, TestSupport.NewTempDirectory("state-only-1"));
+        // What the trainer downloads to continue: metadata.json and student.pt, not the serving graphs.
+        var dir = TestSupport.NewTempDirectory("state-only");
+        Assert.Equal(StudentCheckpoint.StateFileName, StudentCheckpoint.WeightsFileOf(round1.Metadata));
+        foreach (var f in new[] { StudentCheckpoint.MetadataFileName, StudentCheckpoint.StateFileName })
+            File.Copy(Path.Combine(round1.Directory, f), Path.Combine(dir, f));
+        var previous = StudentCheckpoint.Load(dir);
+        var round2 = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 1, LearningRate = 0 }, TestSupport.Tiny, TestSupport.Labels,
+            TestSupport.NewTempDirectory("state-only-2"), startFrom: previous);
+        Assert.Equal(0.0, MaxDiff(Weights(round1), Weights(round2)));
+        // Serving it needs model.onnx, and says so.
+        var e = Assert.Throws<FileNotFoundException>(() => OnnxStudent.Load(dir));
+        Assert.Contains(StudentCheckpoint.OnnxFileName, e.Message, StringComparison.Ordinal);
+        foreach (var d in new[] { round1.Directory, dir, round2.Directory }) Directory.Delete(d, true);
+    }
+
+    [Fact]
     public void Head_mode_caches_embeddings_by_text_and_is_repeatable()
     {
         var cache = new SentenceEmbeddingCache();
