@@ -39,7 +39,7 @@ public sealed record RoundGenerated(Guid RunId, int Round, string IdempotencyKey
 public sealed record TrainRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri,
     IReadOnlyList<Uri> TrainingDataUris, Uri? StartFromCheckpointUri, Uri CheckpointUri);
 
-/// <summary>The checkpoint folder (model.onnx, state, metadata) is complete at <paramref name="CheckpointUri"/>.</summary>
+/// <summary>The checkpoint folder (full mode: model.onnx and state; head mode: head.onnx; metadata) is complete at <paramref name="CheckpointUri"/>.</summary>
 public sealed record RoundTrained(Guid RunId, int Round, string IdempotencyKey, Uri CheckpointUri,
     int TrainingExamples, double ExamplesPerSecond, double TrainingLoss, double TrainingSeconds);
 

@@ -10,12 +10,14 @@ using Pgkd.Student;
 namespace Pgkd.Evaluator;
 
 /// <summary>
-/// Scores a checkpoint with ONNX Runtime (the same model.onnx the gateway serves) on validation or test data:
-/// the validation report ("gradual evaluation check"), and on validation the hard negatives and prediction
-/// samples for the next round's prompt. Idempotent: an evaluation blob stored by this command (its key is on the blob) is
-/// only re-announced.
+/// Scores a checkpoint with ONNX Runtime on validation or test data: a complete checkpoint through its model.onnx (the graph
+/// the gateway serves), a head-only one through the pretrained encoder shared by every round (<see cref="PretrainedEmbedder"/>:
+/// the validation texts are embedded once per process) and its head.onnx, the two pieces its served graph is composed of.
+/// It reports the validation report ("gradual evaluation check"), and on validation the hard negatives and prediction
+/// samples for the next round's prompt. Idempotent: an evaluation blob stored by this command (its key is on the
+/// blob) is only re-announced.
 /// </summary>
-public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer tokenizer, IConfiguration configuration,
+public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer tokenizer, PretrainedEmbedder embedder, IConfiguration configuration,
     ILogger<EvaluateRoundConsumer> logger) : IConsumer<EvaluateRound>
 {
     public async Task Consume(ConsumeContext<EvaluateRound> context)
@@ -64,11 +66,15 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         var local = Directory.CreateTempSubdirectory($"pgkd-eval-{m.RunId:N}-{m.Round}-").FullName;
         try
         {
-            // model.onnx and metadata.json are enough to serve; the TorchSharp state stays in storage.
-            foreach (var file in new[] { StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
-                await File.WriteAllBytesAsync(Path.Combine(local, file),
-                    (await store.ReadAsync(checkpointFolder + file, cancellationToken)).ToArray(), cancellationToken);
-            using var student = OnnxStudent.Load(local, new OnnxRunOptions { Threads = configuration.GetValue("Evaluator:Threads", 0) }, tokenizer);
+            // metadata.json says which kind; then model.onnx (the TorchSharp state stays in storage) or head.onnx (a few KB).
+            async Task FetchAsync(string file) => await File.WriteAllBytesAsync(Path.Combine(local, file),
+                (await store.ReadAsync(checkpointFolder + file, cancellationToken)).ToArray(), cancellationToken);
+            await FetchAsync(StudentCheckpoint.MetadataFileName);
+            var headOnly = StudentCheckpoint.ReadMetadata(local).IsHeadOnly;
+            await FetchAsync(headOnly ? StudentCheckpoint.HeadFileName : StudentCheckpoint.OnnxFileName);
+            using IStudentClassifier student = headOnly
+                ? embedder.LoadHead(local)
+                : OnnxStudent.Load(local, new OnnxRunOptions { Threads = configuration.GetValue("Evaluator:Threads", 0) }, tokenizer);
             if (!student.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
                 throw new InvalidOperationException($"checkpoint {checkpointFolder} has labels ({string.Join(", ", student.Labels)}), the run has ({labels})");
 

@@ -15,6 +15,12 @@ builder.AddPgkdBus(bus =>
 builder.Services.AddSingleton<RunStore>();
 // The pretrained MiniLM vocabulary, shared by every checkpoint (their metadata names its hash).
 builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));
+// The pretrained encoder every head-only checkpoint runs on: one session and one embedding cache for the process.
+builder.Services.AddSingleton(sp => new PretrainedEmbedder(PretrainedMiniLM.Ensure(), sp.GetRequiredService<StudentTokenizer>(), new OnnxRunOptions
+{
+    Threads = sp.GetRequiredService<IConfiguration>().GetValue("Evaluator:Threads", 0),
+    Log = message => sp.GetRequiredService<ILogger<PretrainedEmbedder>>().LogInformation("{Message}", message),
+}));
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

@@ -9,7 +9,7 @@ namespace Pgkd.Storage;
 /// runs/{runId}/guidance/round-{r}.json            what the teacher is asked for in round r
 /// runs/{runId}/generations/round-{r}.json         the round's teacher usage and reject tallies
 /// runs/{runId}/evaluations/round-{r}-{split}.json validation report, hard negatives
-/// runs/{runId}/checkpoints/round-{r}/             model.onnx, state, metadata.json
+/// runs/{runId}/checkpoints/round-{r}/             full mode: model.onnx, model.int8.onnx, student.pt; head mode: head.onnx; metadata.json, training.json
 /// runs/{runId}/report.json                        the finished run's report
 /// </code>
 /// Everything but the manifest is written once: a retry finds the same bytes already there.

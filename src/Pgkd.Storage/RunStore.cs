@@ -151,6 +151,10 @@ public sealed class RunStore(BlobServiceClient blobs)
         return count;
     }
 
+    /// <summary>One blob into a local file, streamed (a 90 MB student.pt is not held in memory).</summary>
+    public async Task DownloadToFileAsync(string blobName, string path, CancellationToken cancellationToken = default) =>
+        await _container.GetBlobClient(blobName).DownloadToAsync(path, cancellationToken);
+
     /// <summary>
     /// A stored dataset (seed data or a shard). It was validated and normalised when written, so reading it back
     /// imposes no length limit: only that every label still belongs to the run.

@@ -100,21 +100,61 @@ internal static class MiniLMOnnx
         graph.Node.Add(Node("ReduceSum", ["pgkd_masked", "pgkd_axes_seq"], ["pgkd_sum"], IntAttr("keepdims", 0)));
         graph.Node.Add(Node("ReduceSum", ["pgkd_mask_3d", "pgkd_axes_seq"], ["pgkd_count"], IntAttr("keepdims", 0)));
         graph.Node.Add(Node("Max", ["pgkd_count", "pgkd_eps"], ["pgkd_count_c"]));
-        graph.Node.Add(Node("Div", ["pgkd_sum", "pgkd_count_c"], ["sentence_embedding"]));
+        graph.Node.Add(Node("Div", ["pgkd_sum", "pgkd_count_c"], [SentenceEmbedding]));
         if (head is { } h)
-        {
-            graph.Initializer.Add(FloatTensor("head.weight", h.Weight, [h.Classes, h.Weight.Length / h.Classes]));
-            graph.Initializer.Add(FloatTensor("head.bias", h.Bias, [h.Classes]));
-            graph.Node.Add(Node("Gemm", ["sentence_embedding", "head.weight", "head.bias"], ["logits"], IntAttr("transB", 1)));
-            graph.Node.Add(Node("Softmax", ["logits"], ["probs"], IntAttr("axis", 1)));
-            graph.Output.Add(Output("logits", h.Classes));
-            graph.Output.Add(Output("probs", h.Classes));
-        }
+            AddHead(graph, h.Weight, h.Bias, h.Classes);
         else
-        {
-            graph.Output.Add(Output("sentence_embedding", 384));
-        }
+            graph.Output.Add(Output(SentenceEmbedding, MiniLMShape.Hidden));
         Prune(graph);
+        return Finish(model, metadata);
+    }
+
+    /// <summary>The name of the pooled sentence vector [batch, 384]: the embedder's output and the head's input.</summary>
+    public const string SentenceEmbedding = "sentence_embedding";
+
+    /// <summary>all-MiniLM-L6-v2's export: IR version 7, default-domain opset 13; the head graph uses the same.</summary>
+    private const long IrVersion = 7, Opset = 13;
+
+    /// <summary>
+    /// The head alone, as a head-only checkpoint stores it (head.onnx): <c>sentence_embedding</c> [batch, 384] in,
+    /// <c>logits = sentence_embedding · Wᵀ + b</c> and <c>probs = softmax(logits)</c> out; the same nodes and names the serving
+    /// graph ends with, so the two compose into it and score the same.
+    /// </summary>
+    public static ModelProto BuildHeadGraph(float[] weight, float[] bias, int classes, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var model = new ModelProto { IrVersion = IrVersion, Graph = new GraphProto { Name = "pgkd_head" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        model.Graph.Input.Add(Output(SentenceEmbedding, MiniLMShape.Hidden));
+        AddHead(model.Graph, weight, bias, classes);
+        return Finish(model, metadata);
+    }
+
+    /// <summary>The head's weight [classes, 384] and bias [classes] from a head graph (or a serving graph), checked against <paramref name="classes"/>.</summary>
+    public static (float[] Weight, float[] Bias) HeadWeights(ModelProto model, int classes, string where)
+    {
+        float[] Read(string name, long[] shape)
+        {
+            var t = model.Graph.Initializer.FirstOrDefault(i => i.Name == name)
+                    ?? throw new InvalidDataException($"{where}: no initializer {name}: not a student head.");
+            if (t.DataType != (int)TensorProto.Types.DataType.Float || !t.Dims.SequenceEqual(shape))
+                throw new InvalidDataException($"{where}: {name} has shape [{string.Join(",", t.Dims)}], expected float [{string.Join(",", shape)}] ({classes} labels).");
+            return Floats(t);
+        }
+        return (Read("head.weight", [classes, MiniLMShape.Hidden]), Read("head.bias", [classes]));
+    }
+
+    private static void AddHead(GraphProto graph, float[] weight, float[] bias, int classes)
+    {
+        graph.Initializer.Add(FloatTensor("head.weight", weight, [classes, weight.Length / classes]));
+        graph.Initializer.Add(FloatTensor("head.bias", bias, [classes]));
+        graph.Node.Add(Node("Gemm", [SentenceEmbedding, "head.weight", "head.bias"], ["logits"], IntAttr("transB", 1)));
+        graph.Node.Add(Node("Softmax", ["logits"], ["probs"], IntAttr("axis", 1)));
+        graph.Output.Add(Output("logits", classes));
+        graph.Output.Add(Output("probs", classes));
+    }
+
+    private static ModelProto Finish(ModelProto model, IReadOnlyDictionary<string, string>? metadata)
+    {
         if (metadata is not null)
         {
             model.MetadataProps.Clear();

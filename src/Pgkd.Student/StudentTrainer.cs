@@ -76,21 +76,34 @@ public sealed class StudentTrainer : IDisposable
 
             using var model = new StudentModel(labels.Count, options.Dropout);
             var baseModel = _pretrained.ReadModelBytes();
-            if (startFrom is null) model.Encoder.LoadPretrained(baseModel);
-            else model.load(startFrom.StatePath);
+            // Head mode over the pretrained encoder never runs the TorchSharp encoder (ONNX Runtime embeds, only the head
+            // trains and is stored): its weights are not loaded at all.
+            var overPretrained = options.Mode == StudentTrainingMode.Head && (startFrom is null || startFrom.IsHeadOnly);
+            if (startFrom is null)
+            {
+                if (!overPretrained) model.Encoder.LoadPretrained(baseModel);
+            }
+            else if (startFrom.IsHeadOnly && overPretrained)
+            {
+                StudentCheckpoint.EnsureEncoderMatches(startFrom.Metadata, _pretrained, startFrom.Directory);
+                startFrom.LoadHead(model);
+            }
+            else startFrom.LoadWeights(model, _pretrained);
             model.to(device);
 
             var rows = examples.Select(e => Tokenizer.Encode(e.Text, options.MaxLength)).ToArray();
             using var classWeights = ClassWeightTensor(options, targets, labels.Count, device);
             long steps = options.Mode == StudentTrainingMode.Head
-                ? TrainHead(model, options, examples.Select(e => e.Text).ToArray(), rows, targets, classWeights, device, baseModel, progress, clock, cancellationToken)
+                ? TrainHead(model, options, examples.Select(e => e.Text).ToArray(), rows, targets, classWeights, device, baseModel, overPretrained, progress, clock, cancellationToken)
                 : TrainFull(model, options, rows, targets, classWeights, device, progress, clock, cancellationToken);
+            // A head over an encoder that is still the pretrained one (e.g. an old complete head-mode checkpoint) is stored head-only too.
+            var headOnly = options.Mode == StudentTrainingMode.Head && (overPretrained || EncoderFingerprint(model) == PretrainedFingerprint());
 
             progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Exporting, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
             model.eval();
             model.to(CPU); // the state file and the ONNX export read CPU tensors
             var metadata = new StudentCheckpointMetadata(
-                StudentCheckpointMetadata.CurrentFormat,
+                headOnly ? StudentCheckpointMetadata.HeadOnlyFormat : StudentCheckpointMetadata.CurrentFormat,
                 PretrainedMiniLM.ModelName,
                 labels.Names.ToArray(),
                 options.MaxLength,
@@ -100,7 +113,8 @@ public sealed class StudentTrainer : IDisposable
                 steps,
                 examples.Count,
                 startFrom?.Directory,
-                DateTimeOffset.UtcNow);
+                DateTimeOffset.UtcNow,
+                headOnly ? _pretrained.Reference : null);
             var checkpoint = StudentCheckpoint.Write(outputDirectory, model, metadata, baseModel);
             progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Done, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
             return checkpoint;
@@ -123,11 +137,16 @@ public sealed class StudentTrainer : IDisposable
             TorchDevice.SetThreads(threads);
             using var scope = NewDisposeScope();
             using var model = new StudentModel(checkpoint.Metadata.Labels.Count);
-            model.load(checkpoint.StatePath);
+            if (checkpoint.IsHeadOnly)
+            {
+                StudentCheckpoint.EnsureEncoderMatches(checkpoint.Metadata, _pretrained, checkpoint.Directory);
+                checkpoint.LoadHead(model);
+            }
+            else model.load(checkpoint.StatePath);
             model.eval();
             var options = new StudentTrainingOptions { MaxLength = checkpoint.Metadata.MaxLength, Threads = threads };
             var rows = texts.Select(t => Tokenizer.Encode(t, options.MaxLength)).ToArray();
-            var vectors = Embed(model, options, texts, rows, _pretrained.ReadModelBytes());
+            var vectors = Embed(model, options, texts, rows, _pretrained.ReadModelBytes(), checkpoint.IsHeadOnly);
             var flat = new float[vectors.Length * MiniLMShape.Hidden];
             for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
             using var _ = no_grad();
@@ -152,11 +171,11 @@ public sealed class StudentTrainer : IDisposable
     }
 
     private long TrainHead(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, long[] targets, Tensor? classWeights,
-        Device device, byte[] baseModel, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
+        Device device, byte[] baseModel, bool pretrainedEncoder, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
     {
         foreach (var p in model.Encoder.parameters()) p.requires_grad_(false);
         progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Embedding, 0, o.Epochs, 0, 0, double.NaN, 0, 0, clock.Elapsed));
-        var vectors = Embed(model, o, texts, rows, baseModel);
+        var vectors = Embed(model, o, texts, rows, baseModel, pretrainedEncoder);
         var flat = new float[vectors.Length * MiniLMShape.Hidden];
         for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
         using var all = tensor(flat, [vectors.Length, MiniLMShape.Hidden], device: device);
@@ -265,11 +284,14 @@ public sealed class StudentTrainer : IDisposable
         return w is null ? null : tensor(w, device: device).DetachFromDisposeScope();
     }
 
-    /// <summary>Head mode: sentence embeddings of the current encoder, from the cache or computed with ONNX Runtime.</summary>
-    private float[][] Embed(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, byte[] baseModel)
+    /// <summary>
+    /// Head mode: sentence embeddings of the current encoder, from the cache or computed with ONNX Runtime. With
+    /// <paramref name="pretrainedEncoder"/> the model's TorchSharp encoder is not read (it may not be loaded): the pretrained one embeds.
+    /// </summary>
+    private float[][] Embed(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, byte[] baseModel, bool pretrainedEncoder)
     {
-        var weights = model.Encoder.WeightsByHuggingFaceName();
-        var fingerprint = Fingerprint(weights);
+        var weights = pretrainedEncoder ? null : model.Encoder.WeightsByHuggingFaceName();
+        var fingerprint = weights is null ? PretrainedFingerprint() : Fingerprint(weights);
         var keys = texts.Select(t => SentenceEmbeddingCache.Key(fingerprint, o.MaxLength, t)).ToArray();
         var result = new float[rows.Length][];
         var missing = new List<int>();
@@ -279,15 +301,14 @@ public sealed class StudentTrainer : IDisposable
         if (missing.Count == 0) return result;
 
         var runOptions = new OnnxRunOptions { Threads = o.Threads, Log = _log, BatchSize = o.EmbeddingBatchSize };
-        _pretrainedFingerprint ??= PretrainedFingerprint();
         InferenceSession? own = null;
         try
         {
             InferenceSession session;
-            if (fingerprint == _pretrainedFingerprint)
+            if (fingerprint == PretrainedFingerprint())
                 session = _pretrainedEmbedder ??= OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, null, null).ToByteArray(), runOptions, "MiniLM embedder").Session;
             else
-                session = own = OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, weights, null).ToByteArray(), runOptions, "fine-tuned embedder").Session;
+                session = own = OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, weights!, null).ToByteArray(), runOptions, "fine-tuned embedder").Session;
             var vectors = OrtSessions.RunBatched(session, missing.Select(i => rows[i]).ToArray(), Math.Max(1, o.EmbeddingBatchSize), ["sentence_embedding"])[0];
             for (var j = 0; j < missing.Count; j++)
             {
@@ -302,13 +323,17 @@ public sealed class StudentTrainer : IDisposable
         return result;
     }
 
+    /// <summary>The pretrained encoder's weights fingerprint, computed once per trainer.</summary>
     private string PretrainedFingerprint()
     {
+        if (_pretrainedFingerprint is { } known) return known;
         using var scope = NewDisposeScope();
         using var encoder = new MiniLMEncoder();
         encoder.LoadPretrained(_pretrained.ReadModelBytes());
-        return Fingerprint(encoder.WeightsByHuggingFaceName());
+        return _pretrainedFingerprint = Fingerprint(encoder.WeightsByHuggingFaceName());
     }
+
+    private static string EncoderFingerprint(StudentModel model) => Fingerprint(model.Encoder.WeightsByHuggingFaceName());
 
     private static string Fingerprint(Dictionary<string, float[]> weights)
     {

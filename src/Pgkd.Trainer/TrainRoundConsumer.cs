@@ -14,10 +14,10 @@ public sealed record TrainingSummary(int Round, int TrainingExamples, double Exa
 /// <summary>
 /// Trains the student for one round: seed data plus every shard so far, continuing from the previous round's
 /// checkpoint when the orchestrator names one (full mode; head mode trains a fresh head, see
-/// <see cref="StudentSettings.ContinuesFromPreviousRound"/>), and stores the new checkpoint folder (student.pt, model.onnx,
-/// model.int8.onnx, metadata.json, then training.json).
-/// Idempotent: a folder with training.json is complete, and a redelivered command (training.json carries its key) only
-/// re-announces it.
+/// <see cref="StudentSettings.ContinuesFromPreviousRound"/>), and stores the new checkpoint folder (full mode: student.pt, model.onnx,
+/// model.int8.onnx; head mode: head.onnx, the encoder being the pretrained one the package ships; then metadata.json and training.json).
+/// Idempotent: a folder with training.json is complete, and a redelivered command (training.json carries its key)
+/// only re-announces it.
 /// </summary>
 public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, IConfiguration configuration,
     ILogger<TrainRoundConsumer> logger) : IConsumer<TrainRound>
@@ -52,8 +52,12 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             StudentCheckpoint? startFrom = null;
             if (m.StartFromCheckpointUri is { } previous)
             {
-                var local = Path.Combine(work, "previous");
-                await store.DownloadFolderAsync(store.BlobNameOf(previous), local, context.CancellationToken);
+                // Only what training on reads: metadata.json and student.pt (or head.onnx), not the ~113 MB of serving graphs.
+                var local = Directory.CreateDirectory(Path.Combine(work, "previous")).FullName;
+                var previousFolder = store.BlobNameOf(previous);
+                await store.DownloadToFileAsync(previousFolder + StudentCheckpoint.MetadataFileName, Path.Combine(local, StudentCheckpoint.MetadataFileName), context.CancellationToken);
+                var weights = StudentCheckpoint.WeightsFileOf(StudentCheckpoint.ReadMetadata(local));
+                await store.DownloadToFileAsync(previousFolder + weights, Path.Combine(local, weights), context.CancellationToken);
                 startFrom = StudentCheckpoint.Load(local);
             }
 
@@ -73,7 +77,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             clock.Stop();
 
             // The files first, the marker last: a folder without training.json was never announced.
-            foreach (var file in new[] { StudentCheckpoint.StateFileName, StudentCheckpoint.OnnxFileName, StudentCheckpoint.Int8OnnxFileName, StudentCheckpoint.MetadataFileName })
+            foreach (var file in checkpoint.Files)
                 await store.WriteUnannouncedAsync(folder + file, BinaryData.FromBytes(await File.ReadAllBytesAsync(Path.Combine(checkpoint.Directory, file))),
                     context.CancellationToken);
             var summary = new TrainingSummary(m.Round, examples.Count,

@@ -26,7 +26,7 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
     [Fact]
     public void The_checkpoint_writes_model_int8_onnx_next_to_model_onnx_with_the_same_inputs_and_outputs()
     {
-        var checkpoint = fixture.Checkpoint;
+        var checkpoint = fixture.Complete;
         Assert.Equal(Path.Combine(checkpoint.Directory, "model.int8.onnx"), checkpoint.Int8OnnxPath);
         Assert.True(File.Exists(checkpoint.Int8OnnxPath));
         // The 36 encoder matrices shrink 4x; the word-embedding table (47 MB) stays fp32.
@@ -42,8 +42,8 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
     [Fact]
     public void No_float_MatMul_with_a_constant_matrix_is_left_and_everything_else_stays_fp32()
     {
-        var fp32 = ModelProto.Parser.ParseFrom(File.ReadAllBytes(fixture.Checkpoint.OnnxPath));
-        var int8 = ModelProto.Parser.ParseFrom(File.ReadAllBytes(fixture.Checkpoint.Int8OnnxPath));
+        var fp32 = ModelProto.Parser.ParseFrom(File.ReadAllBytes(fixture.Complete.OnnxPath));
+        var int8 = ModelProto.Parser.ParseFrom(File.ReadAllBytes(fixture.Complete.Int8OnnxPath));
         Assert.Equal(36, ConstantMatrixMatMuls(fp32)); // 6 layers x (Q, K, V, attention output, FFN in, FFN out)
         Assert.Equal(0, ConstantMatrixMatMuls(int8));
         Assert.Equal(36, int8.Graph.Node.Count(n => n is { OpType: "DynamicQuantizeMatMul", Domain: "com.microsoft" }));
@@ -63,8 +63,8 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
     [Fact]
     public void Int8_probabilities_stay_close_to_fp32_and_pick_the_same_labels()
     {
-        using var fp32 = OnnxStudent.Load(fixture.Checkpoint.Directory, Cpu, TestSupport.Tokenizer);
-        using var int8 = OnnxStudent.Load(fixture.Checkpoint.Directory, Cpu, TestSupport.Tokenizer, StudentPrecision.Int8);
+        using var fp32 = OnnxStudent.Load(fixture.Complete.Directory, Cpu, TestSupport.Tokenizer);
+        using var int8 = OnnxStudent.Load(fixture.Complete.Directory, Cpu, TestSupport.Tokenizer, StudentPrecision.Int8);
         Assert.Equal(StudentPrecision.Fp32, fp32.Precision);
         Assert.Equal(StudentPrecision.Int8, int8.Precision);
         var a = fp32.PredictProbabilities(Texts);
@@ -79,10 +79,10 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
     [Fact]
     public void The_quantizer_is_a_deterministic_function_of_the_fp32_bytes()
     {
-        var fp32 = File.ReadAllBytes(fixture.Checkpoint.OnnxPath);
+        var fp32 = File.ReadAllBytes(fixture.Complete.OnnxPath);
         var once = StudentQuantizer.QuantizeDynamicInt8(fp32);
         Assert.Equal(once, StudentQuantizer.QuantizeDynamicInt8(fp32));
-        Assert.Equal(File.ReadAllBytes(fixture.Checkpoint.Int8OnnxPath), once);
+        Assert.Equal(File.ReadAllBytes(fixture.Complete.Int8OnnxPath), once);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
         try
         {
             foreach (var f in new[] { StudentCheckpoint.OnnxFileName, StudentCheckpoint.MetadataFileName })
-                File.Copy(Path.Combine(fixture.Checkpoint.Directory, f), Path.Combine(dir, f));
+                File.Copy(Path.Combine(fixture.Complete.Directory, f), Path.Combine(dir, f));
             using (OnnxStudent.Load(dir, Cpu, TestSupport.Tokenizer)) { } // fp32 alone still serves
             var e = Assert.Throws<FileNotFoundException>(() => OnnxStudent.Load(dir, Cpu, TestSupport.Tokenizer, StudentPrecision.Int8));
             Assert.Contains(Path.Combine(dir, StudentCheckpoint.Int8OnnxFileName), e.Message, StringComparison.Ordinal);

@@ -2,6 +2,7 @@ using Xunit;
 
 namespace Pgkd.Student.Tests;
 
+/// <summary>A head-mode student: as the trainer writes it (head-only), and the same weights as a complete checkpoint.</summary>
 public sealed class HeadCheckpointFixture : IDisposable
 {
     public HeadCheckpointFixture()
@@ -9,11 +10,20 @@ public sealed class HeadCheckpointFixture : IDisposable
         Checkpoint = TestSupport.Trainer.Train(
             new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 10, BatchSize = 4, LearningRate = 1e-2, MaxLength = 64, Threads = 2, Seed = 5 },
             AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("onnx-student"));
+        Complete = TestSupport.CompleteCopy(Checkpoint, TestSupport.NewTempDirectory("onnx-student-complete"));
     }
 
+    /// <summary>Head-only: head.onnx and metadata.json.</summary>
     public StudentCheckpoint Checkpoint { get; }
 
-    public void Dispose() => Directory.Delete(Checkpoint.Directory, true);
+    /// <summary>The same weights in a complete checkpoint (student.pt, model.onnx, model.int8.onnx), as head mode wrote before.</summary>
+    public StudentCheckpoint Complete { get; }
+
+    public void Dispose()
+    {
+        Directory.Delete(Checkpoint.Directory, true);
+        Directory.Delete(Complete.Directory, true);
+    }
 }
 
 /// <summary>Point 7: serving with ONNX Runtime (GPU package, CPU fallback), batched by length, one reused session.</summary>

@@ -22,6 +22,19 @@ internal static class TestSupport
         return dir;
     }
 
+    /// <summary>
+    /// The same student as a complete checkpoint (student.pt, model.onnx, model.int8.onnx; format pgkd-student/1): what head
+    /// mode wrote before checkpoints held the head only.
+    /// </summary>
+    public static StudentCheckpoint CompleteCopy(StudentCheckpoint checkpoint, string directory)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var model = new StudentModel(checkpoint.Metadata.Labels.Count);
+        checkpoint.LoadWeights(model);
+        return StudentCheckpoint.Write(directory, model,
+            checkpoint.Metadata with { Format = StudentCheckpointMetadata.CurrentFormat, Encoder = null }, Pretrained.ReadModelBytes());
+    }
+
     public static string[] PaddedBatchTexts { get; } =
     [
         "Stocks rallied on Wall Street.",

@@ -36,7 +36,7 @@ public sealed class TrainingTests
     {
         using var scope = torch.NewDisposeScope();
         using var m = new StudentModel(c.Metadata.Labels.Count);
-        m.load(c.StatePath);
+        c.LoadWeights(m);
         return m.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().contiguous().data<float>().ToArray());
     }
 
@@ -48,7 +48,7 @@ public sealed class TrainingTests
     {
         using var scope = torch.NewDisposeScope();
         using var m = new StudentModel(c.Metadata.Labels.Count);
-        m.load(c.StatePath);
+        c.LoadWeights(m);
         m.eval();
         using var _ = torch.no_grad();
         var b = TestSupport.Tokenizer.EncodeBatch(texts, c.Metadata.MaxLength);
@@ -81,6 +81,11 @@ public sealed class TrainingTests
     public void Exported_ONNX_matches_TorchSharp_after_training_on_a_padded_batch()
     {
         var ckpt = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 2 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("export"));
+        // Full mode: complete, as before head-only checkpoints.
+        Assert.False(ckpt.IsHeadOnly);
+        Assert.Null(ckpt.Metadata.Encoder);
+        Assert.Equal(StudentCheckpointMetadata.CurrentFormat, ckpt.Metadata.Format);
+        Assert.Equal(ckpt.Files.Order(), Directory.GetFiles(ckpt.Directory).Select(Path.GetFileName).Order());
         Assert.True(File.Exists(ckpt.StatePath));
         Assert.True(File.Exists(ckpt.OnnxPath));
         var meta = StudentCheckpoint.ReadMetadata(ckpt.Directory);
@@ -150,6 +155,25 @@ public sealed class TrainingTests
     }
 
     [Fact]
+    public void A_full_checkpoint_trains_on_from_its_state_and_metadata_alone()
+    {
+        var round1 = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 1 }, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("state-only-1"));
+        // What the trainer downloads to continue: metadata.json and student.pt, not the serving graphs.
+        var dir = TestSupport.NewTempDirectory("state-only");
+        Assert.Equal(StudentCheckpoint.StateFileName, StudentCheckpoint.WeightsFileOf(round1.Metadata));
+        foreach (var f in new[] { StudentCheckpoint.MetadataFileName, StudentCheckpoint.StateFileName })
+            File.Copy(Path.Combine(round1.Directory, f), Path.Combine(dir, f));
+        var previous = StudentCheckpoint.Load(dir);
+        var round2 = TestSupport.Trainer.Train(TinyFull with { MaxSteps = 1, LearningRate = 0 }, AgNews.Tiny, AgNews.Labels,
+            TestSupport.NewTempDirectory("state-only-2"), startFrom: previous);
+        Assert.Equal(0.0, MaxDiff(Weights(round1), Weights(round2)));
+        // Serving it needs model.onnx, and says so.
+        var e = Assert.Throws<FileNotFoundException>(() => OnnxStudent.Load(dir));
+        Assert.Contains(StudentCheckpoint.OnnxFileName, e.Message, StringComparison.Ordinal);
+        foreach (var d in new[] { round1.Directory, dir, round2.Directory }) Directory.Delete(d, true);
+    }
+
+    [Fact]
     public void Head_mode_caches_embeddings_by_text_and_is_repeatable()
     {
         var cache = new SentenceEmbeddingCache();
@@ -160,14 +184,10 @@ public sealed class TrainingTests
         var b = trainer.Train(HeadOptions, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("head-b"));
         Assert.Equal(AgNews.Tiny.Length, cache.Hits); // second run: nothing re-embedded
         Assert.Equal(0.0, MaxDiff(Weights(a), Weights(b)));
-        // Only the head moved: the encoder is the pretrained one.
-        using var pretrained = new MiniLMEncoder();
-        pretrained.LoadPretrained(TestSupport.Pretrained.ReadModelBytes());
-        using var m = new StudentModel(4);
-        m.load(a.StatePath);
-        var before = pretrained.named_parameters().ToDictionary(p => p.name, p => p.parameter.data<float>().ToArray());
-        foreach (var (name, p) in m.Encoder.named_parameters())
-            Assert.Equal(before[name], p.data<float>().ToArray());
+        // Only the head moved, so only the head is stored, with a reference to the pretrained encoder.
+        Assert.True(a.IsHeadOnly);
+        Assert.Equal(TestSupport.Pretrained.Reference, a.Metadata.Encoder);
+        Assert.Equal([StudentCheckpoint.HeadFileName, StudentCheckpoint.MetadataFileName], Directory.GetFiles(a.Directory).Select(Path.GetFileName).Order());
         // The head learned the 8 training texts.
         using var onnx = OnnxStudent.Load(a.Directory, new OnnxRunOptions { Threads = 2 });
         var predicted = onnx.PredictLabels(AgNews.Tiny.Select(e => e.Text).ToArray());
@@ -225,6 +245,9 @@ public sealed class MixedModeTests
             new StudentTrainingOptions { Mode = StudentTrainingMode.Head, Epochs = 2, BatchSize = 4, MaxLength = 32, LearningRate = 1e-2, Threads = 2, Seed = 11 },
             AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("mixed-head"), startFrom: full);
         Assert.Equal(AgNews.Tiny.Length, cache.Count);
+        // Its encoder is the fine-tuned one, not the package's: the checkpoint holds every weight.
+        Assert.False(head.IsHeadOnly);
+        Assert.True(File.Exists(head.StatePath) && File.Exists(head.OnnxPath));
 
         using var scope = TorchSharp.torch.NewDisposeScope();
         using var m = new StudentModel(4);

@@ -63,9 +63,14 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
             "data/round-1.jsonl", "data/round-2.jsonl", "evaluations/round-0-validation.json", "evaluations/round-2-validation.json",
         ];
         foreach (var name in expected) Assert.Contains(name, names);
+        // Head mode over the pretrained encoder: the checkpoint holds the head only (the gateway composes model.onnx from it).
         for (var r = 0; r <= 2; r++)
-            foreach (var file in new[] { "model.onnx", "model.int8.onnx", "student.pt", "metadata.json", "training.json" })
+        {
+            foreach (var file in new[] { "head.onnx", "metadata.json", "training.json" })
                 Assert.Contains($"checkpoints/round-{r}/{file}", names);
+            foreach (var file in new[] { "model.onnx", "model.int8.onnx", "student.pt" })
+                Assert.DoesNotContain($"checkpoints/round-{r}/{file}", names);
+        }
         Assert.Contains($"evaluations/round-{(int)run.Run["bestRound"]!}-test.json", names);
 
         // The teacher's samples never repeat the seed data and never leak validation or test texts.

@@ -298,7 +298,7 @@ public sealed class ReliabilityScenarios
             }
         }
         for (var r = 0; r < Rounds(run).Count; r++)
-            if (!names.Contains($"checkpoints/round-{r}/model.onnx")) problems.Add($"round {r}: no checkpoint");
+            if (!names.Contains($"checkpoints/round-{r}/training.json")) problems.Add($"round {r}: no complete checkpoint");
     }
 
     /// <summary>Point 5: wrk, 60 s, 32 connections, against /v1/classify; 0 errors; throughput, p50/p99; gateway RSS before and after.</summary>

@@ -46,8 +46,12 @@ public sealed class ServingLoadScenario
         var modelDirectory = Path.Combine(host.Arguments.DataDirectory, "served-model");
         var container = await host.RunsContainerAsync();
         Directory.CreateDirectory(modelDirectory);
-        foreach (var file in new[] { "model.onnx", "metadata.json" })
-            await container.GetBlobClient($"{runId:D}/checkpoints/round-{bestRound}/{file}").DownloadToAsync(Path.Combine(modelDirectory, file));
+        // A head-only checkpoint (head mode) stores head.onnx, and OnnxStudent composes model.onnx from it as the gateway does.
+        foreach (var file in new[] { "metadata.json", "model.onnx", "head.onnx" })
+        {
+            var blob = container.GetBlobClient($"{runId:D}/checkpoints/round-{bestRound}/{file}");
+            if (file == "metadata.json" || await blob.ExistsAsync()) await blob.DownloadToAsync(Path.Combine(modelDirectory, file));
+        }
         var sameTexts = requests.Where(r => r.Kind is Kind.Single or Kind.Batch64 or Kind.SmallBatch)
             .SelectMany(r => JsonNode.Parse(r.Body)!["texts"]?.AsArray().Select(t => (string)t!) ?? [(string)JsonNode.Parse(r.Body)!["text"]!])
             .Take(3000).ToArray();

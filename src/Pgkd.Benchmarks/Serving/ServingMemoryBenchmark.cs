@@ -105,10 +105,13 @@ public static class ServingMemoryBenchmark
             return new LabeledExample(root.GetProperty("text").GetString()!, root.GetProperty("label").GetString()!);
         }).ToArray();
         using var trainer = new StudentTrainer();
-        return trainer.Train(new StudentTrainingOptions
+        var checkpoint = trainer.Train(new StudentTrainingOptions
         {
             Mode = StudentTrainingMode.Head, Epochs = 10, BatchSize = 16, LearningRate = 1e-2, MaxLength = 128, Threads = options.Threads, Seed = 5, Device = "cpu",
         }, examples, labels, Path.Combine(work, "student"), cancellationToken: cancellationToken);
+        // Head-only: the children load model.onnx as a file, as the gateway serves it, so write the composed graphs once here.
+        checkpoint.WriteServingGraphs();
+        return checkpoint;
     }
 
     private sealed record ChildSpec(ServingConfiguration Configuration, string CheckpointDirectory, string DataDirectory, int Threads, int Seconds);

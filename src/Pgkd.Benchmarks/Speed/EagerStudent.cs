@@ -3,7 +3,7 @@ using TorchSharp;
 
 namespace Pgkd.Benchmarks.Speed;
 
-/// <summary>The student served by TorchSharp eager (no ONNX): the checkpoint's student.pt, eval mode, no_grad, CPU.</summary>
+/// <summary>The student served by TorchSharp eager (no ONNX): the checkpoint's weights, eval mode, no_grad, CPU.</summary>
 internal sealed class EagerStudent : IDisposable
 {
     private readonly StudentModel _model;
@@ -14,7 +14,7 @@ internal sealed class EagerStudent : IDisposable
     {
         TorchDevice.SetThreads(threads);
         _model = new StudentModel(classes);
-        _model.load(Path.Combine(checkpointDirectory, StudentCheckpoint.StateFileName));
+        StudentCheckpoint.Load(checkpointDirectory).LoadWeights(_model); // student.pt, or the pretrained encoder + head.onnx
         _model.eval();
         _tokenizer = tokenizer;
         _maxLength = maxLength;

@@ -83,6 +83,8 @@ public static class SpeedBenchmark
                 run = runs[^1];
                 modelDirectory = Path.Combine(work, "served");
                 await system.DownloadFolderAsync($"{run.RunId}/checkpoints/round-{run.BestRound}/", modelDirectory, cancellationToken);
+                // A head-mode run stores the head only: compose its model.onnx and model.int8.onnx here, as the gateway does.
+                StudentCheckpoint.Load(modelDirectory).WriteServingGraphs();
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

@@ -5,7 +5,8 @@ using Pgkd.Student;
 namespace Pgkd.Gateway.Models;
 
 /// <summary>
-/// Download what it takes to run a completed run's best student elsewhere (<c>pgkd export</c>): the ONNX model and
+/// Download what it takes to run a completed run's best student elsewhere (<c>pgkd export</c>): the complete ONNX model
+/// (a head-only checkpoint's composed from the pretrained encoder and its head, <see cref="CheckpointGraphs"/>) and
 /// its metadata from the best checkpoint, the labels in the model's output order, and the tokenizer's vocabulary
 /// (the pretrained MiniLM's: the student never changes it).
 /// </summary>
@@ -29,7 +30,7 @@ public static class ModelFileEndpoints
     }
 
     private static async Task<Results<FileContentHttpResult, PhysicalFileHttpResult, ProblemHttpResult>> DownloadAsync(
-        Guid runId, string file, HttpContext http, RunStore store, CancellationToken cancellationToken)
+        Guid runId, string file, HttpContext http, RunStore store, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         if (!Files.Contains(file, StringComparer.Ordinal))
             return Problem(404, "No such model file", $"'{file}' is not one of: {string.Join(", ", Files)}");
@@ -39,11 +40,13 @@ public static class ModelFileEndpoints
             return Problem(409, "The run has no final model", $"run {runId} is {manifest.Status}; its best model is known once it has completed");
 
         http.Response.Headers[RoundHeader] = best.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (file == StudentCheckpoint.Int8OnnxFileName && !await store.ExistsAsync(RunBlobLayout.CheckpointFolder(runId, best) + file, cancellationToken))
-            return Problem(404, "No int8 model for this run",
-                $"run {runId} was trained before checkpoints carried {file}; download {StudentCheckpoint.OnnxFileName} (the gateway quantizes it when it serves int8)");
         return file switch
         {
+            StudentCheckpoint.OnnxFileName or StudentCheckpoint.Int8OnnxFileName => TypedResults.PhysicalFile(
+                Path.Combine(await CheckpointGraphs.EnsureLocalAsync(store, runId, best,
+                    file == StudentCheckpoint.OnnxFileName ? StudentPrecision.Fp32 : StudentPrecision.Int8,
+                    loggers.CreateLogger(typeof(ModelFileEndpoints)), cancellationToken), file),
+                "application/octet-stream", file),
             LabelsFile => TypedResults.File(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', await LabelsInModelOrderAsync(store, manifest, best, cancellationToken)) + "\n"),
                 "text/plain; charset=utf-8", LabelsFile),
             // Served from the gateway's own copy of the pretrained model (extracted at start-up for its tokenizer).

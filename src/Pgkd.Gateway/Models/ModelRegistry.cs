@@ -136,22 +136,8 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
     private async Task<ServedModel> LoadAsync(RunManifest run, CancellationToken cancellationToken)
     {
         var round = run.BestRound!.Value;
-        var folder = RunBlobLayout.CheckpointFolder(run.RunId, round);
         var inference = InferenceOptions();
-        var local = Path.Combine(Path.GetTempPath(), "pgkd-gateway-models", $"{run.RunId:N}-{round}");
-        Directory.CreateDirectory(local);
-        await File.WriteAllBytesAsync(Path.Combine(local, StudentCheckpoint.MetadataFileName),
-            (await store.ReadAsync(folder + StudentCheckpoint.MetadataFileName, cancellationToken)).ToArray(), cancellationToken);
-        var graph = StudentCheckpoint.OnnxFileNameFor(inference.Precision);
-        if (await store.ExistsAsync(folder + graph, cancellationToken))
-            await File.WriteAllBytesAsync(Path.Combine(local, graph), (await store.ReadAsync(folder + graph, cancellationToken)).ToArray(), cancellationToken);
-        else
-        {
-            // A checkpoint from before int8 export: quantize its fp32 graph here (the same pure rewrite the trainer runs).
-            logger.LogInformation("{Folder} has no {Graph}; quantizing its {Fp32} for serving", folder, graph, StudentCheckpoint.OnnxFileName);
-            var fp32 = (await store.ReadAsync(folder + StudentCheckpoint.OnnxFileName, cancellationToken)).ToArray();
-            await File.WriteAllBytesAsync(Path.Combine(local, graph), StudentQuantizer.QuantizeDynamicInt8(fp32), cancellationToken);
-        }
+        var local = await CheckpointGraphs.EnsureLocalAsync(store, run.RunId, round, inference.Precision, logger, cancellationToken);
         var student = OnnxStudent.Load(local, new OnnxRunOptions
         {
             Threads = inference.EffectiveThreads,
