@@ -13,7 +13,8 @@ public sealed record RoundShardRequest(
     int Round,
     TeacherPromptInput PromptInput,
     TeacherReplyContext ReplyContext,
-    TeacherPromptOptions? PromptOptions = null)
+    TeacherPromptOptions? PromptOptions = null,
+    int? SamplesPerRequest = null)
 {
     /// <summary>
     /// A PGKD round's request: the allocation and prompt switches the planner chose, the feedback report and hard
@@ -33,6 +34,8 @@ public sealed record RoundShardRequest(
                 Selection = hardNegatives,
                 Round = round,
                 Seed = config.SeedForRound(round),
+                // One few-shot draw for the whole run: every request then shares its prompt's start (prompt caching).
+                FewShotSeed = config.Seed,
             },
             config.ReplyContext(labels, trainingHashes, heldOutHashes),
             promptOptions);
@@ -78,6 +81,28 @@ public sealed record RoundShard(
     public int CompletionTokens => Calls.Sum(c => c.CompletionTokens);
     public decimal CostUsd => Calls.Sum(c => c.CostUsd);
 
+    /// <summary>Prompt tokens the provider served from its cache, and what that saved against the full input price.</summary>
+    public int CachedPromptTokens => Calls.Sum(c => c.CachedPromptTokens);
+    public decimal CachedSavingsUsd => Calls.Sum(c => c.CachedSavingsUsd);
+
+    /// <summary>The response mode that served most of the round's requests (<c>json_schema</c>, <c>json_object</c>, <c>text</c>).</summary>
+    public string? ResponseMode => Calls.Count == 0 ? null
+        : Calls.GroupBy(c => c.ResponseMode).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key.WireName();
+
+    /// <summary>Requests whose prompt the content filter refused (HTTP 400 content_filter), and replies it withheld (finish_reason content_filter).</summary>
+    public int PromptsFiltered { get; init; }
+    public int RepliesFiltered { get; init; }
+
+    /// <summary>Replies cut off at the output limit (finish_reason length), and the samples they were asked for but did not bring.</summary>
+    public int TruncatedReplies { get; init; }
+    public int LostToTruncation { get; init; }
+
+    /// <summary>The samples per request at the round's end: lowered when a reply was cut off, carried to the run's next round.</summary>
+    public int SamplesPerRequest { get; init; }
+
+    /// <summary>The API the round went through: <c>chat</c> (a request per batch) or <c>batch</c> (the Batch API).</summary>
+    public string Api { get; init; } = "chat";
+
     /// <summary>The shard as JSONL (what goes to blob storage); <see cref="DatasetReader.ReadJsonl"/> reads it back unchanged.</summary>
     public void WriteJsonl(Stream stream) => DatasetWriter.WriteJsonl(stream, Examples.Examples);
 }
@@ -115,8 +140,10 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(ledger);
         var labels = request.PromptInput.Labels;
-        var batches = SplitAllocation(request.PromptInput.Allocation, Math.Max(1, _options.SamplesPerRequest));
-        var results = new TeacherResult?[batches.Count];
+        // The run's samples per request: the configured size, or what an earlier cut-off reply lowered it to.
+        var perRequest = Math.Max(1, Math.Min(request.SamplesPerRequest ?? int.MaxValue, _options.SamplesPerRequest));
+        var batches = SplitAllocation(request.PromptInput.Allocation, perRequest);
+        var results = new List<(TeacherResult Result, int Requested)>[batches.Count];
         string? budgetStop = null;
         using var gate = new SemaphoreSlim(Math.Max(1, _options.MaxParallelRequests));
         var bounds = teacher.Options;
@@ -134,12 +161,29 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             await gate.WaitAsync(teacherToken.Token);
             try
             {
-                if (budgetStop is not null) return;
-                var input = request.PromptInput with { Allocation = batches[b], Seed = unchecked(request.PromptInput.Seed * 31 + b) };
-                var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
-                results[b] = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, teacherToken.Token);
-                lock (rearm)
-                    if (!silence.IsCancellationRequested) silence.CancelAfter(bounds.MaxWaitWithoutReply);
+                // A batch is asked in one request unless a cut-off reply lowered the size since the split: then in pieces of the
+                // current size, each taken as a proportional share of what is left (SplitAllocation's first batch).
+                var left = batches[b];
+                var answers = results[b] = [];
+                for (var piece = 0; left.Sum() > 0; piece++)
+                {
+                    if (budgetStop is not null) return;
+                    var ask = SplitAllocation(left, Math.Max(1, Volatile.Read(ref perRequest)))[0];
+                    left = left.Zip(ask, (l, a) => l - a).ToArray();
+                    var seed = unchecked(request.PromptInput.Seed * 31 + b);
+                    var input = request.PromptInput with { Allocation = ask, Seed = piece == 0 ? seed : unchecked(seed * 17 + piece) };
+                    var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
+                    var result = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, teacherToken.Token);
+                    answers.Add((result, ask.Sum()));
+                    if (result.Finish == TeacherFinish.Length)
+                    {
+                        var lower = ReplyTruncation.NextSamplesPerRequest(ask.Sum(), result.Reply.ItemCount);
+                        int seen;
+                        while (lower < (seen = Volatile.Read(ref perRequest)) && Interlocked.CompareExchange(ref perRequest, lower, seen) != seen) { }
+                    }
+                    lock (rearm)
+                        if (!silence.IsCancellationRequested) silence.CancelAfter(bounds.MaxWaitWithoutReply);
+                }
             }
             catch (TeacherBudgetExceededException e)
             {
@@ -175,10 +219,24 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
         var rejected = new Dictionary<RejectReason, int>();
         var calls = new List<TeacherCallRecord>();
         var unusable = 0;
-        foreach (var result in results)
+        int promptsFiltered = 0, repliesFiltered = 0, truncated = 0, lost = 0, asked = 0;
+        string? filterReason = null;
+        foreach (var (result, requested) in results.Where(r => r is not null).SelectMany(r => r))
         {
-            if (result is null) continue;
+            asked++;
             calls.AddRange(result.Calls);
+            if (result.ContentFiltered)
+            {
+                if (result.PromptFiltered) promptsFiltered++;
+                else repliesFiltered++;
+                filterReason ??= result.FilterReason;
+                continue;
+            }
+            if (result.Finish == TeacherFinish.Length)
+            {
+                truncated++;
+                lost += Math.Max(0, requested - result.Reply.ItemCount);
+            }
             if (!result.Reply.IsValidReply) unusable++;
             foreach (var (reason, count) in result.Reply.RejectTally) rejected[reason] = rejected.GetValueOrDefault(reason) + count;
             foreach (var example in result.Reply.Accepted)
@@ -187,9 +245,24 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
                 else rejected[RejectReason.DuplicateInReply] = rejected.GetValueOrDefault(RejectReason.DuplicateInReply) + 1;
             }
         }
+        // The content filter took every request: nothing of this round can be had, and asking again would be refused again.
+        if (asked > 0 && promptsFiltered + repliesFiltered == asked)
+            throw new TeacherRoundFailedException(
+                $"The content filter of the teacher at {teacher.Connection.Endpoint} ({teacher.Connection.Deployment}) refused all {asked} request(s) of round {request.Round} " +
+                $"({promptsFiltered} prompt(s) refused with code content_filter, {repliesFiltered} reply(ies) withheld with finish_reason content_filter); " +
+                $"first: {filterReason}. Nothing of the round was stored. Check the deployment's content filter configuration, or the data that goes into the prompt.",
+                request.Round, ledger.FailedAttempts, null);
+
         var shard = new Dataset(accepted);
         return new RoundShard(request.RunId, request.Round, shard, request.PromptInput.Allocation.ToArray(), shard.CountByLabel(labels),
-            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, budgetStop);
+            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, budgetStop)
+        {
+            PromptsFiltered = promptsFiltered,
+            RepliesFiltered = repliesFiltered,
+            TruncatedReplies = truncated,
+            LostToTruncation = lost,
+            SamplesPerRequest = perRequest,
+        };
     }
 
     private TeacherRoundFailedException RoundFailed(int round, Exception failure, TeacherUsageLedger ledger, TimeSpan elapsed, bool silent, bool overTime)

@@ -7,7 +7,7 @@ namespace Pgkd.Generator.Teacher;
 /// "Teacher": {
 ///   "MaxRetries": 5, "BaseDelay": "00:00:01", "MaxDelay": "00:00:30", "MaxRetryAfter": "00:01:00",
 ///   "RequestTimeout": "00:02:00", "MaxWaitWithoutReply": "00:05:00", "MaxRoundTime": "01:00:00",
-///   "Temperature": 0.7, "MaxOutputTokens": null, "JsonMode": true,
+///   "Temperature": 0.7, "MaxOutputTokens": null, "ResponseFormat": "Auto",
 ///   "Budget": { "MaxTotalTokens": 2000000, "MaxCostUsd": 5.0 },
 ///   "Prices": { "gpt-4o-mini": { "InputPerMillion": 0.15, "OutputPerMillion": 0.60 }, "*": { ... } }
 /// }
@@ -50,7 +50,14 @@ public sealed class TeacherClientOptions
 
     public int? MaxOutputTokens { get; set; }
 
-    /// <summary>Ask for <c>response_format: json_object</c>. Turn off for servers that reject it.</summary>
+    /// <summary>
+    /// How the teacher is asked for JSON. Auto (the default) asks for a strict <c>json_schema</c> whose <c>label</c> is an
+    /// enum of the run's labels; a server that refuses it is asked in <c>json_object</c>, then in plain text, found out once
+    /// per deployment and remembered. JsonSchema, JsonObject or Text force one mode.
+    /// </summary>
+    public TeacherResponseFormat ResponseFormat { get; set; } = TeacherResponseFormat.Auto;
+
+    /// <summary>The older switch: false sends no <c>response_format</c> (as <see cref="ResponseFormat"/> Text does).</summary>
     public bool JsonMode { get; set; } = true;
 
     public TeacherBudget Budget { get; set; } = TeacherBudget.Unlimited;
