@@ -35,6 +35,10 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
           pgkd export RUN --out DIR [--precision fp32|int8]
               Writes model.onnx, metadata.json, labels.txt and vocab.txt of the
               run's best model into DIR.
+          pgkd teacher check [--teacher CONNECTION]
+              One small request to the teacher (else $PGKD_TEACHER, else the
+              AppHost's user secret ConnectionStrings:teacher): deployment and
+              model, latency, tokens, price per call, response formats accepted.
 
         Options for every command:
           --gateway URL    gateway address (else $PGKD_GATEWAY, else http://localhost:5080)
@@ -58,7 +62,8 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
                 "classify" => await ClassifyAsync(parsed, cancellationToken),
                 "models" => await ModelsAsync(parsed, cancellationToken),
                 "export" => await ExportAsync(parsed, cancellationToken),
-                _ => throw new CliException(ExitCodes.Usage, $"unknown command \"{parsed.Command}\"; the commands are run, status, classify, models, export (pgkd --help)"),
+                "teacher" => await TeacherCommand.RunAsync(parsed, output, environment, cancellationToken),
+                _ => throw new CliException(ExitCodes.Usage, $"unknown command \"{parsed.Command}\"; the commands are run, status, classify, models, export, teacher (pgkd --help)"),
             };
         }
         catch (CliException e)

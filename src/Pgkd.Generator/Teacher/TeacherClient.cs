@@ -17,6 +17,10 @@ using Polly.Timeout;
 
 namespace Pgkd.Generator.Teacher;
 
+/// <summary>The result of <see cref="TeacherClient.CheckAsync"/>: who answered, the call's figures, the price, and the response formats.</summary>
+public sealed record TeacherCheck(TeacherConnection Connection, string? Model, TeacherCallRecord Call, TokenPrice Price, bool Priced,
+    IReadOnlyList<(TeacherResponseMode Mode, string? Refusal)> ResponseModes, TeacherResponseMode RunsAskIn);
+
 /// <summary>Who is asking: the run (sent as the OpenAI <c>user</c> field, which the emulator keys its no-repeat memory on) and the round.</summary>
 public sealed record TeacherCallContext(string RunId, int Round);
 
@@ -210,8 +214,28 @@ public sealed class TeacherClient
 
     private static readonly Pgkd.Core.Data.LabelSet VerifyLabels = Pgkd.Core.Data.LabelSet.FromLines("ok");
 
-    /// <summary>One answered request: the reply's text and its record.</summary>
-    private sealed record Completion(string Text, TeacherCallRecord Record);
+    /// <summary>One answered request: the reply's text, its record, and the model the server says answered.</summary>
+    private sealed record Completion(string Text, TeacherCallRecord Record, string? Model = null);
+
+    /// <summary>
+    /// What <c>pgkd teacher check</c> reports: one small request in the mode runs would use (its latency, tokens, price
+    /// and the model that answered), and which response formats the deployment accepts.
+    /// </summary>
+    public async Task<TeacherCheck> CheckAsync(CancellationToken cancellationToken = default)
+    {
+        var modes = await ProbeResponseModesAsync(cancellationToken);
+        // Runs would ask in the best mode the deployment accepted (the configured one, when one is forced).
+        if (_options.ResponseFormat == TeacherResponseFormat.Auto && modes.FirstOrDefault(m => m.Refusal is null) is { Refusal: null } best)
+            Volatile.Write(ref _responseMode, (int)best.Mode);
+        List<ChatMessage> messages =
+        [
+            new SystemChatMessage("You check connectivity. Reply with JSON only."),
+            new UserChatMessage("Reply with {\"samples\":[]} and nothing else."),
+        ];
+        var completion = await CompleteAsync(messages, new TeacherCallContext("check", 0), TeacherCallPurpose.Verify, null,
+            TeacherReplySchema.For(VerifyLabels), cancellationToken);
+        return new TeacherCheck(Connection, completion.Model, completion.Record, Price, _prices.HasPrice(Connection.Deployment), modes, ResponseMode);
+    }
 
     /// <summary>
     /// Sends the chat in the deployment's current response mode. When the server refuses that mode (a 400 or 422 about
@@ -334,7 +358,7 @@ public sealed class TeacherClient
             TokenCounter.Add(completionTokens, model, new("gen_ai.token.type", "output"));
             if (cachedTokens > 0) TokenCounter.Add(cachedTokens, model, new("gen_ai.token.type", "cached_input"));
             LatencyHistogram.Record(latency.TotalSeconds, model);
-            return new Completion(text, record);
+            return new Completion(text, record, completion.Model);
         }
         catch (Exception e) when (Transient(e, cancellationToken) is { } last)
         {
