@@ -42,6 +42,7 @@ public static class ChatCompletionsEndpoints
         builder.Services.AddSingleton(new FaultInjector(options.Faults, options.Seed));
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<PromptCache>();
+        builder.Services.AddSingleton<BatchEndpoints.Store>();
         return builder;
     }
 
@@ -56,6 +57,7 @@ public static class ChatCompletionsEndpoints
             return Results.Json(new { @object = "list", data = options.EffectiveDeployments.Select(d => new { id = d, @object = "model", owned_by = "pgkd-emulator" }) });
         });
         app.MapGet("/emulator/stats", (EmulatorStats stats) => Results.Json(stats.Snapshot()));
+        app.MapBatchEndpoints();
         return app;
     }
 
@@ -278,7 +280,7 @@ public static class ChatCompletionsEndpoints
     };
 
     /// <summary>Constant-time comparison of the <c>api-key</c> header or the bearer token with the configured key.</summary>
-    private static bool Authorized(HttpContext ctx, EmulatorOptions options)
+    internal static bool Authorized(HttpContext ctx, EmulatorOptions options)
     {
         var presented = ctx.Request.Headers["api-key"].FirstOrDefault();
         if (string.IsNullOrEmpty(presented))

@@ -58,6 +58,9 @@ public sealed class EmulatorOptions
     /// </summary>
     public int MaxOutputTokens { get; set; }
 
+    /// <summary>The Files and Batches APIs (<see cref="BatchEndpoints"/>).</summary>
+    public BatchOptions Batch { get; set; } = new();
+
     /// <summary>Report prompt caching (<c>usage.prompt_tokens_details.cached_tokens</c>) as the real services do; see <see cref="PromptCache"/>.</summary>
     public bool PromptCaching { get; set; } = true;
 
