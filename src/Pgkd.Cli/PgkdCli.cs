@@ -20,10 +20,11 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
           pgkd run --train F --val F --labels F [--test F] [--rounds N]
                    [--samples-per-round N] [--mode head|full] [--epochs N]
                    [--patience N] [--seed N] [--strategy pgkd|random] [--selection-share X]
-                   [--task TEXT] [--watch]
+                   [--task TEXT] [--batch] [--watch]
               Reads JSONL ({"text","label"} a line) or CSV (text,label header)
               and labels.txt (one label a line, optionally name<TAB>description),
-              checks them, starts the run and prints its id.
+              checks them, starts the run and prints its id. --batch: each
+              round through the teacher's Batch API (about half the price).
           pgkd status [RUN] [--watch] [--interval SECONDS]
               The run's rounds (the latest run without RUN); --watch follows it
               live until it finishes.
@@ -90,7 +91,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
     private async Task<int> StartRunAsync(CliArguments args, CancellationToken cancellationToken)
     {
-        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval");
+        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval", "batch");
         args.AtMostPositionals(0, "pgkd run --train F --val F --labels F [...]");
         var files = new RunRequestBuilder.Files(args.Required("train", "training data file"), args.Required("val", "validation data file"),
             args.Option("test"), args.Required("labels", "labels file, one label a line"));
@@ -99,6 +100,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         if (args.IntOption("rounds", 1, 100) is { } rounds) configuration["maxRounds"] = rounds;
         if (args.IntOption("samples-per-round", 1, 10_000) is { } samples) configuration["samplesPerRound"] = samples;
         if (args.IntOption("patience", 1, 100) is { } patience) configuration["patience"] = patience;
+        if (args.Has("batch")) configuration["batchApi"] = true; // each round through the teacher's Batch API (half price, slower)
         if (args.IntOption("seed", int.MinValue, int.MaxValue) is { } seed) configuration["seed"] = seed;
         if (args.Option("selection-share") is { } share)
             configuration["selectionShare"] = double.TryParse(share, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x)

@@ -42,7 +42,7 @@ internal static class TeacherCommand
             MaxOutputTokens = 200,
         };
         // The generator's prices (its appsettings.json travels with the pgkd tool), so the price per call is a run's.
-        var pricesFile = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        var pricesFile = Path.Combine(AppContext.BaseDirectory, "generator.appsettings.json");
         if (File.Exists(pricesFile))
             new ConfigurationBuilder().AddJsonFile(pricesFile, optional: true).Build().GetSection(TeacherClientOptions.Section).Bind(options);
         options.MaxRetries = Math.Min(options.MaxRetries, 2);

@@ -94,7 +94,7 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
             with { SamplesPerRequest = manifest.Rounds.LastOrDefault(r => r.Round < m.Round && r.SamplesPerRequest is not null)?.SamplesPerRequest };
         var ledger = TeacherUsageLedger.ForRun(config, manifest.TeacherTokens, manifest.TeacherCostUsd);
         var clock = Stopwatch.StartNew();
-        var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
+        var shard = await generator.GenerateAsync(request, ledger, cancellationToken, new BatchJournal(store, RunBlobLayout.GenerationBatch(m.RunId, m.Round)));
         clock.Stop();
 
         using var buffer = new MemoryStream();
@@ -115,4 +115,14 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
             shard.ResponseMode, shard.PromptsFiltered, shard.RepliesFiltered, shard.TruncatedReplies, shard.LostToTruncation,
             shard.SamplesPerRequest, shard.CachedPromptTokens, shard.CachedSavingsUsd, shard.Api);
     }
+}
+
+/// <summary>A round's Batch API job in the run's blobs: a redelivered step resumes the batch it created instead of paying for another.</summary>
+internal sealed class BatchJournal(RunStore store, string blob) : ITeacherBatchJournal
+{
+    public async Task<string?> ReadAsync(CancellationToken cancellationToken) =>
+        await store.ExistsAsync(blob, cancellationToken) ? (await store.ReadAsync(blob, cancellationToken)).ToString() : null;
+
+    public Task WriteAsync(string state, CancellationToken cancellationToken) =>
+        store.WriteOnceAsync(blob, BinaryData.FromString(state), cancellationToken);
 }

@@ -14,7 +14,8 @@ public sealed record RoundShardRequest(
     TeacherPromptInput PromptInput,
     TeacherReplyContext ReplyContext,
     TeacherPromptOptions? PromptOptions = null,
-    int? SamplesPerRequest = null)
+    int? SamplesPerRequest = null,
+    bool BatchApi = false)
 {
     /// <summary>
     /// A PGKD round's request: the allocation and prompt switches the planner chose, the feedback report and hard
@@ -38,7 +39,8 @@ public sealed record RoundShardRequest(
                 FewShotSeed = config.Seed,
             },
             config.ReplyContext(labels, trainingHashes, heldOutHashes),
-            promptOptions);
+            promptOptions,
+            BatchApi: config.BatchApi);
 }
 
 public enum ShardStop
@@ -135,14 +137,15 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
 {
     private readonly RoundShardOptions _options = options ?? new RoundShardOptions();
 
-    public async Task<RoundShard> GenerateAsync(RoundShardRequest request, TeacherUsageLedger ledger, CancellationToken cancellationToken = default)
+    public async Task<RoundShard> GenerateAsync(RoundShardRequest request, TeacherUsageLedger ledger, CancellationToken cancellationToken = default,
+        ITeacherBatchJournal? journal = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(ledger);
-        var labels = request.PromptInput.Labels;
         // The run's samples per request: the configured size, or what an earlier cut-off reply lowered it to.
         var perRequest = Math.Max(1, Math.Min(request.SamplesPerRequest ?? int.MaxValue, _options.SamplesPerRequest));
         var batches = SplitAllocation(request.PromptInput.Allocation, perRequest);
+        if (request.BatchApi) return await GenerateThroughBatchAsync(request, ledger, journal, perRequest, batches, cancellationToken);
         var results = new List<(TeacherResult Result, int Requested)>[batches.Count];
         string? budgetStop = null;
         using var gate = new SemaphoreSlim(Math.Max(1, _options.MaxParallelRequests));
@@ -212,7 +215,73 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             var failure = all.Exception?.InnerExceptions.FirstOrDefault() ?? caught;
             throw RoundFailed(request.Round, failure, ledger, started.Elapsed, silence.IsCancellationRequested, roundTime.IsCancellationRequested);
         }
+        return Assemble(request, ledger, results, budgetStop, perRequest, "chat", null);
+    }
 
+    /// <summary>
+    /// The round through the Batch API: every request of the round in one batch (at the run's samples per request),
+    /// waited for up to <see cref="TeacherBatchOptions.MaxWait"/> (not the direct path's MaxWaitWithoutReply and
+    /// MaxRoundTime: a batch is slow by design), its answers merged exactly like direct ones.
+    /// </summary>
+    private async Task<RoundShard> GenerateThroughBatchAsync(RoundShardRequest request, TeacherUsageLedger ledger, ITeacherBatchJournal? journal,
+        int perRequest, IReadOnlyList<int[]> batches, CancellationToken cancellationToken)
+    {
+        var pieces = new List<(int Batch, int Requested, TeacherPrompt Prompt)>();
+        for (var b = 0; b < batches.Count; b++)
+        {
+            var left = batches[b];
+            for (var piece = 0; left.Sum() > 0; piece++)
+            {
+                var ask = SplitAllocation(left, perRequest)[0];
+                left = left.Zip(ask, (l, a) => l - a).ToArray();
+                var seed = unchecked(request.PromptInput.Seed * 31 + b);
+                var input = request.PromptInput with { Allocation = ask, Seed = piece == 0 ? seed : unchecked(seed * 17 + piece) };
+                pieces.Add((b, ask.Sum(), TeacherPromptBuilder.Build(input, request.PromptOptions)));
+            }
+        }
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        TeacherBatchOutcome outcome;
+        try
+        {
+            outcome = await teacher.GenerateBatchAsync(pieces.Select(p => p.Prompt).ToList(), request.ReplyContext,
+                new TeacherCallContext(request.RunId, request.Round), ledger, journal, cancellationToken);
+        }
+        catch (TeacherBudgetExceededException e)
+        {
+            return Assemble(request, ledger, [], e.Message, perRequest, "batch", null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw RoundFailed(request.Round, e, ledger, started.Elapsed, false, false);
+        }
+
+        var results = new List<(TeacherResult Result, int Requested)>[batches.Count];
+        for (var b = 0; b < batches.Count; b++) results[b] = [];
+        var unanswered = 0;
+        for (var i = 0; i < pieces.Count; i++)
+        {
+            if (outcome.Results[i] is not { } result)
+            {
+                unanswered++;
+                continue;
+            }
+            results[pieces[i].Batch].Add((result, pieces[i].Requested));
+            if (result.Finish == TeacherFinish.Length)
+                perRequest = Math.Min(perRequest, ReplyTruncation.NextSamplesPerRequest(pieces[i].Requested, result.Reply.ItemCount));
+        }
+        var note = unanswered == 0 ? outcome.EndedEarly : $"{outcome.EndedEarly}: {unanswered} of {pieces.Count} requests unanswered";
+        if (unanswered == pieces.Count && pieces.Count > 0)
+            throw new TeacherRoundFailedException(
+                $"The teacher at {teacher.Connection.Endpoint} ({teacher.Connection.Deployment}) answered none of round {request.Round}'s {pieces.Count} requests: " +
+                $"{note ?? $"batch {outcome.BatchId} ended {outcome.Status}"}. Nothing of the round was stored.", request.Round, ledger.FailedAttempts, null);
+        return Assemble(request, ledger, results, null, perRequest, "batch", note);
+    }
+
+    /// <summary>The round's answers merged into the shard and its accounting, in batch order.</summary>
+    private RoundShard Assemble(RoundShardRequest request, TeacherUsageLedger ledger, IReadOnlyList<List<(TeacherResult Result, int Requested)>?> results,
+        string? budgetStop, int perRequest, string api, string? note)
+    {
+        var labels = request.PromptInput.Labels;
         // Merge in batch order: the same calls give the same shard whatever finished first.
         var accepted = new List<LabeledExample>();
         var seen = new HashSet<string>(request.ReplyContext.TrainingHashes, StringComparer.Ordinal);
@@ -221,7 +290,7 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
         var unusable = 0;
         int promptsFiltered = 0, repliesFiltered = 0, truncated = 0, lost = 0, asked = 0;
         string? filterReason = null;
-        foreach (var (result, requested) in results.Where(r => r is not null).SelectMany(r => r))
+        foreach (var (result, requested) in results.SelectMany(r => r ?? []))
         {
             asked++;
             calls.AddRange(result.Calls);
@@ -254,9 +323,11 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
                 request.Round, ledger.FailedAttempts, null);
 
         var shard = new Dataset(accepted);
+        var stopReason = budgetStop is null ? note : note is null ? budgetStop : $"{budgetStop}; {note}";
         return new RoundShard(request.RunId, request.Round, shard, request.PromptInput.Allocation.ToArray(), shard.CountByLabel(labels),
-            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, budgetStop)
+            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, stopReason)
         {
+            Api = api,
             PromptsFiltered = promptsFiltered,
             RepliesFiltered = repliesFiltered,
             TruncatedReplies = truncated,

@@ -60,7 +60,7 @@ public sealed record TeacherResult(TeacherReplyParseResult Reply, IReadOnlyList<
 /// <see cref="TeacherReplyParser"/>. The SDKs' own retries are off so that every retry goes through
 /// this pipeline, which records each one by cause in the ledger and is bounded by the options.
 /// </summary>
-public sealed class TeacherClient
+public sealed partial class TeacherClient
 {
     // On the project's meter ("PgkdAspire"), which ServiceDefaults exports: tokens, latency, retries per model.
     private static readonly Meter Meter = new(Microsoft.Extensions.Hosting.Extensions.ActivitySourceName);
@@ -69,6 +69,8 @@ public sealed class TeacherClient
     private static readonly Counter<long> RetryCounter = Meter.CreateCounter<long>("pgkd.teacher.retries", "{retry}", "Teacher attempts that failed and were retried.");
 
     private readonly ChatClient _chat;
+    private readonly OpenAI.Files.OpenAIFileClient _files;
+    private readonly OpenAI.Batch.BatchClient _batches;
     private readonly TeacherClientOptions _options;
     private readonly TeacherPriceTable _prices;
     private readonly ILogger _logger;
@@ -86,7 +88,7 @@ public sealed class TeacherClient
         _prices = new TeacherPriceTable(_options.Prices);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _jitter = _options.JitterSeed is { } seed ? new Random(seed) : new Random();
-        _chat = CreateChatClient(connection, _options);
+        (_chat, _files, _batches) = CreateClients(connection, _options);
         _pipeline = BuildPipeline();
         _responseMode = (int)StartMode(_options);
     }
@@ -141,6 +143,17 @@ public sealed class TeacherClient
             _logger.LogWarning("Teacher content filter refused the prompt of run {RunId} round {Round}: {Reason}", call.RunId, call.Round, e.Message);
             return TeacherResult.Filtered(e);
         }
+        return await AfterFirstReplyAsync(prompt, context, call, ledger, messages, calls, first, schema, cancellationToken);
+    }
+
+    /// <summary>
+    /// What follows a first reply, however it came (a chat call, or a line of a Batch API output): record it, keep a
+    /// cut-off or filtered reply as it is, parse the rest, and ask once more (directly) when it did not parse.
+    /// </summary>
+    private async Task<TeacherResult> AfterFirstReplyAsync(TeacherPrompt prompt, TeacherReplyContext context, TeacherCallContext call,
+        TeacherUsageLedger ledger, List<ChatMessage> messages, List<TeacherCallRecord> calls, Completion first,
+        System.Text.Json.Nodes.JsonObject schema, CancellationToken cancellationToken)
+    {
         ledger.Record(first.Record);
         calls.Add(first.Record);
         if (Ended(first, context, calls, false) is { } ended) return ended;
@@ -507,7 +520,8 @@ public sealed class TeacherClient
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    private static ChatClient CreateChatClient(TeacherConnection connection, TeacherClientOptions options)
+    /// <summary>The chat client, and the Files and Batches clients of the same account (the Batch API path).</summary>
+    private static (ChatClient, OpenAI.Files.OpenAIFileClient, OpenAI.Batch.BatchClient) CreateClients(TeacherConnection connection, TeacherClientOptions options)
     {
         // The SDKs' retries are off (the pipeline retries and records); their own timeout sits above the pipeline's.
         var networkTimeout = options.RequestTimeout + TimeSpan.FromSeconds(30);
@@ -519,12 +533,13 @@ public sealed class TeacherClient
                 var client = connection.UsesEntraId
                     ? new AzureOpenAIClient(connection.Endpoint, new DefaultAzureCredential(), azureOptions)
                     : new AzureOpenAIClient(connection.Endpoint, new ApiKeyCredential(connection.Key!), azureOptions);
-                return client.GetChatClient(connection.Deployment);
+                return (client.GetChatClient(connection.Deployment), client.GetOpenAIFileClient(), client.GetBatchClient());
             }
             default:
             {
                 var openAiOptions = new OpenAIClientOptions { Endpoint = connection.Endpoint, RetryPolicy = new ClientRetryPolicy(0), NetworkTimeout = networkTimeout };
-                return new ChatClient(connection.Deployment, new ApiKeyCredential(connection.Key!), openAiOptions);
+                var client = new OpenAIClient(new ApiKeyCredential(connection.Key!), openAiOptions);
+                return (client.GetChatClient(connection.Deployment), client.GetOpenAIFileClient(), client.GetBatchClient());
             }
         }
     }

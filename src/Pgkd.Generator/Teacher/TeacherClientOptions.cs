@@ -67,6 +67,23 @@ public sealed class TeacherClientOptions
     /// <summary>Seed of the backoff jitter (Polly's retry randomizer); null draws one (tests fix it).</summary>
     public int? JitterSeed { get; set; }
 
+    /// <summary>Section <c>Teacher:Batch</c>: how rounds of runs with <c>batchApi</c> wait for the Batch API.</summary>
+    public TeacherBatchOptions Batch { get; set; } = new();
+
     /// <summary>The generator checks the connection with one tiny request at start-up and stops on a configuration error.</summary>
     public bool VerifyOnStartup { get; set; } = true;
+}
+
+/// <summary>Section <c>Teacher:Batch</c>.</summary>
+public sealed class TeacherBatchOptions
+{
+    /// <summary>How often a running batch is asked for its status.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The longest a round waits for its batch; then the batch is cancelled and the round goes on with what it answered
+    /// (and fails, naming this setting, when that is nothing). The default stays under RabbitMQ's 30-minute consumer
+    /// timeout, which ends a delivery held longer; a step that dies while waiting resumes the same batch.
+    /// </summary>
+    public TimeSpan MaxWait { get; set; } = TimeSpan.FromMinutes(25);
 }

@@ -25,8 +25,20 @@ internal sealed record TeacherError(string? Code, string? Message, string? Param
             var content = response?.Content;
             if (content is null || content.ToMemory().IsEmpty) return None;
             using var document = JsonDocument.Parse(content.ToMemory());
-            if (document.RootElement.ValueKind != JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("error", out var error) || error.ValueKind != JsonValueKind.Object)
+            return Of(document.RootElement);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return None;
+        }
+    }
+
+    /// <summary>From an error body already parsed (a failed line of a Batch API error file).</summary>
+    public static TeacherError Of(JsonElement body)
+    {
+        try
+        {
+            if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty("error", out var error) || error.ValueKind != JsonValueKind.Object)
                 return None;
             string? Text(JsonElement e, string name) =>
                 e.TryGetProperty(name, out var v) ? v.ValueKind switch
