@@ -1,9 +1,10 @@
 using Pgkd.TeacherEmulator;
+using Xunit.Abstractions;
 
 namespace Pgkd.Cli.Tests;
 
 /// <summary>Issue 22 point 6: <c>pgkd teacher check</c> against a real teacher emulator, and its errors.</summary>
-public sealed class TeacherCheckTests
+public sealed class TeacherCheckTests(ITestOutputHelper log)
 {
     private const string Key = "cli-check-key";
 
@@ -28,6 +29,7 @@ public sealed class TeacherCheckTests
 
         var result = await CliRunner.RunAsync("teacher", "check", "--teacher", Azure(server));
 
+        log.WriteLine(result.Output);
         Assert.True(result.ExitCode == 0, result.Errors + result.Output);
         Assert.Contains("Checking the teacher from --teacher: Kind=AzureOpenAI", result.Output);
         Assert.Matches(@"deployment\s+gpt-4o-mini", result.Output);
@@ -50,6 +52,7 @@ public sealed class TeacherCheckTests
         var result = await CliRunner.RunAsync(new Dictionary<string, string> { ["PGKD_TEACHER"] = $"Endpoint={server.OpenAiEndpoint};Model=gpt-4o-mini;Key={Key}" },
             "teacher", "check");
 
+        log.WriteLine(result.Output);
         Assert.True(result.ExitCode == 0, result.Errors + result.Output);
         Assert.Contains("from $PGKD_TEACHER", result.Output);
         Assert.Matches(@"json_schema\s+refused: HTTP 400: Invalid parameter: 'response_format' of type 'json_schema' is not supported", result.Output);
