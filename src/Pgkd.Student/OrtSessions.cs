@@ -20,6 +20,13 @@ public sealed record OnnxRunOptions
     /// <summary>Memory-pattern planning (<c>EnableMemoryPattern</c>): pre-plans buffers per input shape and keeps a plan per shape seen.</summary>
     public bool MemoryPattern { get; init; } = true;
 
+    /// <summary>
+    /// Let intra-op threads spin between parallel sections (ONNX Runtime's default, <c>session.intra_op.allow_spinning</c>).
+    /// Spinning wins a little when the model has the cores to itself and loses when other work shares them: a server's
+    /// request threads, tokenization and JSON then wait behind threads that only spin.
+    /// </summary>
+    public bool SpinWait { get; init; } = true;
+
     /// <summary>After each run, hand the arena's unused chunks back (run option <c>memory.enable_memory_arena_shrinkage</c>).</summary>
     public bool ShrinkArenaAfterRun { get; init; }
 }
@@ -72,6 +79,7 @@ internal static class OrtSessions
             EnableMemoryPattern = o.MemoryPattern,
         };
         if (o.Threads > 0) so.IntraOpNumThreads = o.Threads;
+        if (!o.SpinWait) so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         return so;
     }
 

@@ -163,6 +163,8 @@ public sealed class ModelRegistry(RunStore store, StudentTokenizer tokenizer, IC
             MemoryArena = configuration.GetValue("Gateway:Inference:MemoryArena", true),
             MemoryPattern = configuration.GetValue("Gateway:Inference:MemoryPattern", false),
             ShrinkArenaAfterRun = configuration.GetValue("Gateway:Inference:ShrinkArenaAfterRun", false),
+            // The model shares the cores with Kestrel, JSON and tokenization: threads that spin starve them.
+            SpinWait = configuration.GetValue("Gateway:Inference:SpinWait", false),
             Log = message => logger.LogInformation("{Message}", message),
         }, tokenizer, inference.Precision);
         var id = IdOf(run.RunId, round);

@@ -19,6 +19,14 @@ public sealed class InferenceOptions
     /// <summary>Padded tokens per run (texts × the batch's longest text), which bounds the run's memory.</summary>
     public int MaxBatchTokens { get; set; } = 8192;
 
+    /// <summary>
+    /// The most of a batch's padded tokens that may be padding: a text joins a batch only while the padding it brings
+    /// keeps the share at or under this. On CPU a run costs about its padded tokens, and a small batch costs little more
+    /// per text than a large one (docs/results.md, Speed: batch 1 runs as many texts a second as length-sorted batch 64),
+    /// so texts of similar length run together and a long text does not pad 63 short ones to its length.
+    /// </summary>
+    public double MaxPaddingShare { get; set; } = 0.25;
+
     /// <summary>How long a lone request waits for company before its batch runs anyway.</summary>
     public TimeSpan MaxBatchWait { get; set; } = TimeSpan.FromMilliseconds(4);
 
@@ -29,7 +37,7 @@ public sealed class InferenceOptions
     public int Threads { get; set; }
 
     /// <summary>The longest a request's texts may wait in the queue; past it the request is answered 503 and its texts leave the queue.</summary>
-    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(1.5);
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Which serving graph runs: <c>Fp32</c> (model.onnx) or <c>Int8</c> (model.int8.onnx, weight matrices quantized).</summary>
     public StudentPrecision Precision { get; set; } = StudentPrecision.Fp32;
@@ -42,6 +50,7 @@ public sealed class InferenceOptions
         if (QueueCapacity < 1) problems.Add($"QueueCapacity must be at least 1 (was {QueueCapacity})");
         if (MaxBatchTexts < 1) problems.Add($"MaxBatchTexts must be at least 1 (was {MaxBatchTexts})");
         if (MaxBatchTokens < 2) problems.Add($"MaxBatchTokens must be at least 2 (was {MaxBatchTokens})");
+        if (MaxPaddingShare is < 0 or >= 1 || double.IsNaN(MaxPaddingShare)) problems.Add($"MaxPaddingShare must be at least 0 and below 1 (was {MaxPaddingShare})");
         if (MaxBatchWait < TimeSpan.Zero) problems.Add($"MaxBatchWait must not be negative (was {MaxBatchWait})");
         if (ConcurrentBatches < 1) problems.Add($"ConcurrentBatches must be at least 1 (was {ConcurrentBatches})");
         if (Threads < 0) problems.Add($"Threads must be 0 (automatic) or more (was {Threads})");
@@ -85,7 +94,7 @@ public sealed class InferenceEngine : IDisposable
     private readonly List<QueuedText> _queue = [];
     private readonly Thread[] _runners;
     private bool _stopping;
-    private double _textsPerSecond = 200; // a prior until the first batches are measured: admission and Retry-After
+    private double _textsPerSecond = double.NaN; // the queue's measured drain rate (admission, Retry-After); none before the first batch
     private long _lastBatchEnd;
 
     private readonly TimeProvider _time;
@@ -150,6 +159,7 @@ public sealed class InferenceEngine : IDisposable
         ObjectDisposedException.ThrowIf(_stopping, this);
         if (_queue.Count + texts > _options.QueueCapacity)
             throw new InferenceQueueFullException(_options.QueueCapacity, _queue.Count, texts, RetryAfterLocked(texts));
+        if (double.IsNaN(_textsPerSecond)) return;
         var ahead = TimeSpan.FromSeconds(_queue.Count / Math.Max(_textsPerSecond, 1));
         if (_queue.Count > 0 && ahead > _options.Deadline)
             throw new InferenceQueueFullException(
@@ -210,39 +220,51 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>
     /// A batch when one is due: the queue could fill a batch, or the oldest text has waited <see cref="InferenceOptions.MaxBatchWait"/>.
-    /// The batch starts with every queued text of the oldest request that fits (so requests finish in the order they
-    /// came, and a request never waits for more batches than the ones ahead of it), then fills the room left with other
-    /// requests' texts nearest in token length to the batch's longest, within the text and padded-token limits.
+    /// The batch starts with the oldest request's queued texts, shortest first, as many as fit (so requests finish in the
+    /// order they came, and a request never waits for more batches than the ones ahead of it); then other requests ride
+    /// along whole, oldest first, where they fit. "Fit" is the limits on texts and padded tokens and
+    /// <see cref="InferenceOptions.MaxPaddingShare"/>. Other requests join only whole, so every request the model has
+    /// started is either done with this batch or the oldest, which the next batches take first: the deadline, which
+    /// spares started work, therefore bounds every request's wait.
     /// </summary>
     private List<QueuedText>? TakeBatchLocked()
     {
         if (_queue.Count == 0) return null;
-        var oldest = _queue[0];
+        var oldest = _queue[0].Request;
         var full = _queue.Count >= _options.MaxBatchTexts || _queue.Count * MaxLength(_queue) >= _options.MaxBatchTokens;
-        if (!full && Stopwatch.GetElapsedTime(oldest.EnqueuedAt) < _options.MaxBatchWait) return null;
+        if (!full && Stopwatch.GetElapsedTime(_queue[0].EnqueuedAt) < _options.MaxBatchWait) return null;
 
         var batch = new List<QueuedText>();
         var longest = 0;
-        bool TryAdd(QueuedText text)
+        long tokens = 0;
+        bool TryAdd(IReadOnlyList<QueuedText> texts)
         {
-            var length = Math.Max(longest, text.Tokens.Length);
-            if (batch.Count + 1 > _options.MaxBatchTexts || (batch.Count + 1) * length > _options.MaxBatchTokens) return false;
-            batch.Add(text);
-            longest = length;
+            var count = batch.Count + texts.Count;
+            var length = longest;
+            long real = tokens;
+            foreach (var text in texts)
+            {
+                length = Math.Max(length, text.Tokens.Length);
+                real += text.Tokens.Length;
+            }
+            var padded = (long)count * length;
+            if (count > _options.MaxBatchTexts || padded > _options.MaxBatchTokens || padded - real > _options.MaxPaddingShare * padded) return false;
+            batch.AddRange(texts);
+            (longest, tokens) = (length, real);
             return true;
         }
-        foreach (var text in _queue.Where(q => q.Request == oldest.Request).OrderBy(q => q.Tokens.Length))
-            if (!TryAdd(text)) break; // ascending: the rest are longer still
+        foreach (var text in _queue.Where(q => q.Request == oldest).OrderBy(q => q.Tokens.Length))
+            if (!TryAdd([text])) break; // ascending: a longer text only pads more
         if (batch.Count == 0)
         {
-            batch.Add(oldest); // one text longer than the token budget still runs, alone
-            longest = oldest.Tokens.Length;
+            batch.Add(_queue[0]); // one text longer than the token budget still runs, alone
+            (longest, tokens) = (_queue[0].Tokens.Length, _queue[0].Tokens.Length);
         }
-        // Fillers: texts no longer than the batch's longest pad nothing extra, the longest of them first; then longer ones, nearest first.
-        var others = _queue.Where(q => q.Request != oldest.Request).ToList();
-        foreach (var text in others.Where(q => q.Tokens.Length <= longest).OrderByDescending(q => q.Tokens.Length)
-                     .Concat(others.Where(q => q.Tokens.Length > longest).OrderBy(q => q.Tokens.Length)))
-            if (!TryAdd(text)) break; // in this order, a text that does not fit means none after it does
+        foreach (var request in _queue.Where(q => q.Request != oldest).GroupBy(q => q.Request))
+        {
+            if (batch.Count == _options.MaxBatchTexts) break;
+            TryAdd(request.ToList());
+        }
 
         var taken = batch.ToHashSet();
         _queue.RemoveAll(taken.Contains);
@@ -281,7 +303,8 @@ public sealed class InferenceEngine : IDisposable
             var now = Stopwatch.GetTimestamp();
             var since = Math.Max(_lastBatchEnd, batch.Min(b => b.EnqueuedAt));
             _lastBatchEnd = now;
-            if (failure is null) _textsPerSecond = 0.8 * _textsPerSecond + 0.2 * (batch.Count / Math.Max(Stopwatch.GetElapsedTime(since, now).TotalSeconds, 1e-6));
+            var rate = batch.Count / Math.Max(Stopwatch.GetElapsedTime(since, now).TotalSeconds, 1e-6);
+            if (failure is null) _textsPerSecond = double.IsNaN(_textsPerSecond) ? rate : 0.8 * _textsPerSecond + 0.2 * rate;
             for (var i = 0; i < batch.Count; i++)
             {
                 var request = batch[i].Request;
@@ -300,8 +323,9 @@ public sealed class InferenceEngine : IDisposable
     }
 
     /// <summary>About how long the queue ahead takes to drain at the measured rate: what a shed client should wait.</summary>
-    private TimeSpan RetryAfterLocked(int more) =>
-        TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling((_queue.Count + more) / Math.Max(_textsPerSecond, 1)), 1, 30));
+    private TimeSpan RetryAfterLocked(int more) => double.IsNaN(_textsPerSecond)
+        ? TimeSpan.FromSeconds(1)
+        : TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling((_queue.Count + more) / Math.Max(_textsPerSecond, 1)), 1, 30));
 
     public void Dispose()
     {
