@@ -20,10 +20,11 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
           pgkd run --train F --val F --labels F [--test F] [--rounds N]
                    [--samples-per-round N] [--mode head|full] [--epochs N]
                    [--patience N] [--seed N] [--strategy pgkd|random] [--selection-share X]
-                   [--task TEXT] [--watch]
+                   [--task TEXT] [--batch] [--watch]
               Reads JSONL ({"text","label"} a line) or CSV (text,label header)
               and labels.txt (one label a line, optionally name<TAB>description),
-              checks them, starts the run and prints its id.
+              checks them, starts the run and prints its id. --batch: each
+              round through the teacher's Batch API (about half the price).
           pgkd status [RUN] [--watch] [--interval SECONDS]
               The run's rounds (the latest run without RUN); --watch follows it
               live until it finishes.
@@ -35,6 +36,10 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
           pgkd export RUN --out DIR [--precision fp32|int8]
               Writes model.onnx, metadata.json, labels.txt and vocab.txt of the
               run's best model into DIR.
+          pgkd teacher check [--teacher CONNECTION]
+              One small request to the teacher (else $PGKD_TEACHER, else the
+              AppHost's user secret ConnectionStrings:teacher): deployment and
+              model, latency, tokens, price per call, response formats accepted.
 
         Options for every command:
           --gateway URL    gateway address (else $PGKD_GATEWAY, else http://localhost:5080)
@@ -58,7 +63,8 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
                 "classify" => await ClassifyAsync(parsed, cancellationToken),
                 "models" => await ModelsAsync(parsed, cancellationToken),
                 "export" => await ExportAsync(parsed, cancellationToken),
-                _ => throw new CliException(ExitCodes.Usage, $"unknown command \"{parsed.Command}\"; the commands are run, status, classify, models, export (pgkd --help)"),
+                "teacher" => await TeacherCommand.RunAsync(parsed, output, environment, cancellationToken),
+                _ => throw new CliException(ExitCodes.Usage, $"unknown command \"{parsed.Command}\"; the commands are run, status, classify, models, export, teacher (pgkd --help)"),
             };
         }
         catch (CliException e)
@@ -85,7 +91,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
     private async Task<int> StartRunAsync(CliArguments args, CancellationToken cancellationToken)
     {
-        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval");
+        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval", "batch");
         args.AtMostPositionals(0, "pgkd run --train F --val F --labels F [...]");
         var files = new RunRequestBuilder.Files(args.Required("train", "training data file"), args.Required("val", "validation data file"),
             args.Option("test"), args.Required("labels", "labels file, one label a line"));
@@ -94,6 +100,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         if (args.IntOption("rounds", 1, 100) is { } rounds) configuration["maxRounds"] = rounds;
         if (args.IntOption("samples-per-round", 1, 10_000) is { } samples) configuration["samplesPerRound"] = samples;
         if (args.IntOption("patience", 1, 100) is { } patience) configuration["patience"] = patience;
+        if (args.Has("batch")) configuration["batchApi"] = true; // each round through the teacher's Batch API (half price, slower)
         if (args.IntOption("seed", int.MinValue, int.MaxValue) is { } seed) configuration["seed"] = seed;
         if (args.Option("selection-share") is { } share)
             configuration["selectionShare"] = double.TryParse(share, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x)

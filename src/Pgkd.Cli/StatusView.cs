@@ -54,7 +54,10 @@ public static class StatusView
         if (run["testReport"] is JsonObject test) summary.Add($"test accuracy {Percent(test["accuracy"])}, macro-F1 {Percent(test["macroF1"])}");
         var tokens = Rounds(run).Sum(r => (long?)r["teacherTokens"] ?? 0);
         var cost = Rounds(run).Sum(r => (decimal?)r["teacherCostUsd"] ?? 0);
-        summary.Add($"teacher {tokens:N0} tokens, ${cost.ToString("0.0000", CultureInfo.InvariantCulture)}");
+        var cached = Rounds(run).Sum(r => (long?)r["cachedPromptTokens"] ?? 0);
+        var saved = Rounds(run).Sum(r => (decimal?)r["cachedSavingsUsd"] ?? 0);
+        summary.Add($"teacher {tokens:N0} tokens, ${cost.ToString("0.0000", CultureInfo.InvariantCulture)}" +
+                    (cached > 0 ? $" ({cached:N0} prompt tokens cached, saved ${saved.ToString("0.0000", CultureInfo.InvariantCulture)})" : ""));
         lines.Add(new Markup(Markup.Escape(string.Join(" · ", summary))));
         if (TeacherFaults(run) is { } faults) lines.Add(new Markup(Markup.Escape(faults)));
         if ((string?)run["stopReason"] is { } stop) lines.Add(new Markup($"[grey]stopped: {Markup.Escape(stop)}[/]"));
@@ -83,6 +86,17 @@ public static class StatusView
         var repaired = rounds.Sum(r => (int?)r["repairedReplies"] ?? 0);
         var unusable = rounds.Sum(r => (int?)r["unusableReplies"] ?? 0);
         var parts = new List<string>();
+        var modes = rounds.Select(r => (string?)r["responseMode"]).OfType<string>().Distinct().ToList();
+        if (modes.Count > 0 && !(modes is ["json_schema"]))
+            parts.Add($"response format {string.Join(" then ", modes)}");
+        if (rounds.Any(r => (string?)r["teacherApi"] == "batch")) parts.Add("Batch API");
+        var promptsFiltered = rounds.Sum(r => (int?)r["promptsFiltered"] ?? 0);
+        var repliesFiltered = rounds.Sum(r => (int?)r["repliesFiltered"] ?? 0);
+        if (promptsFiltered + repliesFiltered > 0) parts.Add($"content filter: {promptsFiltered} prompts refused, {repliesFiltered} replies withheld");
+        var truncated = rounds.Sum(r => (int?)r["truncatedReplies"] ?? 0);
+        if (truncated > 0)
+            parts.Add($"{truncated} replies cut off ({rounds.Sum(r => (int?)r["samplesLostToTruncation"] ?? 0)} samples lost, " +
+                      $"{rounds.Select(r => (int?)r["samplesPerRequest"]).LastOrDefault(n => n is not null)} per request now)");
         if (retries.Count > 0) parts.Add($"teacher retries {string.Join(", ", retries.Select(p => $"{p.Key} ×{p.Value}"))}");
         if (repaired + unusable > 0) parts.Add($"malformed replies: {repaired} repaired, {unusable} unusable");
         if (rejected.Count > 0) parts.Add($"rejected {string.Join(", ", rejected.Select(p => $"{p.Key} {p.Value}"))}");

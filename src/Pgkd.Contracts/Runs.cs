@@ -24,13 +24,19 @@ public sealed record GenerateRound(Guid RunId, int Round, string IdempotencyKey,
 /// The accepted samples are stored at <paramref name="ShardUri"/>; the tallies feed the run status and report:
 /// samples rejected by reason, and how the teacher behaved: requests sent (repairs included), attempts retried by
 /// cause (<c>429</c>, <c>5xx</c>, <c>timeout</c>, <c>network</c>), malformed replies repaired, replies that stayed
-/// unusable, and why generation stopped early (the budget), if it did.
+/// unusable, and why generation stopped early (the budget), if it did. Then how a real deployment answered: the
+/// response mode that served (<c>json_schema</c>, <c>json_object</c>, <c>text</c>), prompts refused and replies withheld
+/// by the content filter, replies cut off at the output limit and the samples lost with them, the samples per request
+/// in effect at the round's end, prompt tokens served from the provider's cache and what they saved, and the API the
+/// round went through (<c>chat</c>, or <c>batch</c> for the Batch API).
 /// </summary>
 public sealed record RoundGenerated(Guid RunId, int Round, string IdempotencyKey, Uri ShardUri,
     int Requested, int Accepted, IReadOnlyDictionary<string, int> RejectedByReason,
     long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds,
     int TeacherCalls = 0, IReadOnlyDictionary<string, int>? TeacherRetriesByCause = null, int RepairedReplies = 0, int UnusableReplies = 0,
-    string? GenerationStopReason = null);
+    string? GenerationStopReason = null,
+    string? ResponseMode = null, int PromptsFiltered = 0, int RepliesFiltered = 0, int TruncatedReplies = 0, int SamplesLostToTruncation = 0,
+    int? SamplesPerRequest = null, long CachedPromptTokens = 0, decimal CachedSavingsUsd = 0m, string? TeacherApi = null);
 
 /// <summary>
 /// Train on <paramref name="TrainingDataUris"/> (seed + every shard so far), continuing from

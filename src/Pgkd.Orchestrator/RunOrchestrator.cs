@@ -50,6 +50,15 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             RepairedReplies = m.RepairedReplies,
             UnusableReplies = m.UnusableReplies,
             GenerationStopReason = m.GenerationStopReason,
+            ResponseMode = m.ResponseMode,
+            PromptsFiltered = m.PromptsFiltered,
+            RepliesFiltered = m.RepliesFiltered,
+            TruncatedReplies = m.TruncatedReplies,
+            SamplesLostToTruncation = m.SamplesLostToTruncation,
+            SamplesPerRequest = m.SamplesPerRequest,
+            CachedPromptTokens = m.CachedPromptTokens,
+            CachedSavingsUsd = m.CachedSavingsUsd,
+            TeacherApi = m.TeacherApi,
         }), context.CancellationToken);
         if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
 

@@ -29,6 +29,9 @@ public static class RunBlobLayout
     public static string Test(Guid runId) => $"{runId:D}/data/test.jsonl";
     public static string RoundShard(Guid runId, int round) => $"{runId:D}/data/round-{Round(round)}.jsonl";
     public static string GenerationSummary(Guid runId, int round) => $"{runId:D}/generations/round-{Round(round)}.json";
+
+    /// <summary>The round's Batch API job (its id and how to find it again), written once when the batch is created.</summary>
+    public static string GenerationBatch(Guid runId, int round) => $"{runId:D}/generations/round-{Round(round)}-batch.json";
     public static string Guidance(Guid runId, int round) => $"{runId:D}/guidance/round-{Round(round)}.json";
     public static string Evaluation(Guid runId, int round, string split) => $"{runId:D}/evaluations/round-{Round(round)}-{split.ToLowerInvariant()}.json";
     public static string CheckpointFolder(Guid runId, int round) => $"{runId:D}/checkpoints/round-{Round(round)}/";

@@ -42,6 +42,20 @@ public sealed record RoundRecord(int Round)
     public int UnusableReplies { get; init; }
     /// <summary>Why the round got fewer teacher requests than planned (the budget), if it did.</summary>
     public string? GenerationStopReason { get; init; }
+    /// <summary>How the teacher was asked for JSON in this round: <c>json_schema</c>, <c>json_object</c> or <c>text</c>.</summary>
+    public string? ResponseMode { get; init; }
+    /// <summary>Prompts the teacher's content filter refused (400 content_filter) and replies it withheld (finish_reason content_filter).</summary>
+    public int PromptsFiltered { get; init; }
+    public int RepliesFiltered { get; init; }
+    /// <summary>Replies cut off at the output limit (finish_reason length), the samples lost with them, and the samples per request after.</summary>
+    public int TruncatedReplies { get; init; }
+    public int SamplesLostToTruncation { get; init; }
+    public int? SamplesPerRequest { get; init; }
+    /// <summary>Prompt tokens the provider served from its prompt cache (part of TeacherTokens), and what they saved.</summary>
+    public long CachedPromptTokens { get; init; }
+    public decimal CachedSavingsUsd { get; init; }
+    /// <summary><c>chat</c> (one request per batch of samples) or <c>batch</c> (the round through the Batch API).</summary>
+    public string? TeacherApi { get; init; }
     public string? CheckpointFolder { get; init; }
     public double? ExamplesPerSecond { get; init; }
     public double? ValidationLoss { get; init; }
@@ -94,6 +108,12 @@ public sealed record RunManifest
     public IReadOnlyDictionary<string, int> RejectedByReason => Total(r => r.RejectedByReason);
     public int RepairedReplies => Rounds.Sum(r => r.RepairedReplies);
     public int UnusableReplies => Rounds.Sum(r => r.UnusableReplies);
+    public int PromptsFiltered => Rounds.Sum(r => r.PromptsFiltered);
+    public int RepliesFiltered => Rounds.Sum(r => r.RepliesFiltered);
+    public int TruncatedReplies => Rounds.Sum(r => r.TruncatedReplies);
+    public int SamplesLostToTruncation => Rounds.Sum(r => r.SamplesLostToTruncation);
+    public long CachedPromptTokens => Rounds.Sum(r => r.CachedPromptTokens);
+    public decimal CachedSavingsUsd => Rounds.Sum(r => r.CachedSavingsUsd);
     public bool IsFinished => Status != RunStatus.Running;
 
     /// <summary>Adds or replaces the record of one round, keeping rounds in order.</summary>

@@ -17,7 +17,9 @@ public sealed record RunReport(
     DateTimeOffset FinishedAt,
     double SelectionShare = 0,
     int? FeedbackExamples = null,
-    int? SelectionExamples = null)
+    int? SelectionExamples = null,
+    long CachedPromptTokens = 0,
+    decimal CachedSavingsUsd = 0m)
 {
     public static RunReport From(RunManifest manifest) => new(
         manifest.RunId,
@@ -33,5 +35,7 @@ public sealed record RunReport(
         manifest.UpdatedAt,
         manifest.Configuration.SelectionShare,
         manifest.FeedbackData.Count,
-        manifest.SelectionValidation?.Count);
+        manifest.SelectionValidation?.Count,
+        manifest.CachedPromptTokens,
+        manifest.CachedSavingsUsd);
 }

@@ -41,6 +41,8 @@ public static class ChatCompletionsEndpoints
         builder.Services.AddSingleton(new TeacherEngine(pool, options));
         builder.Services.AddSingleton(new FaultInjector(options.Faults, options.Seed));
         builder.Services.AddSingleton<EmulatorStats>();
+        builder.Services.AddSingleton<PromptCache>();
+        builder.Services.AddSingleton<BatchEndpoints.Store>();
         return builder;
     }
 
@@ -55,6 +57,7 @@ public static class ChatCompletionsEndpoints
             return Results.Json(new { @object = "list", data = options.EffectiveDeployments.Select(d => new { id = d, @object = "model", owned_by = "pgkd-emulator" }) });
         });
         app.MapGet("/emulator/stats", (EmulatorStats stats) => Results.Json(stats.Snapshot()));
+        app.MapBatchEndpoints();
         return app;
     }
 
@@ -104,6 +107,25 @@ public static class ChatCompletionsEndpoints
             if (root.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True)
                 return BadRequest(azure, "The emulator does not stream: send stream=false.");
             if (!TryReadMessages(root, out var messages, out var problem)) return BadRequest(azure, problem!);
+            // response_format is checked before anything runs, as the services do: an invalid schema never reaches the model.
+            var format = StructuredOutputs.Read(root, out var formatProblem);
+            if (format is null)
+            {
+                stats.RefuseFormat();
+                return ResponseFormatError(formatProblem!);
+            }
+            if (azure && format.Format == ReplyFormat.JsonSchema && ApiVersionBefore(ctx.Request.Query["api-version"].ToString(), "2024-08-01"))
+            {
+                stats.RefuseFormat();
+                return Results.Json(AzureError("BadRequest",
+                    "response_format value as json_schema is enabled only for api versions 2024-08-01-preview and later"), statusCode: 400);
+            }
+            if (!options.EffectiveResponseFormats.Contains(format.WireName, StringComparer.OrdinalIgnoreCase))
+            {
+                stats.RefuseFormat();
+                return ResponseFormatError($"Invalid parameter: 'response_format' of type '{format.WireName}' is not supported by this server (emulated; it takes {string.Join(", ", options.EffectiveResponseFormats)}).");
+            }
+            var maxTokens = MaxTokensOf(root, options);
 
             // The run id: header first (any client can add one), else the OpenAI "user" field.
             var runId = ctx.Request.Headers[RunIdHeader].FirstOrDefault() is { Length: > 0 } header ? header
@@ -128,13 +150,48 @@ public static class ChatCompletionsEndpoints
                 case InjectedFault.Hang:
                     await Task.Delay(options.Faults.HangMs, ctx.RequestAborted);
                     break;
+                case InjectedFault.PromptFiltered:
+                    return Results.Json(PromptFilteredError(), statusCode: 400);
             }
 
-            var answer = services.GetRequiredService<TeacherEngine>().Answer(messages, runId, fault == InjectedFault.Malformed);
+            var reply = Reply(services.GetRequiredService<TeacherEngine>(), messages, runId, fault, format);
+            var content = reply.Content;
             var promptTokens = messages.Sum(x => TeacherPromptBuilder.EstimateTokens(x.Content) + 4);
-            var completionTokens = TeacherPromptBuilder.EstimateTokens(answer.Content);
+            var completionTokens = TeacherPromptBuilder.EstimateTokens(content);
+            var finish = "stop";
+            if (fault == InjectedFault.ReplyFiltered)
+            {
+                // Written, billed, then withheld: Azure sends no content and says why per category.
+                finish = "content_filter";
+                content = null;
+            }
+            else if (maxTokens is { } limit && completionTokens > limit)
+            {
+                finish = "length";
+                content = content[..Math.Min(content.Length, limit * 4)];
+                completionTokens = limit;
+                stats.Truncate();
+            }
+            var cachedTokens = options.PromptCaching ? services.GetRequiredService<PromptCache>().CachedTokens(model, messages, promptTokens) : 0;
+            stats.Cached(cachedTokens);
             stats.Complete();
-            ctx.Response.Headers["x-pgkd-emulator-samples"] = answer.Samples.Count.ToString(CultureInfo.InvariantCulture);
+            ctx.Response.Headers["x-pgkd-emulator-samples"] = reply.Samples.ToString(CultureInfo.InvariantCulture);
+            object choice = fault == InjectedFault.ReplyFiltered
+                ? new
+                {
+                    index = 0,
+                    message = new { role = "assistant", content, refusal = (string?)null },
+                    logprobs = (object?)null,
+                    finish_reason = finish,
+                    content_filter_results = FilterResults(),
+                }
+                : new
+                {
+                    index = 0,
+                    message = new { role = "assistant", content, refusal = (string?)null },
+                    logprobs = (object?)null,
+                    finish_reason = finish,
+                };
             return Results.Json(new
             {
                 id = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
@@ -142,28 +199,88 @@ public static class ChatCompletionsEndpoints
                 created = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
                 model,
                 system_fingerprint = "pgkd-teacher-emulator",
-                choices = new[]
-                {
-                    new
-                    {
-                        index = 0,
-                        message = new { role = "assistant", content = answer.Content, refusal = (string?)null },
-                        logprobs = (object?)null,
-                        finish_reason = "stop",
-                    },
-                },
+                choices = new[] { choice },
                 usage = new
                 {
                     prompt_tokens = promptTokens,
                     completion_tokens = completionTokens,
                     total_tokens = promptTokens + completionTokens,
+                    prompt_tokens_details = new { cached_tokens = cachedTokens, audio_tokens = 0 },
                 },
             });
         }
     }
 
+    /// <summary>
+    /// The reply's content in the requested format. A json_schema of the samples shape gets the engine's samples under
+    /// the schema's own property name, labels kept inside the schema's enum; any other schema gets a small conforming
+    /// instance; text and json_object get the engine's JSON as before.
+    /// </summary>
+    private static (string Content, int Samples) Reply(TeacherEngine engine, List<ChatTurn> messages, string runId, InjectedFault fault,
+        ResponseFormatRequest format)
+    {
+        var withheld = fault is InjectedFault.Malformed or InjectedFault.ReplyFiltered; // no pool text is handed out
+        if (format.Format != ReplyFormat.JsonSchema)
+        {
+            var plain = engine.Answer(messages, runId, withheld);
+            return (plain.Content, plain.Samples.Count);
+        }
+        if (format.SamplesShape() is not { } shape)
+            return (StructuredOutputs.Instance(format.Schema!.Value)?.ToJsonString() ?? "{}", 0);
+        var answer = engine.Answer(messages, runId, withheld, shape.LabelEnum);
+        if (shape.Property == "samples" || answer.Malformed) return (answer.Content, answer.Samples.Count);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(answer.Content)!["samples"]!.DeepClone();
+        return (new System.Text.Json.Nodes.JsonObject { [shape.Property] = node }.ToJsonString(ReplyJson), answer.Samples.Count);
+    }
+
+    private static readonly JsonSerializerOptions ReplyJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The smaller of the request's <c>max_completion_tokens</c> (or the older <c>max_tokens</c>) and the model's limit; null: none.</summary>
+    private static int? MaxTokensOf(JsonElement root, EmulatorOptions options)
+    {
+        int? requested = null;
+        foreach (var name in new[] { "max_completion_tokens", "max_tokens" })
+            if (root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n > 0)
+            {
+                requested = n;
+                break;
+            }
+        var model = options.MaxOutputTokens > 0 ? options.MaxOutputTokens : (int?)null;
+        return requested is { } r && model is { } m ? Math.Min(r, m) : requested ?? model;
+    }
+
+    /// <summary>Azure api-versions are dates (2024-10-21, 2024-08-01-preview): compares the date part.</summary>
+    private static bool ApiVersionBefore(string version, string date) =>
+        version.Length >= 10 && string.CompareOrdinal(version[..10], date) < 0;
+
+    private static IResult ResponseFormatError(string message) =>
+        Results.Json(new { error = new { message, type = "invalid_request_error", param = "response_format", code = (string?)null } }, statusCode: 400);
+
+    private static object FilterResults() => new
+    {
+        hate = new { filtered = false, severity = "safe" },
+        self_harm = new { filtered = false, severity = "safe" },
+        sexual = new { filtered = false, severity = "safe" },
+        violence = new { filtered = true, severity = "medium" },
+    };
+
+    /// <summary>Azure OpenAI's answer to a prompt its content filter refuses (the same on both routes).</summary>
+    private static object PromptFilteredError() => new
+    {
+        error = new
+        {
+            message = "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. " +
+                      "Please modify your prompt and retry. (emulated)",
+            type = (string?)null,
+            param = "prompt",
+            code = "content_filter",
+            status = 400,
+            innererror = new { code = "ResponsibleAIPolicyViolation", content_filter_result = FilterResults() },
+        },
+    };
+
     /// <summary>Constant-time comparison of the <c>api-key</c> header or the bearer token with the configured key.</summary>
-    private static bool Authorized(HttpContext ctx, EmulatorOptions options)
+    internal static bool Authorized(HttpContext ctx, EmulatorOptions options)
     {
         var presented = ctx.Request.Headers["api-key"].FirstOrDefault();
         if (string.IsNullOrEmpty(presented))

@@ -41,6 +41,29 @@ public sealed class EmulatorOptions
 
     public FaultOptions Faults { get; set; } = new();
 
+    /// <summary>
+    /// The <c>response_format</c> types this server accepts (<c>json_schema</c>, <c>json_object</c>, <c>text</c>). Leave
+    /// one out to play a server that refuses it: it answers 400 naming <c>response_format</c>, as older OpenAI-compatible
+    /// servers do. The Azure route also refuses json_schema for api-versions before 2024-08-01-preview, as Azure does.
+    /// </summary>
+    public List<string> ResponseFormats { get; set; } = [];
+
+    public static readonly string[] AllResponseFormats = ["json_schema", "json_object", "text"];
+
+    public IReadOnlyList<string> EffectiveResponseFormats => ResponseFormats.Count > 0 ? ResponseFormats : AllResponseFormats;
+
+    /// <summary>
+    /// The model's output limit in tokens (0: none). A reply longer than this, or than the request's
+    /// <c>max_completion_tokens</c> / <c>max_tokens</c>, is cut off there with <c>finish_reason: length</c>.
+    /// </summary>
+    public int MaxOutputTokens { get; set; }
+
+    /// <summary>The Files and Batches APIs (<see cref="BatchEndpoints"/>).</summary>
+    public BatchOptions Batch { get; set; } = new();
+
+    /// <summary>Report prompt caching (<c>usage.prompt_tokens_details.cached_tokens</c>) as the real services do; see <see cref="PromptCache"/>.</summary>
+    public bool PromptCaching { get; set; } = true;
+
     /// <summary>How the emulated teacher picks texts (README: "The teacher's policy").</summary>
     public TeacherPolicyOptions Policy { get; set; } = new();
 
@@ -115,6 +138,15 @@ public sealed class FaultOptions
     public double HangRate { get; set; }
 
     public int HangMs { get; set; } = 30_000;
+
+    /// <summary>
+    /// Share of requests whose prompt the content filter refuses: HTTP 400 with error code <c>content_filter</c> and Azure's
+    /// <c>innererror</c> (<c>ResponsibleAIPolicyViolation</c>, <c>content_filter_result</c>).
+    /// </summary>
+    public double PromptFilterRate { get; set; }
+
+    /// <summary>Share of replies the content filter withholds: HTTP 200, <c>finish_reason: content_filter</c>, no content.</summary>
+    public double ContentFilterRate { get; set; }
 
     /// <summary>Added to every request, in milliseconds.</summary>
     public int LatencyMs { get; set; }

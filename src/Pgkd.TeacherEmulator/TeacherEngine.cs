@@ -62,9 +62,11 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
 
     /// <summary>
     /// Answers one chat request. A malformed answer (fault injection) is cut-off JSON and consumes no
-    /// pool texts, so the repair request gets a full answer.
+    /// pool texts, so the repair request gets a full answer. With <paramref name="labelEnum"/> (a json_schema request
+    /// whose <c>label</c> is an enum) every label in the reply is one of it, as a server enforcing the schema would
+    /// write: label noise picks another label of the enum, and so does the unknown-label fault.
     /// </summary>
-    public EngineAnswer Answer(IReadOnlyList<ChatTurn> messages, string runId, bool malformed)
+    public EngineAnswer Answer(IReadOnlyList<ChatTurn> messages, string runId, bool malformed, IReadOnlyList<string>? labelEnum = null)
     {
         RunState state;
         lock (_runs)
@@ -124,17 +126,22 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
                     chosen.Add(index);
                     var shown = label;
                     var flipped = false;
-                    if (options.Faults.LabelNoiseRate > 0 && labelNames.Count > 1 && random.NextDouble() < options.Faults.LabelNoiseRate)
+                    var choices = labelEnum ?? labelNames;
+                    if (options.Faults.LabelNoiseRate > 0 && choices.Count > 1 && random.NextDouble() < options.Faults.LabelNoiseRate)
                     {
-                        var others = labelNames.Where(n => !string.Equals(n, label, StringComparison.OrdinalIgnoreCase)).ToList();
+                        var others = choices.Where(n => !string.Equals(n, label, StringComparison.OrdinalIgnoreCase)).ToList();
                         shown = others[random.NextInt(others.Count)];
                         flipped = true;
                     }
                     if (options.Faults.UnknownLabelRate > 0 && random.NextDouble() < options.Faults.UnknownLabelRate)
                     {
-                        shown = FaultOptions.UnknownLabel;
+                        // Under a schema the model cannot leave the enum: its mistake is another label of the set.
+                        var others = labelEnum?.Where(n => !string.Equals(n, label, StringComparison.OrdinalIgnoreCase)).ToList();
+                        shown = others is null ? FaultOptions.UnknownLabel : others.Count > 0 ? others[random.NextInt(others.Count)] : label;
                         flipped = true;
                     }
+                    if (labelEnum is { Count: > 0 } && !labelEnum.Contains(shown, StringComparer.Ordinal))
+                        shown = labelEnum.FirstOrDefault(n => string.Equals(n, shown, StringComparison.OrdinalIgnoreCase)) ?? labelEnum[random.NextInt(labelEnum.Count)];
                     samples.Add(new EmulatedSample(pool.Examples[index].Text, shown, index, flipped, similarity));
                 }
             }

@@ -64,6 +64,25 @@ public sealed class ReportHtmlTests
     }
 
     [Fact]
+    public void The_teachers_cached_tokens_and_behaviour_are_shown_when_there_is_something_to_say()
+    {
+        var plain = ReportHtml.RunReport(Model());
+        Assert.Contains("id=\"teacher-cached\"><div class=\"k\">cached prompt tokens</div><div class=\"v\">0 (saved $0", plain);
+        Assert.DoesNotContain("id=\"teacher-behaviour\"", plain);
+
+        var model = Model();
+        var rounds = model.Manifest.Rounds.Select(r => r.Round == 0 ? r : r with
+        {
+            ResponseMode = r.Round == 1 ? "json_schema" : "json_object", PromptsFiltered = 1, RepliesFiltered = r.Round, TruncatedReplies = 1,
+            SamplesLostToTruncation = 7, SamplesPerRequest = 8, CachedPromptTokens = 2048, CachedSavingsUsd = 0.0002m, TeacherApi = "batch",
+        }).ToList();
+        var html = ReportHtml.RunReport(model with { Manifest = model.Manifest with { Rounds = rounds } });
+        Assert.Contains("<div class=\"v\">4,096 (saved $0.0004", html);
+        Assert.Contains("teacher asked in json_schema, then json_object · through the Batch API · content filter: 2 prompts refused, 3 replies withheld · " +
+                        "2 replies cut off at the output limit (14 samples lost; 8 samples per request now)", System.Net.WebUtility.HtmlDecode(html));
+    }
+
+    [Fact]
     public void Hard_negatives_are_listed_under_the_round_whose_prompt_showed_them_with_the_students_prediction()
     {
         var html = ReportHtml.RunReport(Model());

@@ -187,6 +187,6 @@ public sealed class TeacherOptionsBindingTests
         using var host = builder.Build();
         var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<TeacherClientOptions>>().Value;
         Assert.Equal(TeacherBudget.Unlimited, options.Budget);
-        Assert.Equal(new TokenPrice(0.15m, 0.60m), host.Services.GetRequiredService<TeacherClient>().Price);
+        Assert.Equal(new TokenPrice(0.15m, 0.60m) { CachedInputPerMillion = 0.075m }, host.Services.GetRequiredService<TeacherClient>().Price);
     }
 }

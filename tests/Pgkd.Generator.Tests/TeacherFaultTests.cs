@@ -48,7 +48,8 @@ public sealed class TeacherFaultTests
     public async Task SamplesWithLabelsOutsideTheSet_AreRejectedAndCounted_TheRestAccepted()
     {
         await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:UnknownLabelRate", "0.5"));
-        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions());
+        // JSON mode: nothing stops the model from writing a label outside the set, so the parser must.
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions(o => o.ResponseFormat = TeacherResponseFormat.JsonObject));
         var generator = new RoundShardGenerator(client, new RoundShardOptions { SamplesPerRequest = 8 });
 
         var shard = await generator.GenerateAsync(Request("run-unknown-labels", 1, [8, 8, 8, 8]), new TeacherUsageLedger(TeacherBudget.Unlimited));
@@ -57,6 +58,22 @@ public sealed class TeacherFaultTests
         Assert.InRange(unknown, 4, 28); // 32 draws at rate 0.5
         Assert.Equal(32, shard.Examples.Count + unknown);
         Assert.All(shard.Examples.Examples, e => Assert.NotEqual(Pgkd.TeacherEmulator.FaultOptions.UnknownLabel, e.Label));
+        Assert.Equal("json_object", shard.ResponseMode);
+    }
+
+    [Fact]
+    public async Task UnderTheLabelEnumSchema_TheSameFaultGivesNoUnknownLabel_OnlyWrongOnesFromTheSet()
+    {
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:UnknownLabelRate", "0.5"));
+        var client = TestTeacher.Client(server, options: TestTeacher.FastOptions()); // Auto: json_schema first
+        var generator = new RoundShardGenerator(client, new RoundShardOptions { SamplesPerRequest = 8 });
+
+        var shard = await generator.GenerateAsync(Request("run-unknown-labels-schema", 1, [8, 8, 8, 8]), new TeacherUsageLedger(TeacherBudget.Unlimited));
+
+        Assert.Equal("json_schema", shard.ResponseMode);
+        Assert.Equal(0, shard.Rejected.GetValueOrDefault(RejectReason.UnknownLabel));
+        Assert.Equal(32, shard.Examples.Count);
+        Assert.All(shard.Examples.Examples, e => Assert.Contains(e.Label, TestTeacher.Labels.Names));
     }
 
     [Fact]

@@ -34,4 +34,40 @@ public sealed class NodeClientTests(ITestOutputHelper output)
         }
         Assert.Equal(2, server.Stats.Completed);
     }
+
+    [Fact]
+    public async Task NpmOpenAiPackage_RunsABatch_UploadCreatePollDownload_OnBothRoutes()
+    {
+        var modules = Repository.Path(".tools", "node_modules");
+        Assert.True(File.Exists(Path.Combine(modules, "openai", "package.json")),
+            $"The npm openai package is missing from {modules}: run scripts/bootstrap.sh (./build.sh test runs it first).");
+
+        await using var server = await Emulators.StartAsync();
+        var script = Path.Combine(AppContext.BaseDirectory, "node", "batch.mjs");
+        var node = await ExternalProcess.RunAsync("node", [script, server.Address.ToString(), Emulators.Key, modules], TimeSpan.FromSeconds(120));
+        output.WriteLine(node.StandardOutput);
+        output.WriteLine(node.StandardError);
+        Assert.True(node.ExitCode == 0, $"node exited {node.ExitCode}: {node.StandardError}");
+
+        var lines = node.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["openai", "azure"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("route").GetString()!));
+        foreach (var line in lines)
+        {
+            var batch = JsonDocument.Parse(line).RootElement;
+            Assert.Equal("batch", batch.GetProperty("purpose").GetString());
+            Assert.Equal("completed", batch.GetProperty("status").GetString());
+            Assert.Equal(3, batch.GetProperty("counts").GetProperty("completed").GetInt32());
+            var results = batch.GetProperty("results").EnumerateArray().ToList();
+            Assert.Equal(["request-1", "request-2", "request-3"], results.Select(r => r.GetProperty("custom_id").GetString()!).Order());
+            foreach (var result in results)
+            {
+                Assert.Equal(200, result.GetProperty("status_code").GetInt32());
+                Assert.True(result.GetProperty("usage").GetProperty("prompt_tokens").GetInt32() > 0);
+                var parsed = TeacherReplyParser.Parse(result.GetProperty("content").GetString(), new TeacherReplyContext { Labels = Emulators.Labels });
+                Assert.True(parsed.IsValidReply, parsed.ReplyError);
+                Assert.Equal(4, parsed.Accepted.Count);
+            }
+        }
+        Assert.Equal(6, server.Stats.Completed);
+    }
 }

@@ -166,8 +166,13 @@ public sealed class ReliabilityScenarios
         failures.AddRange(check);
         if (forwarded.Count != faults.Length) failures.Add($"the emulator got {forwarded.Count} of {faults.Length} faults: {string.Join(", ", forwarded)}");
         if (retryLines.Length == 0) failures.Add("no retry was logged although the teacher failed requests on purpose");
-        // Labels outside the run's set are rejected and counted by reason in the run status.
-        if (status == "Completed" && rejected.GetValueOrDefault("UnknownLabel") == 0)
+        // Asked in json_schema (the default when the teacher takes it), the label enum keeps every label inside the set,
+        // and the emulator's unknown-label fault becomes a wrong label of the set; asked in json_object, labels outside
+        // the set arrive and are rejected and counted by reason in the run status.
+        var modes = Rounds(run).Select(r => (string?)r["responseMode"]).OfType<string>().Distinct().ToList();
+        if (status == "Completed" && modes is ["json_schema"] && rejected.GetValueOrDefault("UnknownLabel") != 0)
+            failures.Add($"asked in json_schema, yet {rejected["UnknownLabel"]} samples came with labels outside the set");
+        if (status == "Completed" && !modes.Contains("json_schema") && rejected.GetValueOrDefault("UnknownLabel") == 0)
             failures.Add($"no sample was rejected as UnknownLabel although the teacher sent some: {string.Join(", ", rejected.Select(p => $"{p.Key}={p.Value}"))}");
         // The start-up check's retries are logged but belong to no run, so the status may count fewer than the log.
         if (statusRetries.Values.Sum() == 0 || statusRetries.Values.Sum() > retryLines.Length)
@@ -180,6 +185,7 @@ public sealed class ReliabilityScenarios
             $"- emulator counters (GET /emulator/stats): `{stats}`",
             $"- run {id}: **{status}** in {watch.Elapsed.TotalSeconds:F0} s; failure reason: {(string?)run["failureReason"] ?? "none"}",
             $"- accepted per round: {string.Join(", ", Rounds(run).Select(r => $"{(int)r["round"]!}: {(int?)r["accepted"] ?? 0}/{(int?)r["requested"] ?? 0}"))}",
+            $"- response mode (rounds[].responseMode): {string.Join(", ", modes)}",
             $"- rejected samples by reason (run status, rounds[].rejectedByReason): {(rejected.Count == 0 ? "none" : string.Join(", ", rejected.Select(p => $"{p.Key} {p.Value}")))}",
             $"- teacher attempts retried (generator log, \"Teacher attempt N failed (reason); retrying\"): {retryLines.Length}: {string.Join(", ", retryReasons.Select(p => $"{p.Key} ×{p.Value}"))}",
             $"- run status (GET /v1/runs/{{id}}): teacherRetriesByCause {{{string.Join(", ", statusRetries.Select(p => $"{p.Key}: {p.Value}"))}}}, " +

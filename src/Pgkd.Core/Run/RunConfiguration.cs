@@ -75,6 +75,12 @@ public sealed record RunConfiguration
 
     public int MaxPromptTokens { get; init; } = 8000;
 
+    /// <summary>
+    /// Generate each round through the teacher's Batch API (OpenAI or Azure OpenAI): about half the price, answered
+    /// within the provider's 24-hour window, so rounds wait (bounded by the generator's <c>Teacher:Batch:MaxWait</c>).
+    /// </summary>
+    public bool BatchApi { get; init; }
+
     /// <summary>Total teacher tokens (prompt + completion) the run may spend.</summary>
     public long TeacherTokenBudget { get; init; } = 2_000_000;
 

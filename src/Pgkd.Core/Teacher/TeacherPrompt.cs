@@ -26,8 +26,15 @@ public sealed record TeacherPromptInput
 
     public int Round { get; init; }
 
-    /// <summary>Seed for the few-shot picks.</summary>
+    /// <summary>Seed of the request (the few-shot picks, unless <see cref="FewShotSeed"/> is set).</summary>
     public int Seed { get; init; }
+
+    /// <summary>
+    /// Seed of the few-shot picks when set: one seed for a whole run gives every request the same few-shot examples,
+    /// so the unchanging start of the prompt (role, task, labels, reply format, examples) is one shared prefix that
+    /// prompt caches bill at the cached rate.
+    /// </summary>
+    public int? FewShotSeed { get; init; }
 }
 
 /// <summary>Switches and limits; the two Include switches are the paper's ablations.</summary>

@@ -7,9 +7,11 @@ using Pgkd.Core.Guidance;
 namespace Pgkd.Core.Teacher;
 
 /// <summary>
-/// Builds the teacher prompt in the paper's structure: role (system), then task, labels, few-shot
-/// examples, the validation report, correct and incorrect samples, hard negatives, the request
-/// with its per-class allocation, the guidance JSON block, and the exact reply schema.
+/// Builds the teacher prompt in the paper's structure: role (system), then task, labels, the exact reply
+/// schema, few-shot examples, the validation report, correct and incorrect samples, hard negatives, the
+/// request with its per-class allocation, and the guidance JSON block. Everything up to the few-shot
+/// examples is the same for every request of a run (the few-shot picks use <see cref="TeacherPromptInput.FewShotSeed"/>),
+/// so repeated requests share a prefix that the provider's prompt cache bills at the cached rate.
 /// To fit <see cref="TeacherPromptOptions.MaxPromptTokens"/> it removes whole items — few-shot
 /// examples first, then samples, then the least confident hard negatives — and rebuilds, so the
 /// JSON block is never cut.
@@ -138,7 +140,7 @@ public static class TeacherPromptBuilder
         for (var c = 0; c < input.Labels.Count; c++)
         {
             var ofLabel = input.FewShotPool.Where(e => input.Labels.IndexOf(e.Label) == c).Select(e => e.Text).ToList();
-            var random = new SeededRandom(SeededRandom.Derive(unchecked((ulong)input.Seed), (ulong)c + 100));
+            var random = new SeededRandom(SeededRandom.Derive(unchecked((ulong)(input.FewShotSeed ?? input.Seed)), (ulong)c + 100));
             result.Add(random.Sample(ofLabel, options.FewShotPerClass));
         }
         return result;
@@ -197,6 +199,11 @@ public static class TeacherPromptBuilder
         sb.Append("\n# Labels\n");
         foreach (var l in labels.Labels)
             sb.Append("- ").Append(l.Name).Append(l.Description is null ? "" : ": " + l.Description).Append('\n');
+
+        // The reply format is the same for every request: it belongs to the shared prefix, before anything that varies.
+        sb.Append("\n# Reply format\n");
+        sb.Append("Reply with only this JSON object and nothing else: ").Append(ReplySchema).Append('\n');
+        sb.Append("Each \"label\" must be one of: ").Append(string.Join(", ", labels.Names)).Append(".\n");
 
         if (shown.FewShot.Sum() > 0)
         {
@@ -261,9 +268,6 @@ public static class TeacherPromptBuilder
         var json = JsonSerializer.Serialize(guidance, JsonOptions);
         sb.Append("\nThe same guidance, machine-readable:\n").Append(GuidanceMarker).Append("\n```json\n").Append(json).Append("\n```\n");
 
-        sb.Append("\n# Reply format\n");
-        sb.Append("Reply with only this JSON object and nothing else: ").Append(ReplySchema).Append('\n');
-        sb.Append("Each \"label\" must be one of: ").Append(string.Join(", ", labels.Names)).Append(".\n");
         return (sb.ToString(), json);
     }
 }

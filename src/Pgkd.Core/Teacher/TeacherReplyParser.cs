@@ -60,6 +60,90 @@ public static class TeacherReplyParser
     }
 
     /// <summary>
+    /// Parses a reply that was cut off at the output limit (<c>finish_reason: length</c>): the items of the
+    /// <c>samples</c> array that are complete before the cut are checked as in <see cref="Parse"/>, the partial one
+    /// and everything after it are dropped. <see cref="TeacherReplyParseResult.ItemCount"/> is the number of complete
+    /// items. A reply that turns out complete parses as usual; one without a single complete item gives an empty,
+    /// valid result (nothing usable, but not a malformed reply to repair: asking again would be cut off again).
+    /// </summary>
+    public static TeacherReplyParseResult ParseTruncated(string? reply, TeacherReplyContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var whole = Parse(reply, context);
+        if (whole.IsValidReply || string.IsNullOrEmpty(reply) || reply.Length > context.MaxReplyChars) return whole;
+        try
+        {
+            var bytes = Encoding.UTF8.GetBytes(reply);
+            var start = Array.IndexOf(bytes, (byte)'{');
+            if (start < 0) return Empty();
+            var items = CompleteItems(bytes.AsSpan(start));
+            var json = new StringBuilder("{\"samples\":[");
+            for (var i = 0; i < items.Count; i++)
+            {
+                if (i > 0) json.Append(',');
+                json.Append(Encoding.UTF8.GetString(bytes, start + items[i].Offset, items[i].Length));
+            }
+            return Parse(json.Append("]}").ToString(), context);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return TeacherReplyParseResult.Failed($"internal error: {e.GetType().Name}");
+        }
+
+        static TeacherReplyParseResult Empty() => new([], [], new Dictionary<RejectReason, int>(), null, 0);
+    }
+
+    /// <summary>(offset, length) of each object item of the root's "samples" array that closes before the data ends.</summary>
+    private static List<(int Offset, int Length)> CompleteItems(ReadOnlySpan<byte> json)
+    {
+        var items = new List<(int, int)>();
+        // Not the final block: the reader stops where the data ends instead of calling the cut an error.
+        var reader = new Utf8JsonReader(json, isFinalBlock: false, new JsonReaderState(ReaderOptions));
+        var depth = 0;
+        var samplesNext = false;
+        var inSamples = false;
+        var itemStart = -1;
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        samplesNext = depth == 1 && !inSamples && string.Equals(reader.GetString(), "samples", StringComparison.OrdinalIgnoreCase);
+                        break;
+                    case JsonTokenType.StartArray:
+                        depth++;
+                        if (samplesNext && depth == 2) inSamples = true;
+                        samplesNext = false;
+                        break;
+                    case JsonTokenType.StartObject:
+                        depth++;
+                        if (inSamples && depth == 3) itemStart = (int)reader.TokenStartIndex;
+                        samplesNext = false;
+                        break;
+                    case JsonTokenType.EndObject:
+                        if (inSamples && depth == 3 && itemStart >= 0) items.Add((itemStart, (int)reader.BytesConsumed - itemStart));
+                        depth--;
+                        break;
+                    case JsonTokenType.EndArray:
+                        if (inSamples && depth == 2) return items;
+                        depth--;
+                        break;
+                    default:
+                        samplesNext = false;
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Invalid JSON before the cut: keep the items that closed before it.
+        }
+        return items;
+    }
+
+    /// <summary>
     /// Where JSON may start, most likely first: the whole reply, the contents of code fences, then
     /// each '{' (bounded). Each candidate is (offset, length) in the UTF-8 bytes.
     /// </summary>

@@ -114,7 +114,9 @@ public static class ReportHtml
             .Append(Card("test macro-F1", P(m.TestReport?.MacroF1), "test-macro-f1"))
             .Append(Card("teacher tokens", m.TeacherTokens.ToString("N0", CultureInfo.InvariantCulture), "teacher-tokens"))
             .Append(Card("teacher cost", Usd(m.TeacherCostUsd), "teacher-cost"))
+            .Append(Card("cached prompt tokens", $"{m.CachedPromptTokens.ToString("N0", CultureInfo.InvariantCulture)} (saved {Usd(m.CachedSavingsUsd)})", "teacher-cached"))
             .Append("</div>");
+        if (TeacherLine(m) is { } teacher) body.Append($"<p class=\"muted\" id=\"teacher-behaviour\">{E(teacher)}</p>");
 
         body.Append("<h2>Per round</h2><div class=\"charts\">")
             .Append(Panel(SvgCharts.Line("chart-quality", "Validation accuracy and macro-F1", names,
@@ -193,6 +195,24 @@ public static class ReportHtml
             body.Append($"<tr><td class=\"text\">{E(c.Label)}</td><td>{P(c.Precision)}</td><td>{P(c.Recall)}</td><td>{P(c.F1)}</td><td>{c.Support}</td></tr>");
         return body.Append($"<tr><td class=\"text\">all ({report.Count})</td><td colspan=\"2\">accuracy {P(report.Accuracy)}</td><td>{P(report.MacroF1)}</td><td>{report.Count}</td></tr>")
             .Append("</tbody></table>").ToString();
+    }
+
+    /// <summary>
+    /// How the teacher answered, when there is something to say: the response mode (and API) that served, prompts and
+    /// replies the content filter took, replies cut off at the output limit.
+    /// </summary>
+    internal static string? TeacherLine(RunManifest m)
+    {
+        var parts = new List<string>();
+        var modes = m.Rounds.Where(r => r.ResponseMode is not null).Select(r => r.ResponseMode!).Distinct().ToList();
+        if (modes.Count > 0) parts.Add($"teacher asked in {string.Join(", then ", modes)}");
+        if (m.Rounds.Any(r => r.TeacherApi == "batch")) parts.Add("through the Batch API");
+        if (m.PromptsFiltered + m.RepliesFiltered > 0)
+            parts.Add($"content filter: {m.PromptsFiltered} prompts refused, {m.RepliesFiltered} replies withheld");
+        if (m.TruncatedReplies > 0)
+            parts.Add($"{m.TruncatedReplies} replies cut off at the output limit ({m.SamplesLostToTruncation} samples lost; " +
+                      $"{m.Rounds.LastOrDefault(r => r.SamplesPerRequest is not null)?.SamplesPerRequest} samples per request now)");
+        return parts.Count == 0 ? null : string.Join(" · ", parts);
     }
 
     private static string Card(string key, string value, string id) =>

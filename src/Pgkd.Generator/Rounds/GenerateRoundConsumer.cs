@@ -17,7 +17,9 @@ namespace Pgkd.Generator.Rounds;
 /// </summary>
 public sealed record GenerationSummary(int Round, int Requested, int Accepted, IReadOnlyDictionary<string, int> RejectedByReason,
     long PromptTokens, long CompletionTokens, decimal CostUsd, double TeacherSeconds, string? StopReason,
-    int TeacherCalls = 0, IReadOnlyDictionary<string, int>? RetriesByCause = null, int RepairedReplies = 0, int UnusableReplies = 0);
+    int TeacherCalls = 0, IReadOnlyDictionary<string, int>? RetriesByCause = null, int RepairedReplies = 0, int UnusableReplies = 0,
+    string? ResponseMode = null, int PromptsFiltered = 0, int RepliesFiltered = 0, int TruncatedReplies = 0, int SamplesLostToTruncation = 0,
+    int? SamplesPerRequest = null, long CachedPromptTokens = 0, decimal CachedSavingsUsd = 0m, string? TeacherApi = null);
 
 /// <summary>
 /// One round's teacher work: the prompt from the round's guidance (allocation, validation report, hard negatives),
@@ -64,7 +66,8 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         await context.Publish(new RoundGenerated(m.RunId, m.Round, m.IdempotencyKey, m.ShardUri, summary.Requested, summary.Accepted,
             summary.RejectedByReason, summary.PromptTokens, summary.CompletionTokens, summary.CostUsd, summary.TeacherSeconds,
             summary.TeacherCalls, summary.RetriesByCause ?? new Dictionary<string, int>(), summary.RepairedReplies, summary.UnusableReplies,
-            summary.StopReason));
+            summary.StopReason, summary.ResponseMode, summary.PromptsFiltered, summary.RepliesFiltered, summary.TruncatedReplies,
+            summary.SamplesLostToTruncation, summary.SamplesPerRequest, summary.CachedPromptTokens, summary.CachedSavingsUsd, summary.TeacherApi));
     }
 
     /// <summary>Once per round: only the delivery whose summary was stored first counts it.</summary>
@@ -87,24 +90,39 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         if (manifest.Test is { } test) heldOut.UnionWith((await store.ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
 
         var request = RoundShardRequest.ForRound(m.RunId.ToString(), m.Round, config, labels, manifest.TaskDescription,
-            guidance.Allocation, guidance.PromptOptions, seedTrain, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut);
+            guidance.Allocation, guidance.PromptOptions, seedTrain, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut)
+            with { SamplesPerRequest = manifest.Rounds.LastOrDefault(r => r.Round < m.Round && r.SamplesPerRequest is not null)?.SamplesPerRequest };
         var ledger = TeacherUsageLedger.ForRun(config, manifest.TeacherTokens, manifest.TeacherCostUsd);
         var clock = Stopwatch.StartNew();
-        var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
+        var shard = await generator.GenerateAsync(request, ledger, cancellationToken, new BatchJournal(store, RunBlobLayout.GenerationBatch(m.RunId, m.Round)));
         clock.Stop();
 
         using var buffer = new MemoryStream();
         shard.WriteJsonl(buffer);
         await store.WriteOnceAsync(shardBlob, BinaryData.FromBytes(buffer.ToArray()), cancellationToken);
         var retries = shard.RetriesByCause.ToDictionary(r => RoundShardGenerator.CauseName(r.Key), r => r.Value);
-        logger.LogInformation("Run {RunId} round {Round}: teacher gave {Accepted} of {Requested} samples ({Rejected} rejected, {Tokens} tokens, ${Cost:F4}; " +
-            "{Calls} requests, retried {Retries}, {Repaired} replies repaired, {Unusable} unusable){Stop}",
+        logger.LogInformation("Run {RunId} round {Round}: teacher gave {Accepted} of {Requested} samples ({Rejected} rejected, {Tokens} tokens, " +
+            "{Cached} cached, ${Cost:F4}; {Calls} requests in {Mode}, retried {Retries}, {Repaired} replies repaired, {Unusable} unusable, " +
+            "content filter {PromptsFiltered} prompts + {RepliesFiltered} replies, {Truncated} replies cut off ({Lost} samples lost, {PerRequest} per request now)){Stop}",
             m.RunId, m.Round, shard.Examples.Count, shard.Requested.Sum(), shard.Rejected.Values.Sum(),
-            shard.PromptTokens + shard.CompletionTokens, shard.CostUsd, shard.Calls.Count,
+            shard.PromptTokens + shard.CompletionTokens, shard.CachedPromptTokens, shard.CostUsd, shard.Calls.Count, shard.ResponseMode ?? "no mode",
             retries.Count == 0 ? "none" : string.Join(", ", retries.Select(r => $"{r.Key} {r.Value}")), shard.RepairedReplies, shard.UnusableReplies,
+            shard.PromptsFiltered, shard.RepliesFiltered, shard.TruncatedReplies, shard.LostToTruncation, shard.SamplesPerRequest,
             shard.StopReason is null ? "" : "; " + shard.StopReason);
         return new GenerationSummary(m.Round, shard.Requested.Sum(), shard.Examples.Count,
             shard.Rejected.ToDictionary(r => r.Key.ToString(), r => r.Value), shard.PromptTokens, shard.CompletionTokens, shard.CostUsd,
-            clock.Elapsed.TotalSeconds, shard.StopReason, shard.Calls.Count, retries, shard.RepairedReplies, shard.UnusableReplies);
+            clock.Elapsed.TotalSeconds, shard.StopReason, shard.Calls.Count, retries, shard.RepairedReplies, shard.UnusableReplies,
+            shard.ResponseMode, shard.PromptsFiltered, shard.RepliesFiltered, shard.TruncatedReplies, shard.LostToTruncation,
+            shard.SamplesPerRequest, shard.CachedPromptTokens, shard.CachedSavingsUsd, shard.Api);
     }
+}
+
+/// <summary>A round's Batch API job in the run's blobs: a redelivered step resumes the batch it created instead of paying for another.</summary>
+internal sealed class BatchJournal(RunStore store, string blob) : ITeacherBatchJournal
+{
+    public async Task<string?> ReadAsync(CancellationToken cancellationToken) =>
+        await store.ExistsAsync(blob, cancellationToken) ? (await store.ReadAsync(blob, cancellationToken)).ToString() : null;
+
+    public Task WriteAsync(string state, CancellationToken cancellationToken) =>
+        store.WriteOnceAsync(blob, BinaryData.FromString(state), cancellationToken);
 }

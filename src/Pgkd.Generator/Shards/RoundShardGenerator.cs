@@ -13,7 +13,9 @@ public sealed record RoundShardRequest(
     int Round,
     TeacherPromptInput PromptInput,
     TeacherReplyContext ReplyContext,
-    TeacherPromptOptions? PromptOptions = null)
+    TeacherPromptOptions? PromptOptions = null,
+    int? SamplesPerRequest = null,
+    bool BatchApi = false)
 {
     /// <summary>
     /// A PGKD round's request: the allocation and prompt switches the planner chose, the feedback report and hard
@@ -33,9 +35,12 @@ public sealed record RoundShardRequest(
                 Selection = hardNegatives,
                 Round = round,
                 Seed = config.SeedForRound(round),
+                // One few-shot draw for the whole run: every request then shares its prompt's start (prompt caching).
+                FewShotSeed = config.Seed,
             },
             config.ReplyContext(labels, trainingHashes, heldOutHashes),
-            promptOptions);
+            promptOptions,
+            BatchApi: config.BatchApi);
 }
 
 public enum ShardStop
@@ -78,6 +83,28 @@ public sealed record RoundShard(
     public int CompletionTokens => Calls.Sum(c => c.CompletionTokens);
     public decimal CostUsd => Calls.Sum(c => c.CostUsd);
 
+    /// <summary>Prompt tokens the provider served from its cache, and what that saved against the full input price.</summary>
+    public int CachedPromptTokens => Calls.Sum(c => c.CachedPromptTokens);
+    public decimal CachedSavingsUsd => Calls.Sum(c => c.CachedSavingsUsd);
+
+    /// <summary>The response mode that served most of the round's requests (<c>json_schema</c>, <c>json_object</c>, <c>text</c>).</summary>
+    public string? ResponseMode => Calls.Count == 0 ? null
+        : Calls.GroupBy(c => c.ResponseMode).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().Key.WireName();
+
+    /// <summary>Requests whose prompt the content filter refused (HTTP 400 content_filter), and replies it withheld (finish_reason content_filter).</summary>
+    public int PromptsFiltered { get; init; }
+    public int RepliesFiltered { get; init; }
+
+    /// <summary>Replies cut off at the output limit (finish_reason length), and the samples they were asked for but did not bring.</summary>
+    public int TruncatedReplies { get; init; }
+    public int LostToTruncation { get; init; }
+
+    /// <summary>The samples per request at the round's end: lowered when a reply was cut off, carried to the run's next round.</summary>
+    public int SamplesPerRequest { get; init; }
+
+    /// <summary>The API the round went through: <c>chat</c> (a request per batch) or <c>batch</c> (the Batch API).</summary>
+    public string Api { get; init; } = "chat";
+
     /// <summary>The shard as JSONL (what goes to blob storage); <see cref="DatasetReader.ReadJsonl"/> reads it back unchanged.</summary>
     public void WriteJsonl(Stream stream) => DatasetWriter.WriteJsonl(stream, Examples.Examples);
 }
@@ -110,13 +137,16 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
 {
     private readonly RoundShardOptions _options = options ?? new RoundShardOptions();
 
-    public async Task<RoundShard> GenerateAsync(RoundShardRequest request, TeacherUsageLedger ledger, CancellationToken cancellationToken = default)
+    public async Task<RoundShard> GenerateAsync(RoundShardRequest request, TeacherUsageLedger ledger, CancellationToken cancellationToken = default,
+        ITeacherBatchJournal? journal = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(ledger);
-        var labels = request.PromptInput.Labels;
-        var batches = SplitAllocation(request.PromptInput.Allocation, Math.Max(1, _options.SamplesPerRequest));
-        var results = new TeacherResult?[batches.Count];
+        // The run's samples per request: the configured size, or what an earlier cut-off reply lowered it to.
+        var perRequest = Math.Max(1, Math.Min(request.SamplesPerRequest ?? int.MaxValue, _options.SamplesPerRequest));
+        var batches = SplitAllocation(request.PromptInput.Allocation, perRequest);
+        if (request.BatchApi) return await GenerateThroughBatchAsync(request, ledger, journal, perRequest, batches, cancellationToken);
+        var results = new List<(TeacherResult Result, int Requested)>[batches.Count];
         string? budgetStop = null;
         using var gate = new SemaphoreSlim(Math.Max(1, _options.MaxParallelRequests));
         var bounds = teacher.Options;
@@ -134,12 +164,29 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             await gate.WaitAsync(teacherToken.Token);
             try
             {
-                if (budgetStop is not null) return;
-                var input = request.PromptInput with { Allocation = batches[b], Seed = unchecked(request.PromptInput.Seed * 31 + b) };
-                var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
-                results[b] = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, teacherToken.Token);
-                lock (rearm)
-                    if (!silence.IsCancellationRequested) silence.CancelAfter(bounds.MaxWaitWithoutReply);
+                // A batch is asked in one request unless a cut-off reply lowered the size since the split: then in pieces of the
+                // current size, each taken as a proportional share of what is left (SplitAllocation's first batch).
+                var left = batches[b];
+                var answers = results[b] = [];
+                for (var piece = 0; left.Sum() > 0; piece++)
+                {
+                    if (budgetStop is not null) return;
+                    var ask = SplitAllocation(left, Math.Max(1, Volatile.Read(ref perRequest)))[0];
+                    left = left.Zip(ask, (l, a) => l - a).ToArray();
+                    var seed = unchecked(request.PromptInput.Seed * 31 + b);
+                    var input = request.PromptInput with { Allocation = ask, Seed = piece == 0 ? seed : unchecked(seed * 17 + piece) };
+                    var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
+                    var result = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, teacherToken.Token);
+                    answers.Add((result, ask.Sum()));
+                    if (result.Finish == TeacherFinish.Length)
+                    {
+                        var lower = ReplyTruncation.NextSamplesPerRequest(ask.Sum(), result.Reply.ItemCount);
+                        int seen;
+                        while (lower < (seen = Volatile.Read(ref perRequest)) && Interlocked.CompareExchange(ref perRequest, lower, seen) != seen) { }
+                    }
+                    lock (rearm)
+                        if (!silence.IsCancellationRequested) silence.CancelAfter(bounds.MaxWaitWithoutReply);
+                }
             }
             catch (TeacherBudgetExceededException e)
             {
@@ -168,17 +215,97 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             var failure = all.Exception?.InnerExceptions.FirstOrDefault() ?? caught;
             throw RoundFailed(request.Round, failure, ledger, started.Elapsed, silence.IsCancellationRequested, roundTime.IsCancellationRequested);
         }
+        return Assemble(request, ledger, results, budgetStop, perRequest, "chat", null);
+    }
 
+    /// <summary>
+    /// The round through the Batch API: every request of the round in one batch (at the run's samples per request),
+    /// waited for up to <see cref="TeacherBatchOptions.MaxWait"/> (not the direct path's MaxWaitWithoutReply and
+    /// MaxRoundTime: a batch is slow by design), its answers merged exactly like direct ones.
+    /// </summary>
+    private async Task<RoundShard> GenerateThroughBatchAsync(RoundShardRequest request, TeacherUsageLedger ledger, ITeacherBatchJournal? journal,
+        int perRequest, IReadOnlyList<int[]> batches, CancellationToken cancellationToken)
+    {
+        var pieces = new List<(int Batch, int Requested, TeacherPrompt Prompt)>();
+        for (var b = 0; b < batches.Count; b++)
+        {
+            var left = batches[b];
+            for (var piece = 0; left.Sum() > 0; piece++)
+            {
+                var ask = SplitAllocation(left, perRequest)[0];
+                left = left.Zip(ask, (l, a) => l - a).ToArray();
+                var seed = unchecked(request.PromptInput.Seed * 31 + b);
+                var input = request.PromptInput with { Allocation = ask, Seed = piece == 0 ? seed : unchecked(seed * 17 + piece) };
+                pieces.Add((b, ask.Sum(), TeacherPromptBuilder.Build(input, request.PromptOptions)));
+            }
+        }
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        TeacherBatchOutcome outcome;
+        try
+        {
+            outcome = await teacher.GenerateBatchAsync(pieces.Select(p => p.Prompt).ToList(), request.ReplyContext,
+                new TeacherCallContext(request.RunId, request.Round), ledger, journal, cancellationToken);
+        }
+        catch (TeacherBudgetExceededException e)
+        {
+            return Assemble(request, ledger, [], e.Message, perRequest, "batch", null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw RoundFailed(request.Round, e, ledger, started.Elapsed, false, false);
+        }
+
+        var results = new List<(TeacherResult Result, int Requested)>[batches.Count];
+        for (var b = 0; b < batches.Count; b++) results[b] = [];
+        var unanswered = 0;
+        for (var i = 0; i < pieces.Count; i++)
+        {
+            if (outcome.Results[i] is not { } result)
+            {
+                unanswered++;
+                continue;
+            }
+            results[pieces[i].Batch].Add((result, pieces[i].Requested));
+            if (result.Finish == TeacherFinish.Length)
+                perRequest = Math.Min(perRequest, ReplyTruncation.NextSamplesPerRequest(pieces[i].Requested, result.Reply.ItemCount));
+        }
+        var note = unanswered == 0 ? outcome.EndedEarly : $"{outcome.EndedEarly}: {unanswered} of {pieces.Count} requests unanswered";
+        if (unanswered == pieces.Count && pieces.Count > 0)
+            throw new TeacherRoundFailedException(
+                $"The teacher at {teacher.Connection.Endpoint} ({teacher.Connection.Deployment}) answered none of round {request.Round}'s {pieces.Count} requests: " +
+                $"{note ?? $"batch {outcome.BatchId} ended {outcome.Status}"}. Nothing of the round was stored.", request.Round, ledger.FailedAttempts, null);
+        return Assemble(request, ledger, results, null, perRequest, "batch", note);
+    }
+
+    /// <summary>The round's answers merged into the shard and its accounting, in batch order.</summary>
+    private RoundShard Assemble(RoundShardRequest request, TeacherUsageLedger ledger, IReadOnlyList<List<(TeacherResult Result, int Requested)>?> results,
+        string? budgetStop, int perRequest, string api, string? note)
+    {
+        var labels = request.PromptInput.Labels;
         // Merge in batch order: the same calls give the same shard whatever finished first.
         var accepted = new List<LabeledExample>();
         var seen = new HashSet<string>(request.ReplyContext.TrainingHashes, StringComparer.Ordinal);
         var rejected = new Dictionary<RejectReason, int>();
         var calls = new List<TeacherCallRecord>();
         var unusable = 0;
-        foreach (var result in results)
+        int promptsFiltered = 0, repliesFiltered = 0, truncated = 0, lost = 0, asked = 0;
+        string? filterReason = null;
+        foreach (var (result, requested) in results.SelectMany(r => r ?? []))
         {
-            if (result is null) continue;
+            asked++;
             calls.AddRange(result.Calls);
+            if (result.ContentFiltered)
+            {
+                if (result.PromptFiltered) promptsFiltered++;
+                else repliesFiltered++;
+                filterReason ??= result.FilterReason;
+                continue;
+            }
+            if (result.Finish == TeacherFinish.Length)
+            {
+                truncated++;
+                lost += Math.Max(0, requested - result.Reply.ItemCount);
+            }
             if (!result.Reply.IsValidReply) unusable++;
             foreach (var (reason, count) in result.Reply.RejectTally) rejected[reason] = rejected.GetValueOrDefault(reason) + count;
             foreach (var example in result.Reply.Accepted)
@@ -187,9 +314,26 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
                 else rejected[RejectReason.DuplicateInReply] = rejected.GetValueOrDefault(RejectReason.DuplicateInReply) + 1;
             }
         }
+        // The content filter took every request: nothing of this round can be had, and asking again would be refused again.
+        if (asked > 0 && promptsFiltered + repliesFiltered == asked)
+            throw new TeacherRoundFailedException(
+                $"The content filter of the teacher at {teacher.Connection.Endpoint} ({teacher.Connection.Deployment}) refused all {asked} request(s) of round {request.Round} " +
+                $"({promptsFiltered} prompt(s) refused with code content_filter, {repliesFiltered} reply(ies) withheld with finish_reason content_filter); " +
+                $"first: {filterReason}. Nothing of the round was stored. Check the deployment's content filter configuration, or the data that goes into the prompt.",
+                request.Round, ledger.FailedAttempts, null);
+
         var shard = new Dataset(accepted);
+        var stopReason = budgetStop is null ? note : note is null ? budgetStop : $"{budgetStop}; {note}";
         return new RoundShard(request.RunId, request.Round, shard, request.PromptInput.Allocation.ToArray(), shard.CountByLabel(labels),
-            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, budgetStop);
+            rejected, unusable, calls, budgetStop is null ? ShardStop.Completed : ShardStop.BudgetReached, stopReason)
+        {
+            Api = api,
+            PromptsFiltered = promptsFiltered,
+            RepliesFiltered = repliesFiltered,
+            TruncatedReplies = truncated,
+            LostToTruncation = lost,
+            SamplesPerRequest = perRequest,
+        };
     }
 
     private TeacherRoundFailedException RoundFailed(int round, Exception failure, TeacherUsageLedger ledger, TimeSpan elapsed, bool silent, bool overTime)

@@ -7,7 +7,7 @@ namespace Pgkd.Generator.Teacher;
 /// "Teacher": {
 ///   "MaxRetries": 5, "BaseDelay": "00:00:01", "MaxDelay": "00:00:30", "MaxRetryAfter": "00:01:00",
 ///   "RequestTimeout": "00:02:00", "MaxWaitWithoutReply": "00:05:00", "MaxRoundTime": "01:00:00",
-///   "Temperature": 0.7, "MaxOutputTokens": null, "JsonMode": true,
+///   "Temperature": 0.7, "MaxOutputTokens": null, "ResponseFormat": "Auto",
 ///   "Budget": { "MaxTotalTokens": 2000000, "MaxCostUsd": 5.0 },
 ///   "Prices": { "gpt-4o-mini": { "InputPerMillion": 0.15, "OutputPerMillion": 0.60 }, "*": { ... } }
 /// }
@@ -50,7 +50,14 @@ public sealed class TeacherClientOptions
 
     public int? MaxOutputTokens { get; set; }
 
-    /// <summary>Ask for <c>response_format: json_object</c>. Turn off for servers that reject it.</summary>
+    /// <summary>
+    /// How the teacher is asked for JSON. Auto (the default) asks for a strict <c>json_schema</c> whose <c>label</c> is an
+    /// enum of the run's labels; a server that refuses it is asked in <c>json_object</c>, then in plain text, found out once
+    /// per deployment and remembered. JsonSchema, JsonObject or Text force one mode.
+    /// </summary>
+    public TeacherResponseFormat ResponseFormat { get; set; } = TeacherResponseFormat.Auto;
+
+    /// <summary>The older switch: false sends no <c>response_format</c> (as <see cref="ResponseFormat"/> Text does).</summary>
     public bool JsonMode { get; set; } = true;
 
     public TeacherBudget Budget { get; set; } = TeacherBudget.Unlimited;
@@ -60,6 +67,23 @@ public sealed class TeacherClientOptions
     /// <summary>Seed of the backoff jitter (Polly's retry randomizer); null draws one (tests fix it).</summary>
     public int? JitterSeed { get; set; }
 
+    /// <summary>Section <c>Teacher:Batch</c>: how rounds of runs with <c>batchApi</c> wait for the Batch API.</summary>
+    public TeacherBatchOptions Batch { get; set; } = new();
+
     /// <summary>The generator checks the connection with one tiny request at start-up and stops on a configuration error.</summary>
     public bool VerifyOnStartup { get; set; } = true;
+}
+
+/// <summary>Section <c>Teacher:Batch</c>.</summary>
+public sealed class TeacherBatchOptions
+{
+    /// <summary>How often a running batch is asked for its status.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The longest a round waits for its batch; then the batch is cancelled and the round goes on with what it answered
+    /// (and fails, naming this setting, when that is nothing). The default stays under RabbitMQ's 30-minute consumer
+    /// timeout, which ends a delivery held longer; a step that dies while waiting resumes the same batch.
+    /// </summary>
+    public TimeSpan MaxWait { get; set; } = TimeSpan.FromMinutes(25);
 }

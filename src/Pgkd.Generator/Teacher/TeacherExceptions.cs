@@ -24,7 +24,22 @@ public sealed class TeacherUnavailableException(string message, int attempts, in
 public sealed class TeacherRequestException(string message, int status, Exception? inner) : Exception(message, inner)
 {
     public int Status { get; } = status;
+
+    /// <summary>The error's <c>code</c> in the body, when it has one.</summary>
+    public string? ErrorCode { get; init; }
+
+    /// <summary>The error's <c>message</c> in the body (else the SDK's message).</summary>
+    public string? ServerMessage { get; init; }
+
+    /// <summary>A 400 or 422 about <c>response_format</c>: the server does not take this response mode.</summary>
+    public bool RefusesResponseFormat { get; init; }
 }
+
+/// <summary>
+/// The teacher's content filter refused the prompt (HTTP 400 with error code <c>content_filter</c>). Not retried:
+/// the same prompt is refused again. The round counts it and goes on with its other requests.
+/// </summary>
+public sealed class TeacherContentFilterException(string message, Exception? inner) : Exception(message, inner);
 
 /// <summary>The run's token or dollar budget is spent: the run stops cleanly, nothing is lost.</summary>
 public sealed class TeacherBudgetExceededException(string message, TeacherUsageTotals totals) : Exception(message)

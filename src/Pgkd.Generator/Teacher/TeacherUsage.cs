@@ -1,10 +1,35 @@
 namespace Pgkd.Generator.Teacher;
 
-/// <summary>Dollar prices per million tokens.</summary>
+/// <summary>
+/// Dollar prices per million tokens. Prompt tokens the provider served from its prompt cache
+/// (<c>usage.prompt_tokens_details.cached_tokens</c>) cost <see cref="CachedInputPerMillion"/> (OpenAI and Azure
+/// bill them at a discount; unset: the full input price), and a request sent through the Batch API costs
+/// <see cref="BatchMultiplier"/> times the direct price (both bill about half).
+/// </summary>
 public sealed record TokenPrice(decimal InputPerMillion, decimal OutputPerMillion)
 {
-    public decimal Cost(long promptTokens, long completionTokens) =>
-        (promptTokens * InputPerMillion + completionTokens * OutputPerMillion) / 1_000_000m;
+    public decimal? CachedInputPerMillion { get; init; }
+
+    public decimal BatchMultiplier { get; init; } = 0.5m;
+
+    public decimal Cost(long promptTokens, long completionTokens) => Cost(promptTokens, completionTokens, 0, false);
+
+    /// <summary><paramref name="cachedPromptTokens"/> are part of <paramref name="promptTokens"/>, as in the API's usage.</summary>
+    public decimal Cost(long promptTokens, long completionTokens, long cachedPromptTokens, bool batch)
+    {
+        var cached = Math.Clamp(cachedPromptTokens, 0, promptTokens);
+        var cost = ((promptTokens - cached) * InputPerMillion + cached * (CachedInputPerMillion ?? InputPerMillion)
+                    + completionTokens * OutputPerMillion) / 1_000_000m;
+        return batch ? cost * BatchMultiplier : cost;
+    }
+
+    /// <summary>What the cached prompt tokens saved against the full input price.</summary>
+    public decimal CachedSavings(long promptTokens, long cachedPromptTokens, bool batch)
+    {
+        var cached = Math.Clamp(cachedPromptTokens, 0, promptTokens);
+        var saved = cached * (InputPerMillion - (CachedInputPerMillion ?? InputPerMillion)) / 1_000_000m;
+        return batch ? saved * BatchMultiplier : saved;
+    }
 }
 
 /// <summary>
@@ -56,12 +81,61 @@ public sealed record TeacherCallRecord(
     TimeSpan Latency,
     TimeSpan Elapsed,
     int Attempts,
-    IReadOnlyList<TeacherRetry> Retries)
+    IReadOnlyList<TeacherRetry> Retries,
+    int CachedPromptTokens = 0,
+    decimal CachedSavingsUsd = 0m,
+    TeacherResponseMode ResponseMode = TeacherResponseMode.JsonObject,
+    TeacherFinish Finish = TeacherFinish.Stop,
+    bool Batch = false)
 {
     public int TotalTokens => PromptTokens + CompletionTokens;
 }
 
 public enum TeacherCallPurpose { Generate, Repair, Verify }
+
+/// <summary>How a reply ended (<c>finish_reason</c>), as far as the run cares.</summary>
+public enum TeacherFinish
+{
+    /// <summary>The model finished (<c>stop</c>, or anything else that is not one of the two below).</summary>
+    Stop,
+
+    /// <summary><c>length</c>: cut off at the output limit; its complete items are kept.</summary>
+    Length,
+
+    /// <summary><c>content_filter</c>: the provider's content filter withheld the reply.</summary>
+    ContentFilter,
+}
+
+/// <summary>
+/// How the teacher is asked for JSON (<c>response_format</c>), best first: a strict JSON Schema whose <c>label</c> is
+/// an enum of the run's labels, then JSON mode (any JSON object), then plain text (the prompt alone asks for JSON).
+/// </summary>
+public enum TeacherResponseMode
+{
+    JsonSchema,
+    JsonObject,
+    Text,
+}
+
+/// <summary><c>Teacher:ResponseFormat</c>: Auto starts with json_schema and falls back once per deployment; the others force one mode.</summary>
+public enum TeacherResponseFormat
+{
+    Auto,
+    JsonSchema,
+    JsonObject,
+    Text,
+}
+
+public static class TeacherResponseModes
+{
+    /// <summary>The mode as the API and the run status name it: <c>json_schema</c>, <c>json_object</c>, <c>text</c>.</summary>
+    public static string WireName(this TeacherResponseMode mode) => mode switch
+    {
+        TeacherResponseMode.JsonSchema => "json_schema",
+        TeacherResponseMode.JsonObject => "json_object",
+        _ => "text",
+    };
+}
 
 /// <summary>Why a teacher attempt failed and was retried; the run status counts retries by these names.</summary>
 public enum TeacherRetryCause

@@ -53,6 +53,7 @@ public class TeacherPromptBuilderTests
         [
             "# Task\nClassify news articles by topic.",
             "# Labels\n- World: International news and politics\n- Sports\n- Business: Companies, markets, economy",
+            "# Reply format\nReply with only this JSON object and nothing else: {\"samples\":[{\"text\":\"...\",\"label\":\"...\"}]}",
             "# Examples of each label\n## World\n- \"World example number",
             "# How the student does on validation data (round 3)",
             "# Examples the student classifies correctly\n- \"Team wins the cup final\" (label: Sports, confidence 0.990)",
@@ -60,12 +61,28 @@ public class TeacherPromptBuilderTests
             "# Hard negatives: the student is confidently wrong on these\n- \"Fed raises rates as tech stocks slide\" (true label: Business, student said: Sci/Tech, confidence 0.970)",
             "# Your request\nWrite exactly 16 new examples, this many per label:\n- World: 5\n- Sports: 1\n- Business: 6\n- Sci/Tech: 4\n",
             "PGKD-GUIDANCE:\n```json\n{",
-            "# Reply format\nReply with only this JSON object and nothing else: {\"samples\":[{\"text\":\"...\",\"label\":\"...\"}]}",
         ];
         var positions = sections.Select(s => p.User.IndexOf(s, StringComparison.Ordinal)).ToArray();
         Assert.All(positions.Zip(sections), x => Assert.True(x.First >= 0, $"missing: {x.Second}"));
         Assert.Equal(positions.Order(), positions);
         Assert.Contains("Each \"label\" must be one of: World, Sports, Business, Sci/Tech.", p.User);
+    }
+
+    [Fact]
+    public void Requests_of_a_run_share_the_prompts_unchanging_start_up_to_the_varying_part()
+    {
+        // Two requests of one run: other seeds, allocations and rounds, one few-shot seed.
+        var a = TeacherPromptBuilder.Build(Input() with { FewShotSeed = 5, Seed = 1 });
+        var b = TeacherPromptBuilder.Build(Input() with { FewShotSeed = 5, Seed = 2, Allocation = [1, 5, 4, 6], Round = 4 });
+        var shared = a.User.IndexOf("# How the student does", StringComparison.Ordinal);
+        Assert.True(shared > 0);
+        Assert.Equal(a.User[..shared], b.User[..shared]);
+        Assert.Contains("# Reply format", a.User[..shared]);
+        Assert.Contains("# Examples of each label", a.User[..shared]);
+        // Without a few-shot seed the picks follow the request's seed, as before.
+        var c = TeacherPromptBuilder.Build(Input() with { Seed = 2 });
+        var d = TeacherPromptBuilder.Build(Input() with { Seed = 3 });
+        Assert.NotEqual(c.User[..c.User.IndexOf("# How", StringComparison.Ordinal)], d.User[..d.User.IndexOf("# How", StringComparison.Ordinal)]);
     }
 
     [Fact]
