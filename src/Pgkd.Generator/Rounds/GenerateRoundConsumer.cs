@@ -41,9 +41,9 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var labels = new LabelSet(manifest.Labels);
 
         GenerationSummary summary;
-        if (await store.ReadStepOutputAsync(summaryBlob, m.IdempotencyKey, context.CancellationToken) is { } stored)
+        if (await store.ReadStepOutputAsync(summaryBlob, m.IdempotencyKey, context.CancellationToken) is { } storedSummary)
         {
-            summary = stored.ToObjectFromJson<GenerationSummary>(RunStore.Json)!;
+            summary = storedSummary.ToObjectFromJson<GenerationSummary>(RunStore.Json)!;
             logger.LogInformation("Run {RunId} round {Round}: shard already stored; announcing it again", m.RunId, m.Round);
         }
         else if (await store.ExistsAsync(shardBlob, context.CancellationToken))
