@@ -10,18 +10,8 @@ public sealed class NodeClientTests(ITestOutputHelper output)
     [Fact]
     public async Task NpmOpenAiPackage_CompletesAChat_OnBothRoutes()
     {
-        var modules = Repository.Path(".tools", "node_modules");
-        Assert.True(File.Exists(Path.Combine(modules, "openai", "package.json")),
-            $"The npm openai package is missing from {modules}: run scripts/bootstrap.sh (./build.sh test runs it first).");
-
         await using var server = await Emulators.StartAsync();
-        var script = Path.Combine(AppContext.BaseDirectory, "node", "chat.mjs");
-        var node = await ExternalProcess.RunAsync("node", [script, server.Address.ToString(), Emulators.Key, modules], TimeSpan.FromSeconds(60));
-        output.WriteLine(node.StandardOutput);
-        output.WriteLine(node.StandardError);
-        Assert.True(node.ExitCode == 0, $"node exited {node.ExitCode}: {node.StandardError}");
-
-        var lines = node.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = await RunNodeAsync("chat.mjs", server, TimeSpan.FromSeconds(60));
         Assert.Equal(["openai", "azure"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("route").GetString()!));
         foreach (var line in lines)
         {
@@ -38,18 +28,8 @@ public sealed class NodeClientTests(ITestOutputHelper output)
     [Fact]
     public async Task NpmOpenAiPackage_RunsABatch_UploadCreatePollDownload_OnBothRoutes()
     {
-        var modules = Repository.Path(".tools", "node_modules");
-        Assert.True(File.Exists(Path.Combine(modules, "openai", "package.json")),
-            $"The npm openai package is missing from {modules}: run scripts/bootstrap.sh (./build.sh test runs it first).");
-
         await using var server = await Emulators.StartAsync();
-        var script = Path.Combine(AppContext.BaseDirectory, "node", "batch.mjs");
-        var node = await ExternalProcess.RunAsync("node", [script, server.Address.ToString(), Emulators.Key, modules], TimeSpan.FromSeconds(120));
-        output.WriteLine(node.StandardOutput);
-        output.WriteLine(node.StandardError);
-        Assert.True(node.ExitCode == 0, $"node exited {node.ExitCode}: {node.StandardError}");
-
-        var lines = node.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = await RunNodeAsync("batch.mjs", server, TimeSpan.FromSeconds(120));
         Assert.Equal(["openai", "azure"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("route").GetString()!));
         foreach (var line in lines)
         {
@@ -69,5 +49,19 @@ public sealed class NodeClientTests(ITestOutputHelper output)
             }
         }
         Assert.Equal(6, server.Stats.Completed);
+    }
+
+    /// <summary>Runs one of the node/ scripts against the emulator with the npm openai package; its output lines.</summary>
+    private async Task<string[]> RunNodeAsync(string scriptName, TeacherEmulatorServer server, TimeSpan timeout)
+    {
+        var modules = Repository.Path(".tools", "node_modules");
+        Assert.True(File.Exists(Path.Combine(modules, "openai", "package.json")),
+            $"The npm openai package is missing from {modules}: run scripts/bootstrap.sh (./build.sh test runs it first).");
+        var script = Path.Combine(AppContext.BaseDirectory, "node", scriptName);
+        var node = await ExternalProcess.RunAsync("node", [script, server.Address.ToString(), Emulators.Key, modules], timeout);
+        output.WriteLine(node.StandardOutput);
+        output.WriteLine(node.StandardError);
+        Assert.True(node.ExitCode == 0, $"node exited {node.ExitCode}: {node.StandardError}");
+        return node.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 }

@@ -100,7 +100,7 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
         IReadOnlyList<DashboardSpan> spans = [];
         for (var attempt = 0; attempt < 30; attempt++)
         {
-            using var response = await dashboard.GetAsync("/api/telemetry/spans?limit=10000&resource=gateway&resource=generator&resource=trainer&resource=evaluator");
+            using var response = await dashboard.GetAsync("/api/telemetry/spans?limit=10000&resource=orchestrator&resource=gateway&resource=generator&resource=trainer&resource=evaluator");
             var body = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, $"dashboard {run.DashboardUrl} answered {(int)response.StatusCode}: {body}");
             spans = DashboardSpan.Parse(JsonNode.Parse(body)!.AsObject());

@@ -102,7 +102,7 @@ public static class RoundAnatomyBenchmark
         for (var attempt = 0; attempt < 60; attempt++)
         {
             using var response = await system.Dashboard.GetAsync(
-                "/api/telemetry/spans?limit=100000&resource=gateway&resource=generator&resource=trainer&resource=evaluator", cancellationToken);
+                "/api/telemetry/spans?limit=100000&resource=orchestrator&resource=gateway&resource=generator&resource=trainer&resource=evaluator", cancellationToken);
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             if (!response.IsSuccessStatusCode)
                 throw new InvalidOperationException($"the dashboard's telemetry API answered {(int)response.StatusCode}: {body[..Math.Min(200, body.Length)]}");
