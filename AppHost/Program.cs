@@ -64,12 +64,14 @@ else
 }
 
 // Drives every run through its rounds: state in the run manifest (blobs), steps as commands to the services below.
-AddService<Projects.Pgkd_Orchestrator>(ServiceNames.Orchestrator);
+var orchestrator = AddService<Projects.Pgkd_Orchestrator>(ServiceNames.Orchestrator);
 AddService<Projects.Pgkd_Trainer>(ServiceNames.Trainer);
 AddService<Projects.Pgkd_Evaluator>(ServiceNames.Evaluator);
 // Every /v1 call needs this key: locally the documented one in appsettings.json, deployed a secret azd asks for.
 var gatewayKey = builder.AddParameter("gateway-api-key", secret: true);
+// The gateway waits for the orchestrator: a StartRun published before the orchestrator's queue is bound would be lost.
 var gateway = AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
+    .WaitFor(orchestrator)
     .WithEnvironment("Gateway__ApiKey", gatewayKey)
     .WithExternalHttpEndpoints();
 // Gateway settings given to the AppHost reach the gateway (./build.sh run -- --Gateway:Inference:QueueCapacity=256);
