@@ -173,10 +173,10 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     {
         var exception = context.Message.Exceptions.FirstOrDefault();
         var reason = $"{step} round {round} failed: {exception?.Message ?? "unknown error"}";
-        return FailAsync(context, runId, round, reason);
+        return FailAsync(context, runId, reason);
     }
 
-    private async Task FailAsync(ConsumeContext context, Guid runId, int round, string reason)
+    private async Task FailAsync(ConsumeContext context, Guid runId, string reason)
     {
         var manifest = await store.UpdateManifestAsync(runId, run => run.IsFinished ? run : run with
         {

@@ -12,7 +12,6 @@ public enum RunStatus
     Cancelled,
 }
 
-/// <summary>A stored dataset: its blob, how many examples, and the content hash that identifies this version.</summary>
 /// <summary>The events of a run, in the order they come, for recognising one that arrives after its answer.</summary>
 public enum RunProgressMark
 {
@@ -23,6 +22,7 @@ public enum RunProgressMark
     TestScored,
 }
 
+/// <summary>A stored dataset: its blob, how many examples, and the content hash that identifies this version.</summary>
 public sealed record StoredDataset(string BlobName, int Count, string ContentHash);
 
 /// <summary>What one round produced, filled in step by step as the generator, trainer and evaluator report back.</summary>
