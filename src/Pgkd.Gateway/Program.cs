@@ -22,6 +22,7 @@ builder.AddPgkdBus(bus =>
 });
 builder.Services.AddSingleton<PingTracker>();
 builder.Services.AddSingleton<RunStore>();
+builder.Services.AddSingleton<RunForecaster>();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddRequestGuards();
 builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));

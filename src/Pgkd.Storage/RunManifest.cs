@@ -1,6 +1,7 @@
 using Pgkd.Core.Data;
 using Pgkd.Core.Metrics;
 using Pgkd.Core.Run;
+using Pgkd.Core.Teacher;
 
 namespace Pgkd.Storage;
 
@@ -100,6 +101,9 @@ public sealed record RunManifest
     public bool CancelRequested { get; init; }
     /// <summary>The best checkpoint scored once on the test set, after the loop; null without test data.</summary>
     public ValidationReport? TestReport { get; init; }
+
+    /// <summary>The most the run could cost, forecast when it was submitted (<c>POST /v1/runs?dryRun=true</c> shows the same).</summary>
+    public CostForecast? Forecast { get; init; }
 
     public long TeacherTokens => Rounds.Sum(r => r.TeacherTokens);
     public decimal TeacherCostUsd => Rounds.Sum(r => r.TeacherCostUsd);

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Pgkd.Core.Teacher;
+using Pgkd.TeacherTokens;
 
 namespace Pgkd.TeacherEmulator;
 
@@ -17,8 +18,8 @@ namespace Pgkd.TeacherEmulator;
 /// </list>
 /// Checks happen in the real services' order: key (401), deployment or model (404), body (400),
 /// then injected faults, then the answer. Replies carry <c>usage</c> with token counts estimated as
-/// ceil(characters / 4) (<see cref="TeacherPromptBuilder.EstimateTokens"/>) plus 4 per message,
-/// the way chat formats add a few tokens per turn. Streaming is not emulated (400).
+/// the deployment's real tokenizer (<see cref="TeacherTokenizer"/>: o200k_base for the emulator's own deployment name)
+/// plus the chat format's tokens per turn (<see cref="ChatTokens"/>), the way OpenAI counts them. Streaming is not emulated (400).
 /// </summary>
 public static class ChatCompletionsEndpoints
 {
@@ -156,8 +157,9 @@ public static class ChatCompletionsEndpoints
 
             var reply = Reply(services.GetRequiredService<TeacherEngine>(), messages, runId, fault, format);
             var content = reply.Content;
-            var promptTokens = messages.Sum(x => TeacherPromptBuilder.EstimateTokens(x.Content) + 4);
-            var completionTokens = TeacherPromptBuilder.EstimateTokens(content);
+            var tokenizer = TeacherTokenizer.ForModel(model);
+            var promptTokens = ChatTokens.Prompt(tokenizer.Counter, messages.Select(x => x.Content));
+            var completionTokens = tokenizer.CountTokens(content);
             var finish = "stop";
             if (fault == InjectedFault.ReplyFiltered)
             {

@@ -27,7 +27,8 @@ public sealed class TeacherClientTests
         var call = Assert.Single(result.Calls);
         Assert.Equal(TeacherCallPurpose.Generate, call.Purpose);
         Assert.Equal(1, call.Attempts);
-        Assert.True(call.PromptTokens >= prompt.EstimatedTokens); // the emulator's usage: ceil(chars/4) + 4 per message
+        // The emulator counts as OpenAI does, with the deployment's tokenizer: the client's own count of the prompt is exact.
+        Assert.Equal(ChatTokens.Prompt(client.Tokenizer.Counter, prompt.System, prompt.User), call.PromptTokens);
         Assert.True(call.CompletionTokens > 0);
         Assert.True(call.Latency > TimeSpan.Zero && call.Elapsed >= call.Latency);
         Assert.Equal((call.PromptTokens * 0.15m + call.CompletionTokens * 0.60m) / 1_000_000m, call.CostUsd);

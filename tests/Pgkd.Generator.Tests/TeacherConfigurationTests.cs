@@ -1,3 +1,4 @@
+using Pgkd.Core.Teacher;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

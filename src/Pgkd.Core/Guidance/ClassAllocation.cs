@@ -31,6 +31,19 @@ public static class ClassAllocation
         return Distribute(total - floorPerClass * k, weights, floorPerClass, perClassF1);
     }
 
+    /// <summary>
+    /// How a round's <paramref name="total"/> samples are split into teacher requests of at most <paramref name="size"/>:
+    /// ceil(total / size) requests, as even as possible, the first ones one larger. The generator asks in these sizes,
+    /// and the cost forecast counts them.
+    /// </summary>
+    public static int[] RequestSizes(int total, int size)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(total);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        var count = (total + size - 1) / size;
+        return Enumerable.Range(0, count).Select(b => total / count + (b < total % count ? 1 : 0)).ToArray();
+    }
+
     /// <summary>Equal shares (random augmentation): the first classes get the remainder's extra one.</summary>
     public static int[] Balanced(int total, int classCount)
     {

@@ -48,7 +48,7 @@ public sealed record TeacherPromptOptions
 
     public int FewShotPerClass { get; init; } = 3;
 
-    /// <summary>Prompt budget in estimated tokens (see <see cref="TeacherPromptBuilder.EstimateTokens"/>).</summary>
+    /// <summary>Prompt budget in tokens, as counted by the tokenizer given to <see cref="TeacherPromptBuilder.Build"/>.</summary>
     public int MaxPromptTokens { get; init; } = 8000;
 
     /// <summary>Longer example texts are shortened with "…" in the prompt.</summary>

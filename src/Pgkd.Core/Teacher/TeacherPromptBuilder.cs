@@ -50,11 +50,16 @@ public static class TeacherPromptBuilder
 
     /// <summary>
     /// Token estimate: ceil(characters / 4), the usual rule of thumb for English with GPT-style
-    /// tokenizers. It is an estimate for budgeting, not a tokenizer.
+    /// tokenizers; what <see cref="Build"/> counts with when it is given no tokenizer.
     /// </summary>
-    public static int EstimateTokens(string text) => (int)Math.Ceiling((text?.Length ?? 0) / 4.0);
+    public static int EstimateTokens(string text) => TokenCounters.CharactersOverFour(text);
 
-    public static TeacherPrompt Build(TeacherPromptInput input, TeacherPromptOptions? options = null)
+    /// <summary>
+    /// Builds the prompt, fitting <see cref="TeacherPromptOptions.MaxPromptTokens"/> as counted by
+    /// <paramref name="countTokens"/>: the teacher model's tokenizer in the services (so the budget means the tokens
+    /// the provider bills), ceil(characters / 4) when none is given. The count includes the chat messages' overhead.
+    /// </summary>
+    public static TeacherPrompt Build(TeacherPromptInput input, TeacherPromptOptions? options = null, TokenCounter? countTokens = null)
     {
         ArgumentNullException.ThrowIfNull(input);
         options ??= TeacherPromptOptions.Default;
@@ -72,7 +77,7 @@ public static class TeacherPromptBuilder
         while (true)
         {
             var (user, json) = Render(input, options, fewShot, selection, shown);
-            var tokens = EstimateTokens(SystemPrompt) + EstimateTokens(user);
+            var tokens = countTokens is null ? EstimateTokens(SystemPrompt) + EstimateTokens(user) : ChatTokens.Prompt(countTokens, SystemPrompt, user);
             var fits = tokens <= options.MaxPromptTokens;
             if (fits || !shown.TryDropOne())
             {

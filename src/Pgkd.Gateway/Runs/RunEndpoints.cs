@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Pgkd.Contracts;
 using Pgkd.Core.Data;
+using Pgkd.Core.Teacher;
 using Pgkd.Storage;
 
 namespace Pgkd.Gateway.Runs;
@@ -19,15 +20,18 @@ public static class RunEndpoints
         var runs = v1.MapGroup("/runs").WithTags("Runs");
         runs.MapPost("/", CreateAsync)
             .WithSummary("Start a distillation run")
-            .WithDescription("Validates labels, datasets and configuration first; a rejected run stores nothing.");
+            .WithDescription("Validates labels, datasets and configuration first; a rejected run stores nothing. With ?dryRun=true " +
+                             "nothing is stored or started: 200 with the most the run can cost (teacher calls, prompt and completion " +
+                             "tokens counted with the teacher model's tokenizer, dollars; per round and in all).");
         runs.MapGet("/", ListAsync).WithSummary("List runs, newest first");
         runs.MapGet("/{runId:guid}", GetAsync).WithSummary("A run's status, per-round metrics, teacher usage and cost, best round and test scores");
         runs.MapPost("/{runId:guid}/cancel", CancelAsync).WithSummary("Cancel a run; the round in flight finishes first");
         return v1;
     }
 
-    private static async Task<Results<Accepted<RunAccepted>, ProblemHttpResult>> CreateAsync(
-        RunRequest request, RunStore store, IPublishEndpoint bus, TimeProvider clock, CancellationToken cancellationToken)
+    private static async Task<Results<Accepted<RunAccepted>, Ok<CostForecast>, ProblemHttpResult>> CreateAsync(
+        RunRequest request, RunStore store, IPublishEndpoint bus, TimeProvider clock, RunForecaster forecaster, CancellationToken cancellationToken,
+        bool dryRun = false)
     {
         RunSubmission submission;
         try
@@ -39,6 +43,10 @@ public static class RunEndpoints
             return TypedResults.Problem(title: "The run was rejected", detail: string.Join("\n", e.Problems),
                 statusCode: StatusCodes.Status400BadRequest, extensions: new Dictionary<string, object?> { ["problems"] = e.Problems });
         }
+
+        // Before anything is spent: the run's most, also kept in its manifest so its report shows forecast against actual.
+        var forecast = forecaster.Forecast(submission);
+        if (dryRun) return TypedResults.Ok(forecast);
 
         var runId = Guid.NewGuid();
         await store.EnsureContainerAsync(cancellationToken);
@@ -63,6 +71,7 @@ public static class RunEndpoints
             FeedbackValidation = feedback,
             SelectionValidation = selection,
             Test = test,
+            Forecast = forecast,
         }, cancellationToken);
 
         await bus.Publish(new StartRun(runId, IdempotencyKeys.For(runId, "started"), store.UriOf(RunBlobLayout.Manifest(runId)), now),

@@ -175,7 +175,7 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
                     left = left.Zip(ask, (l, a) => l - a).ToArray();
                     var seed = unchecked(request.PromptInput.Seed * 31 + b);
                     var input = request.PromptInput with { Allocation = ask, Seed = piece == 0 ? seed : unchecked(seed * 17 + piece) };
-                    var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions);
+                    var prompt = TeacherPromptBuilder.Build(input, request.PromptOptions, teacher.Tokenizer.Counter);
                     var result = await teacher.GenerateAsync(prompt, request.ReplyContext, new TeacherCallContext(request.RunId, request.Round), ledger, teacherToken.Token);
                     answers.Add((result, ask.Sum()));
                     if (result.Finish == TeacherFinish.Length)
@@ -236,7 +236,7 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
                 left = left.Zip(ask, (l, a) => l - a).ToArray();
                 var seed = unchecked(request.PromptInput.Seed * 31 + b);
                 var input = request.PromptInput with { Allocation = ask, Seed = piece == 0 ? seed : unchecked(seed * 17 + piece) };
-                pieces.Add((b, ask.Sum(), TeacherPromptBuilder.Build(input, request.PromptOptions)));
+                pieces.Add((b, ask.Sum(), TeacherPromptBuilder.Build(input, request.PromptOptions, teacher.Tokenizer.Counter)));
             }
         }
         var started = System.Diagnostics.Stopwatch.StartNew();
@@ -381,12 +381,11 @@ public sealed class RoundShardGenerator(TeacherClient teacher, RoundShardOptions
             .OrderBy(x => x.Key).ThenBy(x => x.Label)
             .Select(x => x.Label)
             .ToArray();
-        var batchCount = (total + size - 1) / size;
-        var result = new List<int[]>(batchCount);
+        var sizes = ClassAllocation.RequestSizes(total, size);
+        var result = new List<int[]>(sizes.Length);
         var position = 0;
-        for (var b = 0; b < batchCount; b++)
+        foreach (var take in sizes)
         {
-            var take = total / batchCount + (b < total % batchCount ? 1 : 0);
             var counts = new int[allocation.Count];
             for (var i = 0; i < take; i++) counts[order[position++]]++;
             result.Add(counts);

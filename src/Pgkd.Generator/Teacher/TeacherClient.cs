@@ -9,6 +9,7 @@ using Azure.Identity;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenAI;
+using Pgkd.TeacherTokens;
 using OpenAI.Chat;
 using Pgkd.Core.Teacher;
 using Polly;
@@ -112,6 +113,9 @@ public sealed partial class TeacherClient
 
     public TokenPrice Price => _prices.PriceOf(Connection.Deployment);
 
+    /// <summary>The deployment's tokenizer: prompts are fitted to their token budget, and spending checked, in its tokens.</summary>
+    public TeacherTokenizer Tokenizer => TeacherTokenizer.ForModel(Connection.Deployment);
+
     /// <summary>The service-wide budget from <c>Teacher:Budget</c>: the limit for runs that set none of their own.</summary>
     public TeacherBudget DefaultBudget => _options.Budget;
 
@@ -165,7 +169,7 @@ public sealed partial class TeacherClient
         messages.Add(new AssistantChatMessage(first.Text));
         var repair = RepairPrompt(parsed.ReplyError!);
         messages.Add(new UserChatMessage(repair));
-        ledger.EnsureCanSpend(prompt.EstimatedTokens + TeacherPromptBuilder.EstimateTokens(first.Text) + TeacherPromptBuilder.EstimateTokens(repair), Price);
+        ledger.EnsureCanSpend(prompt.EstimatedTokens + Tokenizer.CountTokens(first.Text) + Tokenizer.CountTokens(repair), Price);
         Completion second;
         try
         {

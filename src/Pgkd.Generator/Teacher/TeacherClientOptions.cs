@@ -1,3 +1,4 @@
+using Pgkd.Core.Teacher;
 namespace Pgkd.Generator.Teacher;
 
 /// <summary>
