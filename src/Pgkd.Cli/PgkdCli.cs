@@ -20,11 +20,14 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
           pgkd run --train F --val F --labels F [--test F] [--rounds N]
                    [--samples-per-round N] [--mode head|full] [--epochs N]
                    [--patience N] [--seed N] [--strategy pgkd|random] [--selection-share X]
-                   [--task TEXT] [--batch] [--watch]
+                   [--task TEXT] [--batch] [--watch] [--dry-run]
               Reads JSONL ({"text","label"} a line) or CSV (text,label header)
               and labels.txt (one label a line, optionally name<TAB>description),
               checks them, starts the run and prints its id. --batch: each
               round through the teacher's Batch API (about half the price).
+              --dry-run: start nothing; print the most the run can cost
+              (teacher calls, prompt and completion tokens, dollars; per round
+              and in all), counted with the teacher model's tokenizer.
           pgkd status [RUN] [--watch] [--interval SECONDS]
               The run's rounds (the latest run without RUN); --watch follows it
               live until it finishes.
@@ -91,7 +94,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
     private async Task<int> StartRunAsync(CliArguments args, CancellationToken cancellationToken)
     {
-        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval", "batch");
+        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval", "batch", "dry-run");
         args.AtMostPositionals(0, "pgkd run --train F --val F --labels F [...]");
         var files = new RunRequestBuilder.Files(args.Required("train", "training data file"), args.Required("val", "validation data file"),
             args.Option("test"), args.Required("labels", "labels file, one label a line"));
@@ -120,6 +123,12 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
         var request = RunRequestBuilder.Build(files, configuration, student, args.Option("task"));
         var gateway = Gateway(args);
+        if (args.Has("dry-run"))
+        {
+            // The gateway forecasts: it knows the teacher the generator uses, its prices and its tokenizer.
+            output.Write(ForecastView.Render(await gateway.PostJsonAsync("v1/runs?dryRun=true", request, cancellationToken)));
+            return ExitCodes.Ok;
+        }
         var accepted = await gateway.PostJsonAsync("v1/runs", request, cancellationToken);
         var runId = (string?)accepted["runId"] ?? throw new CliException(ExitCodes.GatewayError, "the gateway accepted the run but sent no runId");
         output.MarkupLine($"Run started: [bold]{Markup.Escape(runId)}[/]");

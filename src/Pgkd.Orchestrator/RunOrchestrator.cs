@@ -44,6 +44,8 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             Accepted = m.Accepted,
             RejectedByReason = m.RejectedByReason,
             TeacherTokens = m.PromptTokens + m.CompletionTokens,
+            TeacherPromptTokens = m.PromptTokens,
+            TeacherCompletionTokens = m.CompletionTokens,
             TeacherCostUsd = m.CostUsd,
             TeacherCalls = m.TeacherCalls,
             TeacherRetriesByCause = m.TeacherRetriesByCause ?? new Dictionary<string, int>(),

@@ -34,6 +34,9 @@ public sealed record RoundRecord(int Round)
     public int Accepted { get; init; }
     public IReadOnlyDictionary<string, int> RejectedByReason { get; init; } = new Dictionary<string, int>();
     public long TeacherTokens { get; init; }
+    /// <summary>The prompt and completion parts of <see cref="TeacherTokens"/>, to hold against the run's forecast.</summary>
+    public long TeacherPromptTokens { get; init; }
+    public long TeacherCompletionTokens { get; init; }
     public decimal TeacherCostUsd { get; init; }
     /// <summary>Teacher requests of the round (repair turns included), and attempts that failed and were retried, by cause: 429, 5xx, timeout, network.</summary>
     public int TeacherCalls { get; init; }

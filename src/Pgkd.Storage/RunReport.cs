@@ -1,4 +1,5 @@
 using Pgkd.Core.Metrics;
+using Pgkd.Core.Teacher;
 
 namespace Pgkd.Storage;
 
@@ -19,7 +20,8 @@ public sealed record RunReport(
     int? FeedbackExamples = null,
     int? SelectionExamples = null,
     long CachedPromptTokens = 0,
-    decimal CachedSavingsUsd = 0m)
+    decimal CachedSavingsUsd = 0m,
+    CostForecast? Forecast = null)
 {
     public static RunReport From(RunManifest manifest) => new(
         manifest.RunId,
@@ -37,5 +39,6 @@ public sealed record RunReport(
         manifest.FeedbackData.Count,
         manifest.SelectionValidation?.Count,
         manifest.CachedPromptTokens,
-        manifest.CachedSavingsUsd);
+        manifest.CachedSavingsUsd,
+        manifest.Forecast);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Pgkd.Core.Metrics;
+using Pgkd.Core.Teacher;
 using Pgkd.Storage;
 
 namespace Pgkd.Gateway.Reports;
@@ -142,6 +143,7 @@ public static class ReportHtml
                 .Append($"<td>{Usd(r.TeacherCostUsd)}</td><td>{N(r.ExamplesPerSecond, "0.0")}</td><td>{N(r.ValidationLoss, "0.0000")}</td>")
                 .Append($"<td>{P(r.Accuracy)}</td><td>{P(r.MacroF1)}</td><td>{P(r.SelectionAccuracy)}</td></tr>");
         body.Append("</tbody></table>");
+        if (m.Forecast is { } forecast) body.Append(ForecastTable(forecast, m));
 
         body.Append("<h2>Where the student errs</h2><div class=\"charts\">");
         if (model.HeadlineMatrix is { } headline)
@@ -196,6 +198,31 @@ public static class ReportHtml
         return body.Append($"<tr><td class=\"text\">all ({report.Count})</td><td colspan=\"2\">accuracy {P(report.Accuracy)}</td><td>{P(report.MacroF1)}</td><td>{report.Count}</td></tr>")
             .Append("</tbody></table>").ToString();
     }
+
+    /// <summary>The most the run could cost, forecast before it started, beside what each teacher round cost.</summary>
+    private static string ForecastTable(CostForecast f, RunManifest m)
+    {
+        static string Pair(long forecast, long? actual) =>
+            $"<td>{forecast.ToString("N0", CultureInfo.InvariantCulture)}</td><td>{(actual is { } a ? a.ToString("N0", CultureInfo.InvariantCulture) : "–")}</td>";
+        var body = new StringBuilder("<h2>Teacher cost: forecast and actual</h2>")
+            .Append($"<p class=\"muted\">The most each round could cost, forecast before the run ({E(f.Model)}, tokenizer {E(f.Tokenizer)}), ")
+            .Append("and what it cost. Failed calls that were retried are not billed; a malformed reply's repair call is, and is not in the forecast.</p>")
+            .Append("<table id=\"forecast\"><thead><tr><th>round</th><th>calls (most)</th><th>calls</th><th>prompt tokens (most)</th><th>prompt tokens</th>")
+            .Append("<th>completion tokens (most)</th><th>completion tokens</th><th>cost (most)</th><th>cost</th></tr></thead><tbody>");
+        foreach (var r in f.Rounds)
+        {
+            var actual = m.Rounds.FirstOrDefault(x => x.Round == r.Round && x.ShardBlob is not null);
+            body.Append($"<tr data-round=\"{r.Round}\"><td>{r.Round}</td>").Append(Pair(r.TeacherCalls, actual?.TeacherCalls))
+                .Append(Pair(r.PromptTokens, actual?.TeacherPromptTokens)).Append(Pair(r.CompletionTokens, actual?.TeacherCompletionTokens))
+                .Append($"<td>{Usd(r.CostUsd)}</td><td>{(actual is null ? "–" : Usd(actual.TeacherCostUsd))}</td></tr>");
+        }
+        var done = m.Rounds.Where(x => x.ShardBlob is not null).ToList();
+        body.Append("<tr class=\"total\"><td>all</td>").Append(Pair(f.TeacherCalls, done.Sum(x => x.TeacherCalls)))
+            .Append(Pair(f.PromptTokens, done.Sum(x => x.TeacherPromptTokens))).Append(Pair(f.CompletionTokens, done.Sum(x => x.TeacherCompletionTokens)))
+            .Append($"<td>{Usd(f.CostUsd)}</td><td>{Usd(m.TeacherCostUsd)}</td></tr></tbody></table>");
+        return body.ToString();
+    }
+
 
     /// <summary>
     /// How the teacher answered, when there is something to say: the response mode (and API) that served, prompts and
