@@ -2,6 +2,7 @@
 // the student's validation report and hard negatives (PGKD). Services talk only through RabbitMQ and share
 // datasets and checkpoints in blob storage.
 using Pgkd.Contracts;
+using PgkdAspire.AppHost.Dashboard;
 using PgkdAspire.AppHost.LocalStack;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -47,10 +48,15 @@ IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProje
 // infra fills with its Azure OpenAI output (no Key: managed identity via Entra ID); any OpenAI-compatible endpoint
 // works too. Offline: our emulator on its Azure route, guarded by a generated secret key.
 var generator = AddService<Projects.Pgkd_Generator>(ServiceNames.Generator);
+// The teacher's deployment name, for the gateway's cost forecasts (its tokenizer and price); deployed: the gateway's default.
+string? teacherModel = null;
 // A local run uses a real teacher too when ConnectionStrings:teacher is set (user secrets or environment).
 if (builder.ExecutionContext.IsPublishMode || !string.IsNullOrWhiteSpace(builder.Configuration["ConnectionStrings:teacher"]))
 {
     generator.WithReference(builder.AddConnectionString("teacher"));
+    if (!builder.ExecutionContext.IsPublishMode)
+        teacherModel = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = builder.Configuration["ConnectionStrings:teacher"] }
+            .TryGetValue("Deployment", out var deployment) ? deployment?.ToString() : null;
 }
 else
 {
@@ -61,6 +67,7 @@ else
     var teacher = builder.AddConnectionString("teacher",
         ReferenceExpression.Create($"Endpoint={teacherEmulator.GetEndpoint("http")};Deployment=pgkd-teacher;Key={key};Kind=AzureOpenAI"));
     generator.WithReference(teacher).WaitFor(teacherEmulator);
+    teacherModel = "pgkd-teacher";
 }
 
 // Drives every run through its rounds: state in the run manifest (blobs), steps as commands to the services below.
@@ -74,11 +81,15 @@ var gateway = AddService<Projects.Pgkd_Gateway>(ServiceNames.Gateway)
     .WaitFor(orchestrator)
     .WithEnvironment("Gateway__ApiKey", gatewayKey)
     .WithExternalHttpEndpoints();
+if (teacherModel is not null) gateway.WithEnvironment("Teacher__Model", teacherModel);
 // Gateway settings given to the AppHost reach the gateway (./build.sh run -- --Gateway:Inference:QueueCapacity=256);
 // the key is a parameter, never a setting.
 foreach (KeyValuePair<string, string?> setting in Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(builder.Configuration.GetSection("Gateway")))
     if (setting.Value is { } value && !setting.Key.Equals("Gateway:ApiKey", StringComparison.OrdinalIgnoreCase))
         gateway.WithEnvironment(setting.Key.Replace(":", "__", StringComparison.Ordinal), value);
+// The dashboard tells the story: commands on the gateway start a demo run and give the latest report (Dashboard/).
+if (!builder.ExecutionContext.IsPublishMode)
+    gateway.WithPgkdCommands(gatewayKey, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
 // Behind Container Apps' ingress the client's address comes in X-Forwarded-For: the failed-sign-in limit is per client.
 if (builder.ExecutionContext.IsPublishMode) gateway.WithEnvironment("ASPNETCORE_FORWARDEDHEADERS_ENABLED", "true");
 

@@ -4,8 +4,8 @@ using System.Diagnostics.Metrics;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// The round-by-round figures of a run as OpenTelemetry metrics (meter <c>PgkdAspire</c>), tagged with the run id,
-/// so the dashboard charts them; the same figures are set as attributes on the step's span. A step records them once,
+/// The round-by-round figures of a run as OpenTelemetry metrics (meter <c>PgkdAspire</c>), tagged with the run id
+/// (<c>pgkd.run_id</c>) and the round (<c>pgkd.round</c>), so the dashboard charts them and filters one run's rounds; the same figures are set as attributes on the step's span. A step records them once,
 /// when it does the work: a redelivered message that only re-announces a stored result records nothing, so counters
 /// do not count twice. Teacher tokens are counted per call, by the teacher client (<c>pgkd.teacher.tokens</c>).
 /// </summary>
@@ -18,18 +18,21 @@ public static class PgkdMetrics
     private static readonly Counter<long> SamplesAccepted = Meter.CreateCounter<long>("pgkd.teacher.samples.accepted", "{sample}");
     private static readonly Counter<long> SamplesRejected = Meter.CreateCounter<long>("pgkd.teacher.samples.rejected", "{sample}");
     private static readonly Counter<double> TeacherCost = Meter.CreateCounter<double>("pgkd.teacher.cost", "USD");
+    private static readonly Counter<long> RoundTeacherTokens = Meter.CreateCounter<long>("pgkd.round.teacher_tokens", "{token}",
+        "Teacher tokens (prompt and completion) a round's generation used");
     private static readonly Gauge<double> ExamplesPerSecond = Meter.CreateGauge<double>("pgkd.training.examples_per_second", "{example}/s");
     private static readonly Gauge<double> TrainingLoss = Meter.CreateGauge<double>("pgkd.training.loss");
     private static readonly Gauge<double> ValidationLoss = Meter.CreateGauge<double>("pgkd.validation.loss");
     private static readonly Gauge<double> ValidationAccuracy = Meter.CreateGauge<double>("pgkd.validation.accuracy");
     private static readonly Gauge<double> ValidationMacroF1 = Meter.CreateGauge<double>("pgkd.validation.macro_f1");
 
-    private static TagList Tags(Guid runId) => new() { { "pgkd.run_id", runId.ToString() } };
+    private static TagList Tags(Guid runId, int round) => new() { { "pgkd.run_id", runId.ToString() }, { "pgkd.round", round } };
 
     public static void Generated(Guid runId, int round, int requested, int accepted, int rejected, long tokens, decimal costUsd)
     {
-        var tags = Tags(runId);
+        var tags = Tags(runId, round);
         RoundGauge.Record(round, tags);
+        RoundTeacherTokens.Add(tokens, tags);
         SamplesRequested.Add(requested, tags);
         SamplesAccepted.Add(accepted, tags);
         SamplesRejected.Add(rejected, tags);
@@ -40,7 +43,7 @@ public static class PgkdMetrics
 
     public static void Trained(Guid runId, int round, int examples, double examplesPerSecond, double loss)
     {
-        var tags = Tags(runId);
+        var tags = Tags(runId, round);
         RoundGauge.Record(round, tags);
         ExamplesPerSecond.Record(examplesPerSecond, tags);
         TrainingLoss.Record(loss, tags);
@@ -50,9 +53,9 @@ public static class PgkdMetrics
 
     public static void Evaluated(Guid runId, int round, string split, double loss, double accuracy, double macroF1)
     {
-        var tags = Tags(runId);
+        var tags = Tags(runId, round);
         tags.Add("pgkd.split", split);
-        RoundGauge.Record(round, Tags(runId));
+        RoundGauge.Record(round, Tags(runId, round));
         ValidationLoss.Record(loss, tags);
         ValidationAccuracy.Record(accuracy, tags);
         ValidationMacroF1.Record(macroF1, tags);

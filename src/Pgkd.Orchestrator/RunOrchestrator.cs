@@ -266,8 +266,11 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         return null;
     }
 
+    /// <summary>What a round's trace is called on the dashboard: searchable by "pgkd round", the round, or the run id.</summary>
+    public static string RoundSpanName(Guid runId, int round) => $"pgkd round {round} · run {runId}";
+
     /// <summary>
-    /// Each round is one trace: a root span <c>pgkd.round</c> (tagged with run id and round) under which the
+    /// Each round is one trace: a root span <see cref="RoundSpanName"/> (tagged <c>pgkd.run_id</c> and <c>pgkd.round</c>) under which the
     /// command is published, so the generator, trainer and evaluator spans and the messages between them all
     /// share its trace id. A link points back at the trace of the step that decided it.
     /// </summary>
@@ -277,7 +280,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         Activity.Current = null;
         try
         {
-            using var span = Extensions.ActivitySource.StartActivity("pgkd.round", ActivityKind.Internal, parentContext: default,
+            using var span = Extensions.ActivitySource.StartActivity(RoundSpanName(runId, round), ActivityKind.Internal, parentContext: default,
                 tags: [new("pgkd.run_id", runId.ToString()), new("pgkd.round", round)],
                 links: decidedBy is null ? null : [new ActivityLink(decidedBy.Context)]);
             await publish();

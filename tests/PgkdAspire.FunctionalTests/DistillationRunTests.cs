@@ -104,12 +104,12 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
             var body = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, $"dashboard {run.DashboardUrl} answered {(int)response.StatusCode}: {body}");
             spans = DashboardSpan.Parse(JsonNode.Parse(body)!.AsObject());
-            var roundTraces = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == run.RunId.ToString()).ToList();
+            var roundTraces = spans.Where(s => s.IsRoundOf(run.RunId.ToString())).ToList();
             if (roundTraces.Count == 3 && roundTraces.All(r => spans.Any(s => s.TraceId == r.TraceId && s.Name == "pgkd.evaluate"))) break;
             await Task.Delay(1000);
         }
 
-        var rounds = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == run.RunId.ToString())
+        var rounds = spans.Where(s => s.IsRoundOf(run.RunId.ToString()))
             .ToDictionary(s => int.Parse(s.Attribute("pgkd.round")!), s => s.TraceId);
         Assert.Equal([0, 1, 2], rounds.Keys.Order());
         Assert.Equal(3, rounds.Values.Distinct().Count());

@@ -23,7 +23,7 @@ public sealed class TelemetryTests(DistillationRunFixture run)
         {
             spans = DashboardSpan.Parse(JsonNode.Parse(await dashboard.GetStringAsync("/api/telemetry/spans?limit=100000"))!.AsObject());
             runTraces = spans.Where(s => s.Attribute("pgkd.run_id") == run.RunId.ToString()).Select(s => s.TraceId).ToHashSet();
-            var roundTraces = spans.Count(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == run.RunId.ToString());
+            var roundTraces = spans.Count(s => s.IsRoundOf(run.RunId.ToString()));
             if (roundTraces == 3 && spans.Any(s => runTraces.Contains(s.TraceId) && s.Name == "pgkd.evaluate")) break;
             await Task.Delay(1000);
         }

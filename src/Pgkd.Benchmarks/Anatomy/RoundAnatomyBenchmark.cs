@@ -107,12 +107,12 @@ public static class RoundAnatomyBenchmark
             if (!response.IsSuccessStatusCode)
                 throw new InvalidOperationException($"the dashboard's telemetry API answered {(int)response.StatusCode}: {body[..Math.Min(200, body.Length)]}");
             spans = DashboardSpan.Parse(JsonNode.Parse(body)?.AsObject());
-            var roots = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == runId).ToList();
+            var roots = spans.Where(s => s.IsRoundOf(runId)).ToList();
             if (roots.Count == expected && roots.All(r => spans.Any(s => s.TraceId == r.TraceId && s.Name == "pgkd.evaluate"))) break;
             await Task.Delay(1000, cancellationToken);
         }
         var result = new List<RoundTimes>();
-        foreach (var root in spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == runId).OrderBy(s => s.Start))
+        foreach (var root in spans.Where(s => s.IsRoundOf(runId)).OrderBy(s => s.Start))
         {
             var round = int.Parse(root.Attribute("pgkd.round")!, CultureInfo.InvariantCulture);
             var trace = spans.Where(s => s.TraceId == root.TraceId).ToList();

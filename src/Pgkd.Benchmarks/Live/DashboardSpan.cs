@@ -16,6 +16,13 @@ public sealed record DashboardSpan(string Service, string Scope, string TraceId,
 
     public string? Attribute(string key) => Attributes.TryGetValue(key, out var v) ? v : null;
 
+    /// <summary>
+    /// The root span of one round of <paramref name="runId"/>: named <c>pgkd round {r} · run {id}</c> by the orchestrator
+    /// (RunOrchestrator.RoundSpanName), so a user finds it by typing the run id or "pgkd round" in the traces filter.
+    /// </summary>
+    public bool IsRoundOf(string runId) =>
+        Name.StartsWith("pgkd round ", StringComparison.Ordinal) && Attribute("pgkd.run_id") == runId && Attribute("pgkd.round") is not null;
+
     public static IReadOnlyList<DashboardSpan> Parse(JsonObject? response)
     {
         var spans = new List<DashboardSpan>();
