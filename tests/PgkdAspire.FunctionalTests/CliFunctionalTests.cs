@@ -46,6 +46,22 @@ public sealed class CliFunctionalTests(DistillationRunFixture run, ITestOutputHe
     private Task<(int Exit, string Output, string Errors)> Pgkd(params string[] args) => PgkdWithKey(DistillationRunFixture.ApiKey, args);
 
     [Fact]
+    public async Task Run_dry_run_prints_the_most_a_run_can_cost_and_starts_nothing()
+    {
+        var runsBefore = (await run.Gateway.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>("/v1/runs"))!.Count;
+        var (exit, output, errors) = await Pgkd("run", "--train", DemoRun.Data("seed_train.jsonl"), "--val", DemoRun.Data("seed_val.jsonl"),
+            "--labels", DemoRun.Data("labels.txt"), "--rounds", "3", "--samples-per-round", "40", "--dry-run");
+        Assert.True(exit == 0, errors);
+        Assert.Contains("The most this run can cost", output);
+        // One row per teacher round (40 samples in 3 calls of at most 16), and the total; the emulator's deployment is
+        // counted with o200k_base and priced as gpt-4o-mini.
+        foreach (var round in new[] { 1, 2, 3 }) Assert.Matches(new Regex($@"│ {round}\s+│\s+3 │"), output);
+        Assert.Matches(new Regex(@"│ all\s+│\s+9 │"), output);
+        Assert.Contains("teacher pgkd-teacher · tokenizer o200k_base (assumed for pgkd-teacher)", output);
+        Assert.Equal(runsBefore, (await run.Gateway.GetFromJsonAsync<System.Text.Json.Nodes.JsonArray>("/v1/runs"))!.Count);
+    }
+
+    [Fact]
     public async Task Status_shows_every_round_the_best_one_and_the_test_score()
     {
         var (exit, output, errors) = await Pgkd("status", run.RunId.ToString());

@@ -21,6 +21,23 @@ public sealed class DistillationRunFixture : IAsyncLifetime
     public DistributedApplication App { get; private set; } = null!;
     public HttpClient Gateway { get; private set; } = null!;
     public Uri DashboardUrl { get; private set; } = null!;
+
+    /// <summary>The dashboard's browser token: what the AppHost's "Login to the dashboard at ..." link carries.</summary>
+    public string DashboardBrowserToken { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>The key of the dashboard's telemetry API (header <c>x-api-key</c>).</summary>
+    public string DashboardApiKey { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>The login link a user opens once (the console prints it): the dashboard sets its cookie and shows the resources.</summary>
+    public Uri DashboardLoginUrl => new(DashboardUrl, $"/login?t={DashboardBrowserToken}");
+
+    /// <summary>A client of the dashboard's telemetry API (<c>/api/telemetry/...</c>) with its key.</summary>
+    public HttpClient DashboardApi()
+    {
+        var client = new HttpClient { BaseAddress = DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
+        client.DefaultRequestHeaders.Add("x-api-key", DashboardApiKey);
+        return client;
+    }
     public Guid RunId { get; private set; }
 
     /// <summary>The run's manifest (GET /v1/runs/{id}) once it finished.</summary>
@@ -29,9 +46,10 @@ public sealed class DistillationRunFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // The telemetry API answers without a key only when anonymous access is on: test-only.
-        Environment.SetEnvironmentVariable("ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS", "true");
-        var appHost = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(Arguments.ToArgs(),
+        // The dashboard as a user gets it (sign-in with the browser token, the telemetry API behind a key), with a token
+        // and key the tests know: the AppHost takes them from its configuration instead of generating them.
+        var appHost = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(
+            [.. Arguments.ToArgs(), $"--AppHost:BrowserToken={DashboardBrowserToken}", $"--AppHost:DashboardApiKey={DashboardApiKey}"],
             (options, _) => options.DisableDashboard = false);
         App = await appHost.BuildAsync();
         await App.StartAsync();

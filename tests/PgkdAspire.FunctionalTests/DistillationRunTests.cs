@@ -10,7 +10,7 @@ namespace PgkdAspire.FunctionalTests;
 
 /// <summary>A whole distillation run through the real AppHost: the round flow, the blob layout, one trace per round, serving.</summary>
 [Collection(DistillationCollection.Name)]
-public sealed class DistillationRunTests(DistillationRunFixture run)
+public sealed class DistillationRunTests(DistillationRunFixture run, Xunit.Abstractions.ITestOutputHelper output)
 {
     private string RunPrefix => $"{run.RunId:D}/";
 
@@ -93,9 +93,33 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
     }
 
     [Fact]
+    public void The_forecast_made_before_the_run_bounds_what_every_teacher_round_cost()
+    {
+        var forecast = run.Run["forecast"]!;
+        Assert.Equal("pgkd-teacher", (string?)forecast["model"]);
+        Assert.StartsWith("o200k_base", (string?)forecast["tokenizer"]);
+        var teacherRounds = run.Run["rounds"]!.AsArray().Where(r => (int)r!["round"]! > 0).ToList();
+        Assert.NotEmpty(teacherRounds);
+        var log = new List<string>();
+        foreach (var actual in teacherRounds)
+        {
+            var round = (int)actual!["round"]!;
+            var most = forecast["rounds"]!.AsArray().Single(r => (int)r!["round"]! == round)!;
+            log.Add($"round {round}: calls {actual["teacherCalls"]}/{most["teacherCalls"]}, prompt {actual["teacherPromptTokens"]}/{most["promptTokens"]}, " +
+                    $"completion {actual["teacherCompletionTokens"]}/{most["completionTokens"]}, ${actual["teacherCostUsd"]}/{most["costUsd"]}");
+            Assert.True((long)actual["teacherPromptTokens"]! > 0, log[^1]); // positive control: the split tokens are recorded
+            Assert.True((int)actual["teacherCalls"]! <= (int)most["teacherCalls"]!, log[^1]);
+            Assert.True((long)actual["teacherPromptTokens"]! <= (long)most["promptTokens"]!, log[^1]);
+            Assert.True((long)actual["teacherCompletionTokens"]! <= (long)most["completionTokens"]!, log[^1]);
+            Assert.True((decimal)actual["teacherCostUsd"]! <= (decimal)most["costUsd"]!, log[^1]);
+        }
+        output.WriteLine(string.Join("\n", log));
+    }
+
+    [Fact]
     public async Task Each_round_is_one_trace_holding_the_generator_trainer_and_evaluator_spans()
     {
-        using var dashboard = new HttpClient { BaseAddress = run.DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
+        using var dashboard = run.DashboardApi();
         // Telemetry is exported in batches; give the last round's spans a few seconds to arrive.
         IReadOnlyList<DashboardSpan> spans = [];
         for (var attempt = 0; attempt < 30; attempt++)

@@ -46,7 +46,7 @@ public sealed class SecurityTests(DistillationRunFixture run)
         using (var classify = await run.Gateway.PostAsJsonAsync("/v1/classify?pgkdsecurityprobe=1", new { text = "The striker scored twice" }))
             Assert.Equal(HttpStatusCode.OK, classify.StatusCode);
 
-        using var dashboard = new HttpClient { BaseAddress = run.DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
+        using var dashboard = run.DashboardApi();
         string spans = "", logs = "";
         for (var attempt = 0; attempt < 30; attempt++)
         {

@@ -15,7 +15,7 @@ public sealed class TelemetryTests(DistillationRunFixture run)
     public async Task A_clean_run_has_no_error_span_and_health_probes_leave_no_spans()
     {
         Assert.True((string?)run.Run["status"] == "Completed", run.Run.ToJsonString());
-        using var dashboard = new HttpClient { BaseAddress = run.DashboardUrl, Timeout = TimeSpan.FromSeconds(30) };
+        using var dashboard = run.DashboardApi();
 
         IReadOnlyList<DashboardSpan> spans = [];
         HashSet<string> runTraces = [];

@@ -1,0 +1,116 @@
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using Pgkd.Contracts;
+using PgkdAspire.AppHost.Dashboard;
+using Xunit.Abstractions;
+
+namespace PgkdAspire.FunctionalTests;
+
+/// <summary>
+/// The Aspire dashboard itself, as a user meets it after the shared run: headless Chromium (Debian's, driven by
+/// Playwright) opens the login link, sees no development-certificate banner, finds the run's round traces by typing
+/// the run id into the traces filter, checks that none carries an error marker, and saves a screenshot
+/// (docs/images/dashboard-traces.png in the README is a copy). The gateway's resource commands are invoked as the
+/// dashboard's buttons invoke them.
+/// </summary>
+[Collection(DistillationCollection.Name)]
+public sealed class DashboardBrowserTests(DistillationRunFixture run, ITestOutputHelper log)
+{
+    private const string CertificateBanner = "development certificate";
+
+    [Fact]
+    public async Task The_dashboard_signs_in_with_the_login_link_and_lists_the_runs_round_traces_without_errors()
+    {
+        Assert.True(File.Exists(BrowserReportTests.Chromium), $"{BrowserReportTests.Chromium} is missing: run scripts/bootstrap.sh (it installs the Debian chromium package)");
+        var runId = run.RunId.ToString();
+        var rounds = run.Run["rounds"]!.AsArray().Count;
+        var userData = Directory.CreateTempSubdirectory("pgkd-chromium-").FullName;
+        Directory.CreateDirectory(BrowserReportTests.ScreenshotFolder);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchPersistentContextAsync(userData, new BrowserTypeLaunchPersistentContextOptions
+        {
+            ExecutablePath = BrowserReportTests.Chromium,
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"],
+            ViewportSize = new ViewportSize { Width = 1600, Height = 900 },
+        });
+        var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
+        page.SetDefaultTimeout(60_000); // a loaded 2-core machine renders Blazor slowly
+        try
+        {
+            // Without the token the dashboard asks for one; the login link signs in and lands on the resources.
+            await page.GotoAsync(new Uri(run.DashboardUrl, "/").ToString());
+            Assert.Contains("/login", page.Url);
+            await page.GotoAsync(run.DashboardLoginUrl.ToString());
+            await page.WaitForURLAsync(url => !url.Contains("/login", StringComparison.Ordinal));
+            await page.GetByText(ServiceNames.Gateway, new() { Exact = true }).First.WaitForAsync();
+            // The banner, when there is one, is a message bar the dashboard shows once it has loaded: give it time to come.
+            await page.WaitForTimeoutAsync(3000);
+            await Dump(page, "dashboard-resources");
+            Assert.Equal(0, await page.GetByText(CertificateBanner).CountAsync());
+
+            await page.GotoAsync(new Uri(run.DashboardUrl, "/traces").ToString());
+            var filter = page.GetByPlaceholder("Filter…").Or(page.GetByPlaceholder("Filter...")).First;
+            await filter.FillAsync(runId);
+            var names = Enumerable.Range(0, rounds).Select(r => $"pgkd round {r} · run {runId}").ToList();
+            foreach (var name in names) await page.GetByText(name).First.WaitForAsync();
+            await page.WaitForTimeoutAsync(1000);
+            await Dump(page, "dashboard-traces");
+            Assert.Equal(0, await page.GetByText(CertificateBanner).CountAsync());
+
+            var rows = page.Locator("[role=row]").Filter(new() { HasText = $"· run {runId}" });
+            Assert.Equal(rounds, await rows.CountAsync());
+            foreach (var row in await rows.AllAsync())
+            {
+                // An error span shows as a red error icon in its trace's row (the dashboard marks it with an "error" class or label).
+                var errors = row.Locator(".error, [class*=error i], [aria-label*=error i], [title*=error i]");
+                Assert.True(await errors.CountAsync() == 0, $"a round trace shows an error marker: {await row.InnerTextAsync()}");
+            }
+
+            var screenshot = Path.Combine(BrowserReportTests.ScreenshotFolder, "dashboard-traces.png");
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot });
+            Assert.True(new FileInfo(screenshot).Length > 10_000, "the screenshot is (nearly) blank");
+            log.WriteLine($"screenshot: {screenshot}");
+        }
+        finally
+        {
+            await browser.CloseAsync();
+            Directory.Delete(userData, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_gateways_commands_start_a_demo_run_and_give_the_latest_report()
+    {
+        var commands = run.App.Services.GetRequiredService<ResourceCommandService>();
+        var latest = await commands.ExecuteCommandAsync(ServiceNames.Gateway, GatewayCommands.OpenLatestReport);
+        Assert.True(latest.Success, latest.Message);
+        Assert.Contains($"/runs/{run.RunId}", latest.Message);
+
+        var started = await commands.ExecuteCommandAsync(ServiceNames.Gateway, GatewayCommands.StartDemoRun);
+        Assert.True(started.Success, started.Message);
+        var runId = Assert.Single(System.Text.RegularExpressions.Regex.Matches(started.Message!, "[0-9a-f]{8}-[0-9a-f-]{27}").Select(m => m.Value).Distinct());
+        try
+        {
+            using var status = await run.Gateway.GetAsync($"/v1/runs/{runId}");
+            Assert.True(status.IsSuccessStatusCode, $"GET /v1/runs/{runId}: {(int)status.StatusCode}");
+            var next = await commands.ExecuteCommandAsync(ServiceNames.Gateway, GatewayCommands.OpenLatestReport);
+            Assert.Contains($"/runs/{runId}", next.Message);
+        }
+        finally
+        {
+            // The shared run's other tests keep the machine to themselves.
+            await run.Gateway.PostAsync($"/v1/runs/{runId}/cancel", null);
+        }
+    }
+
+    /// <summary>The page's HTML and a screenshot, for reading what the dashboard showed when an assertion fails.</summary>
+    private async Task Dump(IPage page, string name)
+    {
+        await File.WriteAllTextAsync(Path.Combine(BrowserReportTests.ScreenshotFolder, name + ".html"), await page.ContentAsync());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserReportTests.ScreenshotFolder, name + ".png") });
+        log.WriteLine($"{name}: {page.Url}");
+    }
+}
