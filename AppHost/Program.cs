@@ -37,11 +37,17 @@ else
 }
 
 // Every service uses the bus and the blobs, waits for both, and is healthy only once it reaches them.
-IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProject : IProjectMetadata, new() =>
-    builder.AddProject<TProject>(name)
+IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProject : IProjectMetadata, new()
+{
+    var service = builder.AddProject<TProject>(name)
         .WithReference(rabbit).WaitFor(rabbit)
         .WithReference(blobs).WaitFor(blobs)
         .WithHttpHealthCheck("/health");
+    // Locally every service serves plain HTTP on loopback: no HTTPS certificate set-up, so the AppHost does not look for
+    // a trusted development certificate, and the dashboard shows no "No trusted development certificate" banner.
+    if (!builder.ExecutionContext.IsPublishMode) service.WithoutHttpsCertificate();
+    return service;
+}
 
 // The teacher, as ConnectionStrings:teacher = "Endpoint=...;Deployment=...;Key=...;Kind=AzureOpenAI|OpenAI"
 // (src/Pgkd.Generator/Teacher/TeacherConnection.cs). In the cloud: a secret connection-string parameter, which

@@ -31,7 +31,7 @@ public static class ForecastView
                 $"{Int(forecast["samplesPerRequest"])} samples a call · at most {Int(forecast["promptTokensPerCall"])} prompt tokens a call")),
             new Markup(Markup.Escape(forecast["maxOutputTokens"] is { } cap
                 ? $"completion: at most {Int(cap)} tokens a call (Teacher:MaxOutputTokens)"
-                : $"completion: {Int(forecast["completionTokensPerSample"])} tokens a sample, as long as your longest text (Teacher:MaxOutputTokens caps it)")),
+                : $"completion: {Int(forecast["completionTokensPerSample"])} tokens a sample of maxTextLength characters (Teacher:MaxOutputTokens caps it)")),
         };
         if ((bool?)forecast["batchApi"] == true) lines.Add(new Markup("priced at the Batch API's rate"));
         if ((bool?)forecast["hasPrice"] == false)

@@ -23,7 +23,7 @@ public sealed class DistillationRunFixture : IAsyncLifetime
     public Uri DashboardUrl { get; private set; } = null!;
 
     /// <summary>The dashboard's browser token: what the AppHost's "Login to the dashboard at ..." link carries.</summary>
-    public string DashboardBrowserToken { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+    public string DashboardBrowserToken { get; private set; } = "";
 
     /// <summary>The key of the dashboard's telemetry API (header <c>x-api-key</c>).</summary>
     public string DashboardApiKey { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
@@ -46,10 +46,10 @@ public sealed class DistillationRunFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // The dashboard as a user gets it (sign-in with the browser token, the telemetry API behind a key), with a token
-        // and key the tests know: the AppHost takes them from its configuration instead of generating them.
+        // The dashboard as a user gets it: sign-in with the browser token, the telemetry API behind a key (one the tests
+        // know: the AppHost takes it from its configuration instead of generating it).
         var appHost = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(
-            [.. Arguments.ToArgs(), $"--AppHost:BrowserToken={DashboardBrowserToken}", $"--AppHost:DashboardApiKey={DashboardApiKey}"],
+            [.. Arguments.ToArgs(), $"--AppHost:DashboardApiKey={DashboardApiKey}"],
             (options, _) => options.DisableDashboard = false);
         App = await appHost.BuildAsync();
         await App.StartAsync();
@@ -58,6 +58,9 @@ public sealed class DistillationRunFixture : IAsyncLifetime
         App.ResourceNotifications.TryGetCurrentState("aspire-dashboard", out var dashboard);
         // The dashboard resource lists its frontend ("http") beside its OTLP endpoints.
         DashboardUrl = new Uri(dashboard!.Snapshot.Urls.First(u => u.Name == "http").Url);
+        // The token the AppHost generated and handed the dashboard (the one its login link prints).
+        DashboardBrowserToken = dashboard.Snapshot.EnvironmentVariables.FirstOrDefault(e => e.Name == "DASHBOARD__FRONTEND__BROWSERTOKEN")?.Value
+                                ?? throw new InvalidOperationException("the dashboard resource has no DASHBOARD__FRONTEND__BROWSERTOKEN: is its sign-in off?");
 
         Gateway = App.CreateHttpClient(ServiceNames.Gateway);
         Gateway.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);

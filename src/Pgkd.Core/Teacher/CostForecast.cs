@@ -73,8 +73,9 @@ public sealed record CostForecast(
 /// run's data can produce: every optional part shown at its limit, filled with the longest texts of the seed data
 /// and numbers with the most digits, plus the reply schema sent with it; or by <c>maxPromptTokens</c>, which the
 /// prompt is trimmed to. A call's completion is bounded by <c>Teacher:MaxOutputTokens</c> when set, else by its
-/// samples each as long as the longest seed text (at most <c>maxTextLength</c>) with the longest label, in the reply's
-/// JSON. Not counted: cached-prompt discounts (they only lower the bill) and the repair turn a malformed reply gets
+/// samples each <c>maxTextLength</c> characters long (the longest the run accepts) at the seed texts' tokens per
+/// character, with the longest label, in the reply's JSON: a teacher that writes longer texts than it is asked for
+/// still bills them, so only <c>Teacher:MaxOutputTokens</c> makes this a hard cap. Not counted: cached-prompt discounts (they only lower the bill) and the repair turn a malformed reply gets
 /// (rare: it shows up in the actual figures after a run). Pure: the tokenizer is passed in.
 /// </summary>
 public static class CostForecaster
@@ -86,11 +87,14 @@ public static class CostForecaster
         var count = input.CountTokens;
         var sizes = ClassAllocation.RequestSizes(config.SamplesPerRound, Math.Max(1, input.SamplesPerRequest));
 
+        // A sample is at most maxTextLength characters (the run rejects longer ones, but the teacher bills them): counted
+        // at the seed texts' tokens per character, in the reply's JSON with the longest label.
         var longestLabel = input.Labels.Names.MaxBy(n => n.Length)!;
-        var longestText = input.Train.Concat(input.Validation).Select(e => TextNormalizer.Normalize(e.Text))
-            .DefaultIfEmpty("").MaxBy(t => t.Length)!;
-        if (longestText.Length > config.MaxTextLength) longestText = longestText[..config.MaxTextLength];
-        var perSample = count(JsonSerializer.Serialize(new { text = longestText, label = longestLabel }) + ",");
+        var seedTexts = input.Train.Concat(input.Validation).Select(e => TextNormalizer.Normalize(e.Text)).ToList();
+        var seedChars = seedTexts.Sum(t => t.Length);
+        var tokensPerChar = seedChars == 0 ? 1.0 : (double)count(string.Join("\n", seedTexts)) / seedChars;
+        var perSample = count(JsonSerializer.Serialize(new { text = "", label = longestLabel }) + ",")
+                        + (int)Math.Ceiling(config.MaxTextLength * tokensPerChar);
         var replyFrame = count("""{"samples":[]}""");
         var schema = count(TeacherReplySchema.JsonFor(input.Labels));
 
