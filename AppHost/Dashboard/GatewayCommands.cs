@@ -76,7 +76,8 @@ public static class GatewayCommands
                 CommandResultFormat.Markdown, displayImmediately: true);
         }, new CommandOptions
         {
-            Description = "POST the demo dataset to /v1/runs: a 3-round distillation run with the emulator as teacher",
+            // The dashboard's button is labelled with the description: it starts with the command's name.
+            Description = "Start a demo run: POST the demo dataset to /v1/runs, a 3-round distillation run with the emulator as teacher",
             IconName = "Play",
             IsHighlighted = true,
             UpdateState = WhenHealthy,
@@ -98,7 +99,7 @@ public static class GatewayCommands
                 CommandResultFormat.Markdown, displayImmediately: true);
         }, new CommandOptions
         {
-            Description = "The report page of the newest run (GET /v1/runs)",
+            Description = "Open the latest report: a link to the report page of the newest run (GET /v1/runs)",
             IconName = "DocumentBulletList",
             IsHighlighted = true,
             UpdateState = WhenHealthy,

@@ -47,6 +47,9 @@ public sealed class DashboardBrowserTests(DistillationRunFixture run, ITestOutpu
             await Dump(page, "dashboard-login");
             await page.WaitForURLAsync(url => !url.Contains("/login", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.Commit });
             await page.GetByText(ServiceNames.Gateway, new() { Exact = true }).First.WaitForAsync();
+            // The gateway's commands show as buttons in its row.
+            await page.GetByRole(AriaRole.Button, new() { Name = "Start a demo run" }).WaitForAsync();
+            await page.GetByRole(AriaRole.Button, new() { Name = "Open the latest report" }).WaitForAsync();
             // The banner, when there is one, is a message bar the dashboard shows once it has loaded: give it time to come.
             await page.WaitForTimeoutAsync(3000);
             await Dump(page, "dashboard-resources");
@@ -67,9 +70,12 @@ public sealed class DashboardBrowserTests(DistillationRunFixture run, ITestOutpu
             Assert.Equal(rounds, await rows.CountAsync());
             foreach (var row in await rows.AllAsync())
             {
-                // An error span shows as a red error icon in its trace's row (the dashboard marks it with an "error" class or label).
-                var errors = row.Locator(".error, [class*=error i], [aria-label*=error i], [title*=error i]");
-                Assert.True(await errors.CountAsync() == 0, $"a round trace shows an error marker: {await row.InnerTextAsync()}");
+                // The Spans column has one tag per resource; a resource with an error span gets a red ErrorCircle icon in
+                // its tag (Aspire.Dashboard's Traces.razor: ".trace-service-tag" holding a ".trace-tag-icon"); without
+                // errors a tag holds its text only. Overflowed tags ("+2") stay in the DOM, hidden, and count too.
+                Assert.True(await row.Locator(".trace-service-tag").CountAsync() >= 3, $"no resource tags in {await row.InnerTextAsync()}");
+                var markers = row.Locator(".trace-service-tag .trace-tag-icon, .trace-service-tag svg");
+                Assert.True(await markers.CountAsync() == 0, $"a round trace shows an error marker: {await row.InnerTextAsync()}");
             }
 
             var screenshot = Path.Combine(BrowserReportTests.ScreenshotFolder, "dashboard-traces.png");
