@@ -57,7 +57,7 @@ public static class RoundAnatomyBenchmark
                                 (elseShare <= 0.05 ? "met." : $"missed by {(elseShare - 0.05) * total.Wall:F1} s over {rounds.Count} rounds ({total.Else / rounds.Count:F2} s a round)."));
                 text.AppendLine();
             }
-            text.AppendLine("Method: each round is one trace (`pgkd.round` root, the generator, trainer and evaluator spans and the messages between them), read from the dashboard's telemetry API; wall = last span end - first span start. " +
+            text.AppendLine("Method: each round is one trace (a `pgkd round <r> · run <id>` root, the generator, trainer and evaluator spans and the messages between them), read from the dashboard's telemetry API; wall = last span end - first span start. " +
                             "Teacher and training seconds are the services' own clocks as stored in blob storage (`generations/round-r.json` TeacherSeconds, `checkpoints/round-r/training.json` TrainingSeconds); " +
                             "evaluation = the `pgkd.evaluate` span less the Azure blob spans nested in it. Everything else = wall - teacher - training - evaluation: " +
                             "RabbitMQ hops and queueing, blob reads and writes (\"of which blob I/O\": the union of the round's Azure SDK spans), JSON, manifest updates, downloading the previous checkpoint. " +
