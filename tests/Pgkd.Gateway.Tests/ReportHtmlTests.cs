@@ -83,6 +83,28 @@ public sealed class ReportHtmlTests
     }
 
     [Fact]
+    public void The_forecast_made_before_the_run_stands_beside_what_each_round_cost()
+    {
+        Assert.DoesNotContain("id=\"forecast\"", ReportHtml.RunReport(Model())); // runs from before forecasts
+
+        var model = Model();
+        var forecast = new Pgkd.Core.Teacher.CostForecast("gpt-4o-mini", "o200k_base", true, false, 16, 3000, 400, null,
+            [new(1, 1, 3000, 6500, 0.0044m), new(2, 1, 3000, 6500, 0.0044m), new(3, 1, 3000, 6500, 0.0044m)], 2_000_000, 10m, null);
+        var rounds = model.Manifest.Rounds.Select(r => r.Round == 0 ? r : r with
+        {
+            TeacherCalls = 1, TeacherPromptTokens = 1200 + r.Round, TeacherCompletionTokens = 1000 + r.Round,
+        }).ToList();
+        var html = ReportHtml.RunReport(model with { Manifest = model.Manifest with { Rounds = rounds, Forecast = forecast } });
+
+        var table = Regex.Match(html, "<table id=\"forecast\">.*?</table>").Value;
+        Assert.Contains("gpt-4o-mini, tokenizer o200k_base", html);
+        Assert.Contains("<tr data-round=\"1\"><td>1</td><td>1</td><td>1</td><td>3,000</td><td>1,201</td><td>6,500</td><td>1,001</td><td>$0.0044</td><td>$0.0012</td></tr>", table);
+        // Round 3 was forecast but never ran (the run stopped after round 2).
+        Assert.Contains("<tr data-round=\"3\"><td>3</td><td>1</td><td>–</td><td>3,000</td><td>–</td>", table);
+        Assert.Contains("<tr class=\"total\"><td>all</td><td>3</td><td>2</td><td>9,000</td><td>2,403</td><td>19,500</td><td>2,003</td><td>$0.0132</td>", table);
+    }
+
+    [Fact]
     public void Hard_negatives_are_listed_under_the_round_whose_prompt_showed_them_with_the_students_prediction()
     {
         var html = ReportHtml.RunReport(Model());

@@ -202,6 +202,8 @@ public static class ReportHtml
     /// <summary>The most the run could cost, forecast before it started, beside what each teacher round cost.</summary>
     private static string ForecastTable(CostForecast f, RunManifest m)
     {
+        // A teacher round whose generation is recorded (a round the run stopped before has forecast figures only).
+        static bool Generated(RoundRecord r) => r.Round > 0 && (r.ShardBlob is not null || r.TeacherCalls > 0);
         static string Pair(long forecast, long? actual) =>
             $"<td>{forecast.ToString("N0", CultureInfo.InvariantCulture)}</td><td>{(actual is { } a ? a.ToString("N0", CultureInfo.InvariantCulture) : "–")}</td>";
         var body = new StringBuilder("<h2>Teacher cost: forecast and actual</h2>")
@@ -211,12 +213,12 @@ public static class ReportHtml
             .Append("<th>completion tokens (most)</th><th>completion tokens</th><th>cost (most)</th><th>cost</th></tr></thead><tbody>");
         foreach (var r in f.Rounds)
         {
-            var actual = m.Rounds.FirstOrDefault(x => x.Round == r.Round && x.ShardBlob is not null);
+            var actual = m.Rounds.FirstOrDefault(x => x.Round == r.Round && Generated(x));
             body.Append($"<tr data-round=\"{r.Round}\"><td>{r.Round}</td>").Append(Pair(r.TeacherCalls, actual?.TeacherCalls))
                 .Append(Pair(r.PromptTokens, actual?.TeacherPromptTokens)).Append(Pair(r.CompletionTokens, actual?.TeacherCompletionTokens))
                 .Append($"<td>{Usd(r.CostUsd)}</td><td>{(actual is null ? "–" : Usd(actual.TeacherCostUsd))}</td></tr>");
         }
-        var done = m.Rounds.Where(x => x.ShardBlob is not null).ToList();
+        var done = m.Rounds.Where(Generated).ToList();
         body.Append("<tr class=\"total\"><td>all</td>").Append(Pair(f.TeacherCalls, done.Sum(x => x.TeacherCalls)))
             .Append(Pair(f.PromptTokens, done.Sum(x => x.TeacherPromptTokens))).Append(Pair(f.CompletionTokens, done.Sum(x => x.TeacherCompletionTokens)))
             .Append($"<td>{Usd(f.CostUsd)}</td><td>{Usd(m.TeacherCostUsd)}</td></tr></tbody></table>");
