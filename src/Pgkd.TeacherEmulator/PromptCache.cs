@@ -8,7 +8,7 @@ namespace Pgkd.TeacherEmulator;
 /// request's (to the same model) has that shared prefix served from the cache, reported as
 /// <c>usage.prompt_tokens_details.cached_tokens</c>. As with the real services, only prompts of at least
 /// <see cref="MinimumTokens"/> tokens are cached, and the cached part grows in steps of <see cref="StepTokens"/>.
-/// Tokens are the emulator's estimate, 4 characters each; the prompt is the messages in order, each as role and content.
+/// Prefixes are compared in steps of 4 characters a token; the prompt is the messages in order, each as role and content.
 /// The memory is the process's, bounded (it forgets everything past <see cref="MaxEntries"/> prefixes).
 /// </summary>
 public sealed class PromptCache
@@ -46,7 +46,10 @@ public sealed class PromptCache
             if (_prefixes.Count + keys.Count > MaxEntries) _prefixes.Clear();
             foreach (var key in keys) _prefixes.Add(key);
             var cachedChars = hit * step;
-            return cachedChars < first ? 0 : Math.Min(promptTokens, cachedChars / CharsPerToken);
+            // Prefixes are matched in characters (4 a token); the answer is in the prompt's own tokens (the real tokenizer),
+            // never more than its whole 128-token steps, and nothing under the 1,024-token minimum.
+            var tokens = Math.Min(promptTokens / StepTokens * StepTokens, cachedChars / CharsPerToken);
+            return cachedChars < first || tokens < MinimumTokens ? 0 : tokens;
         }
     }
 }

@@ -48,9 +48,15 @@ public sealed class DashboardBrowserTests(DistillationRunFixture run, ITestOutpu
             await Dump(page, "dashboard-login");
             await page.WaitForURLAsync(url => !url.Contains("/login", StringComparison.Ordinal), new() { WaitUntil = WaitUntilState.Commit });
             await page.GetByText(ServiceNames.Gateway, new() { Exact = true }).First.WaitForAsync();
-            // The gateway's commands show as buttons in its row.
+            // The gateway's commands show as buttons in its row; "Open the latest report" answers with a dialog that links
+            // the newest run's report page on the gateway.
             await page.GetByRole(AriaRole.Button, new() { Name = "Start a demo run" }).WaitForAsync();
-            await page.GetByRole(AriaRole.Button, new() { Name = "Open the latest report" }).WaitForAsync();
+            await page.GetByRole(AriaRole.Button, new() { Name = "Open the latest report" }).ClickAsync();
+            var reportLink = page.GetByRole(AriaRole.Link, new() { Name = "Open the report" });
+            await reportLink.WaitForAsync();
+            Assert.Matches($"^http://[^/]+:{run.Gateway.BaseAddress!.Port}/runs/[0-9a-f-]{{36}}$", await reportLink.GetAttributeAsync("href") ?? "");
+            await Dump(page, "dashboard-command");
+            await page.Keyboard.PressAsync("Escape");
             // The banner, when there is one, is a message bar the dashboard shows once it has loaded: give it time to come.
             await page.WaitForTimeoutAsync(3000);
             await Dump(page, "dashboard-resources");
