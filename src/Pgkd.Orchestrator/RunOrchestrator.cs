@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MassTransit;
 using Pgkd.Contracts;
 using Pgkd.Core.Run;
+using Pgkd.Core.Teacher;
 using Pgkd.Storage;
 
 namespace Pgkd.Orchestrator;
@@ -59,6 +60,8 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             CachedPromptTokens = m.CachedPromptTokens,
             CachedSavingsUsd = m.CachedSavingsUsd,
             TeacherApi = m.TeacherApi,
+            TeacherShortfall = TeacherShortfall.Diagnose(m.Requested, m.Accepted, m.RejectedByReason, m.UnusableReplies,
+                m.PromptsFiltered + m.RepliesFiltered, m.GenerationStopReason),
         }), context.CancellationToken);
         if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
 

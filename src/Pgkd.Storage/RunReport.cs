@@ -33,7 +33,7 @@ public sealed record RunReport(
         manifest.TeacherCostUsd,
         manifest.CreatedAt,
         manifest.UpdatedAt,
-        manifest.Configuration.SelectionShare,
+        manifest.Configuration.SelectionShare ?? 0,
         manifest.FeedbackData.Count,
         manifest.SelectionValidation?.Count,
         manifest.CachedPromptTokens,

@@ -22,6 +22,8 @@ public static class DemoRun
         ["train"] = await File.ReadAllTextAsync(Data("seed_train.jsonl")),
         ["validation"] = await File.ReadAllTextAsync(Data("seed_val.jsonl")),
         ["test"] = await File.ReadAllTextAsync(Data("test.jsonl")),
+        // The demo's own pool: the emulator's default pool (AG News where ../shared/data has it) knows none of its labels.
+        ["pool"] = await File.ReadAllTextAsync(Data("pool.jsonl")),
         ["configuration"] = new JsonObject { ["maxRounds"] = maxRounds, ["samplesPerRound"] = samplesPerRound, ["seed"] = seed },
         ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
     };
