@@ -59,8 +59,8 @@ public sealed class RunSubmissionTests
     public void A_pool_is_checked_line_by_line_and_loses_the_runs_own_texts()
     {
         var submission = RunSubmissionParser.Parse(Request(
-            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "pool": [{"text": "Ministers sign a treaty", "label": "World"}, {"text": "summit talks stall", "label": "world"}, {"text": "The team won the cup", "label": "Sports"}, {"text": "A late winner", "label": "Sports"}] }"""));
-        // The validation text and the training text are gone (compared normalised): the teacher must not hand them back.
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "pool": [{"text": "Ministers sign a treaty", "label": "World"}, {"text": " Summit  talks stall", "label": "world"}, {"text": "The team won the cup", "label": "Sports"}, {"text": "A late winner", "label": "Sports"}] }"""));
+        // The validation text (extra spaces) and the training text are gone, compared normalised: the teacher must not hand them back.
         Assert.Equal(["Ministers sign a treaty", "A late winner"], submission.Pool!.Examples.Select(e => e.Text));
 
         var error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
