@@ -53,6 +53,22 @@ public sealed class RunOrchestratorTests(AzuriteFixture azurite) : IClassFixture
     }
 
     [Fact]
+    public async Task A_round_whose_teacher_returned_nothing_records_the_cause_and_the_fix()
+    {
+        await using var h = await OrchestratorHarness.StartAsync(azurite.Blobs);
+        h.Script.AcceptedOfTwelve = round => round == 2 ? 0 : 10;
+        var runId = await h.CreateRunAsync(maxRounds: 2, withTest: false);
+        await h.StartRunAsync(runId);
+        var manifest = await h.WaitForEndAsync(runId);
+
+        Assert.Equal(RunStatus.Completed, manifest.Status);
+        Assert.Null(manifest.Round(1).TeacherShortfall);
+        var shortfall = manifest.Round(2).TeacherShortfall;
+        Assert.Equal(Pgkd.Core.Teacher.TeacherShortfall.NoSamples, shortfall?.Kind);
+        Assert.Contains("--pool FILE", shortfall!.Fix);
+    }
+
+    [Fact]
     public async Task A_run_without_a_test_set_completes_after_its_last_validation()
     {
         await using var h = await OrchestratorHarness.StartAsync(azurite.Blobs);

@@ -59,7 +59,7 @@ public sealed class DistillationRunTests(DistillationRunFixture run)
         string[] expected =
         [
             "manifest.json", "report.json", "data/seed-train.jsonl", "data/seed-val.jsonl", "data/test.jsonl",
-            "data/feedback-val.jsonl", "data/selection-val.jsonl",
+            "data/feedback-val.jsonl", "data/selection-val.jsonl", "data/pool.jsonl",
             "data/round-1.jsonl", "data/round-2.jsonl", "evaluations/round-0-validation.json", "evaluations/round-2-validation.json",
         ];
         foreach (var name in expected) Assert.Contains(name, names);

@@ -102,6 +102,7 @@ public static class ReportHtml
             .Append(m.SelectionValidation is { } sel
                 ? $" · validation split: {m.FeedbackData.Count} feedback (shown to the teacher), {sel.Count} selection (judges rounds)"
                 : " · one validation set (feedback and selection)")
+            .Append(m.Pool is { } pool ? $" · teacher emulator pool: this run's own ({pool.Count} texts)" : "")
             .Append(m.StopReason is { } stop ? $" · stopped: {E(stop)}" : "")
             .Append("</p>");
         if (m.FailureReason is { } failure) body.Append($"<p class=\"error\">Failed: {E(failure)}</p>");
