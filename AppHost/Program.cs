@@ -65,7 +65,7 @@ else
     {
         try
         {
-            teacherEmulator.WithEnvironment("Emulator__PoolPath", TeacherPoolFile.Check(poolFile));
+            teacherEmulator.WithEnvironment("Emulator__PoolPath", TeacherPoolFile.Check(poolFile, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."))));
         }
         catch (ArgumentException problem) when (LocalStackOptions.IsStandalone)
         {
