@@ -21,14 +21,20 @@ public sealed class RunPools(TeacherEngine defaultEngine, EmulatorOptions option
 
     public TeacherEngine Default => defaultEngine;
 
-    public Task<TeacherEngine> EngineForAsync(string runId, CancellationToken cancellationToken)
+    public async Task<TeacherEngine> EngineForAsync(string runId, CancellationToken cancellationToken)
     {
-        if (blobs is null || !Guid.TryParse(runId, out var id)) return Task.FromResult(defaultEngine);
+        if (blobs is null || !Guid.TryParse(runId, out var id)) return defaultEngine;
         var lazy = _engines.GetOrAdd(id, key => new Lazy<Task<TeacherEngine>>(() => LoadAsync(key, CancellationToken.None)));
-        var task = lazy.Value;
-        // A failed lookup (storage briefly away) is not remembered: the next request tries again.
-        if (task.IsFaulted) _engines.TryRemove(new KeyValuePair<Guid, Lazy<Task<TeacherEngine>>>(id, lazy));
-        return task.WaitAsync(cancellationToken);
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken);
+        }
+        catch when (lazy.Value.IsFaulted)
+        {
+            // A failed lookup (storage briefly away) is not remembered: the next request tries again.
+            _engines.TryRemove(KeyValuePair.Create(id, lazy));
+            throw;
+        }
     }
 
     private async Task<TeacherEngine> LoadAsync(Guid runId, CancellationToken cancellationToken)
