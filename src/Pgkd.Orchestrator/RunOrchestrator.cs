@@ -88,7 +88,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             IdempotencyKeys.For(m.RunId, "evaluate", m.Round, EvaluationSplit.Validation),
             store.UriOf(RunBlobLayout.Manifest(m.RunId)), m.CheckpointUri, EvaluationSplit.Validation,
             store.UriOf(manifest.FeedbackData.BlobName),
-            store.UriOf(RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit))));
+            store.UriOf(RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit)), RunPlanner.MiningFor(manifest.Configuration, m.Round)));
     }
 
     public async Task Consume(ConsumeContext<RoundEvaluated> context)
@@ -200,8 +200,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             var evaluation = (await store.ReadAsync(RunBlobLayout.Evaluation(manifest.RunId, r, ValidationSplit), cancellationToken))
                 .ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
             var record = manifest.Round(r);
-            (progress, step) = RunPlanner.Next(config, progress,
-                new RoundOutcome(r, evaluation.JudgeReport, record.TeacherTokens, record.TeacherCostUsd, evaluation.Report));
+            (progress, step) = RunPlanner.Next(config, progress, evaluation.Outcome(record.TeacherTokens, record.TeacherCostUsd));
         }
         return step;
     }

@@ -71,13 +71,16 @@ public sealed class RunStore(BlobServiceClient blobs)
 
     /// <summary>The blob metadata entry that names the command whose step wrote a completion marker.</summary>
     public const string CommandMetadata = "pgkd_command";
+    /// <summary>Blob metadata naming the build (<see cref="CodeVersion"/>) whose step wrote the output.</summary>
+    public const string CodeMetadata = "pgkd_code";
 
     /// <summary>
     /// A step's completion marker (a shard's summary, training.json, an evaluation): written once, marked with the
     /// idempotency key of the command that produced it, which <see cref="ReadStepOutputAsync"/> checks.
     /// </summary>
     public Task<bool> WriteStepOutputAsync(string blobName, BinaryData content, string idempotencyKey, CancellationToken cancellationToken = default) =>
-        WriteOnceAsync(blobName, content, new Dictionary<string, string> { [CommandMetadata] = idempotencyKey }, cancellationToken);
+        WriteOnceAsync(blobName, content, new Dictionary<string, string> { [CommandMetadata] = idempotencyKey, [CodeMetadata] = CodeVersion.Current },
+            cancellationToken);
 
     /// <summary>
     /// A step's completion marker if the command with <paramref name="idempotencyKey"/> has already been carried out
