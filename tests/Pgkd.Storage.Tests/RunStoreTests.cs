@@ -39,6 +39,23 @@ public sealed class RunStoreTests(AzuriteFixture azurite) : IClassFixture<Azurit
     }
 
     [Fact]
+    public async Task A_step_output_names_its_command_and_the_build_that_wrote_it()
+    {
+        var store = await StoreAsync();
+        var name = RunBlobLayout.Evaluation(Guid.NewGuid(), 0, "Validation");
+        Assert.Null(await store.ReadStepOutputAsync(name, "run/evaluate/round-0"));
+        Assert.True(await store.WriteStepOutputAsync(name, BinaryData.FromString("{}"), "run/evaluate/round-0"));
+
+        Assert.Equal("{}", (await store.ReadStepOutputAsync(name, "run/evaluate/round-0"))!.ToString());
+        var other = await Assert.ThrowsAsync<StoredDataConflictException>(() => store.ReadStepOutputAsync(name, "run/evaluate/round-1"));
+        Assert.Contains("run/evaluate/round-0", other.Message);
+        var metadata = (await azurite.Blobs.GetBlobContainerClient(RunBlobLayout.Container).GetBlobClient(name).GetPropertiesAsync()).Value.Metadata;
+        Assert.Equal(CodeVersion.Current, metadata[RunStore.CodeMetadata]);
+        // The SDK ends the informational version with the git commit the build came from.
+        Assert.Matches(@"\+[0-9a-f]{7,40}$", CodeVersion.Current);
+    }
+
+    [Fact]
     public async Task The_manifest_round_trips_with_its_configuration_and_rounds()
     {
         var store = await StoreAsync();
