@@ -74,6 +74,21 @@ public sealed class RunStoreTests(AzuriteFixture azurite) : IClassFixture<Azurit
     }
 
     [Fact]
+    public async Task An_update_that_changes_nothing_writes_nothing()
+    {
+        var store = await StoreAsync();
+        var runId = Guid.NewGuid();
+        Assert.True(await store.CreateManifestAsync(NewManifest(runId)));
+        var before = (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString();
+
+        var same = await store.UpdateManifestAsync(runId, run => run);
+        Assert.Equal(before, (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString());
+        var changed = await store.UpdateManifestAsync(runId, run => run with { CancelRequested = true });
+        Assert.True(changed.UpdatedAt > same.UpdatedAt);
+        Assert.NotEqual(before, (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString());
+    }
+
+    [Fact]
     public async Task Concurrent_manifest_updates_lose_nothing()
     {
         var store = await StoreAsync();
