@@ -40,6 +40,7 @@ public static class ChatCompletionsEndpoints
         builder.Services.AddSingleton(pool);
         var engine = new TeacherEngine(pool, options);
         builder.Services.AddSingleton(engine);
+        builder.Services.AddHostedService<PoolWarmUp>();
         builder.Services.AddSingleton(sp => new RunPools(engine, options, sp.GetRequiredService<ILogger<RunPools>>(),
             sp.GetService<Azure.Storage.Blobs.BlobServiceClient>()));
         builder.Services.AddSingleton(new FaultInjector(options.Faults, options.Seed));

@@ -104,6 +104,7 @@ public static class ReportHtml
                 : " · one validation set (feedback and selection)")
             .Append(m.Pool is { } pool ? $" · teacher emulator pool: this run's own ({pool.Count} texts)" : "")
             .Append(m.StopReason is { } stop ? $" · stopped: {E(stop)}" : "")
+            .Append(m.Code is { } code ? $" · code <span class=\"mono\">{E(code)}</span>" : "")
             .Append("</p>");
         if (m.FailureReason is { } failure) body.Append($"<p class=\"error\">Failed: {E(failure)}</p>");
 
