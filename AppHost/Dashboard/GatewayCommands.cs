@@ -16,7 +16,7 @@ public static class GatewayCommands
     public const string StartDemoRun = "pgkd-start-demo-run";
     public const string OpenLatestReport = "pgkd-open-latest-report";
 
-    /// <summary>The demo run of <c>scripts/demo.sh</c>: the project's demo dataset, 3 rounds of 16 samples, head mode.</summary>
+    /// <summary>The demo run of <c>scripts/demo.sh</c>: the project's demo dataset and its pool, 3 rounds of 24 samples, head mode.</summary>
     public static async Task<JsonObject> DemoRunRequestAsync(string repositoryRoot, CancellationToken cancellationToken)
     {
         var data = Path.Combine(repositoryRoot, "src", "Pgkd.TeacherEmulator", "DemoData");
@@ -31,9 +31,11 @@ public static class GatewayCommands
             ["train"] = await File.ReadAllTextAsync(Read("seed_train.jsonl"), cancellationToken),
             ["validation"] = await File.ReadAllTextAsync(Read("seed_val.jsonl"), cancellationToken),
             ["test"] = File.Exists(Read("test.jsonl")) ? await File.ReadAllTextAsync(Read("test.jsonl"), cancellationToken) : null,
-            ["task"] = "Classify short news items by topic.",
-            ["configuration"] = new JsonObject { ["maxRounds"] = 3, ["samplesPerRound"] = 16 },
-            ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
+            // The demo's own pool: the emulator's default pool knows none of its labels.
+            ["pool"] = await File.ReadAllTextAsync(Read("pool.jsonl"), cancellationToken),
+            ["task"] = "Classify customer messages to an online shop's support desk by what the customer wants.",
+            ["configuration"] = new JsonObject { ["maxRounds"] = 3, ["samplesPerRound"] = 24 },
+            ["student"] = new JsonObject { ["mode"] = "head" },
         };
     }
 
@@ -70,7 +72,7 @@ public static class GatewayCommands
             var report = $"{http.Url}/runs/{runId}";
             context.Logger.LogInformation("Demo run {RunId} started: {Report}", runId, report);
             return CommandResults.Success($"Demo run {runId} started",
-                $"Demo run **{runId}** started: 3 rounds of 16 teacher samples on the demo dataset.\n\n" +
+                $"Demo run **{runId}** started: 3 rounds of 24 teacher samples on the demo dataset.\n\n" +
                 $"- [Open its report]({report}) (sign in with the gateway key, locally `pgkd-local-dev-key`)\n" +
                 $"- Traces: filter by `{runId}` or `pgkd round`; metrics: meter `PgkdAspire`, tags `pgkd.run_id` and `pgkd.round`.",
                 CommandResultFormat.Markdown, displayImmediately: true);

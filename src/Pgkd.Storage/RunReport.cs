@@ -21,6 +21,7 @@ public sealed record RunReport(
     int? SelectionExamples = null,
     long CachedPromptTokens = 0,
     decimal CachedSavingsUsd = 0m,
+    string? Code = null,
     CostForecast? Forecast = null)
 {
     public static RunReport From(RunManifest manifest) => new(
@@ -35,10 +36,11 @@ public sealed record RunReport(
         manifest.TeacherCostUsd,
         manifest.CreatedAt,
         manifest.UpdatedAt,
-        manifest.Configuration.SelectionShare,
+        manifest.Configuration.SelectionShare ?? 0,
         manifest.FeedbackData.Count,
         manifest.SelectionValidation?.Count,
         manifest.CachedPromptTokens,
         manifest.CachedSavingsUsd,
+        manifest.Code,
         manifest.Forecast);
 }

@@ -56,12 +56,14 @@ public static class RunEndpoints
         var feedback = parts.IsSplit ? await StoreDatasetAsync(store, RunBlobLayout.FeedbackValidation(runId), parts.Feedback, cancellationToken) : null;
         var selection = parts.IsSplit ? await StoreDatasetAsync(store, RunBlobLayout.SelectionValidation(runId), parts.Selection, cancellationToken) : null;
         var test = submission.Test is null ? null : await StoreDatasetAsync(store, RunBlobLayout.Test(runId), submission.Test, cancellationToken);
+        var pool = submission.Pool is null ? null : await StoreDatasetAsync(store, RunBlobLayout.Pool(runId), submission.Pool, cancellationToken);
         var now = clock.GetUtcNow();
         await store.CreateManifestAsync(new RunManifest
         {
             RunId = runId,
             CreatedAt = now,
             UpdatedAt = now,
+            Code = CodeVersion.Current,
             Labels = submission.Labels.Labels,
             Configuration = submission.Configuration,
             Student = submission.Student,
@@ -72,6 +74,7 @@ public static class RunEndpoints
             SelectionValidation = selection,
             Test = test,
             Forecast = forecast,
+            Pool = pool,
         }, cancellationToken);
 
         await bus.Publish(new StartRun(runId, IdempotencyKeys.For(runId, "started"), store.UriOf(RunBlobLayout.Manifest(runId)), now),
