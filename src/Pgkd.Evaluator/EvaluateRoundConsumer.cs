@@ -67,8 +67,8 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         try
         {
             // metadata.json says which kind; then model.onnx (the TorchSharp state stays in storage) or head.onnx (a few KB).
-            async Task FetchAsync(string file) => await File.WriteAllBytesAsync(Path.Combine(local, file),
-                (await store.ReadAsync(checkpointFolder + file, cancellationToken)).ToArray(), cancellationToken);
+            // Streamed to disk: a 90 MB model.onnx read into arrays (twice) is what a long-lived evaluator's heap kept.
+            Task FetchAsync(string file) => store.DownloadToFileAsync(checkpointFolder + file, Path.Combine(local, file), cancellationToken);
             await FetchAsync(StudentCheckpoint.MetadataFileName);
             var headOnly = StudentCheckpoint.ReadMetadata(local).IsHeadOnly;
             await FetchAsync(headOnly ? StudentCheckpoint.HeadFileName : StudentCheckpoint.OnnxFileName);
@@ -99,6 +99,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         finally
         {
             Directory.Delete(local, recursive: true);
+            ProcessMemory.Release(); // the session's arena and the graph it parsed go back to the system (issue 19.1)
         }
     }
 }

@@ -140,6 +140,13 @@ public sealed class RunStore(BlobServiceClient blobs)
     public async Task WriteUnannouncedAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default) =>
         await _container.GetBlobClient(blobName).UploadAsync(content, overwrite: true, cancellationToken);
 
+    /// <summary>
+    /// <see cref="WriteUnannouncedAsync(string, BinaryData, CancellationToken)"/> streamed from a file: a 90 MB checkpoint file
+    /// is not read into one array first (in a long-lived trainer such arrays are what the large-object heap keeps).
+    /// </summary>
+    public async Task WriteUnannouncedFromFileAsync(string blobName, string path, CancellationToken cancellationToken = default) =>
+        await _container.GetBlobClient(blobName).UploadAsync(path, overwrite: true, cancellationToken);
+
     /// <summary>Copies every blob under <paramref name="prefix"/> into <paramref name="localDirectory"/>; returns the file count.</summary>
     public async Task<int> DownloadFolderAsync(string prefix, string localDirectory, CancellationToken cancellationToken = default)
     {
