@@ -9,6 +9,8 @@
 #                         docs/results.md from docs/results/{quality,speed,anatomy}.md; `./build.sh bench --help`
 #                         lists the options, e.g. `./build.sh bench --sections speed,anatomy`
 set -euo pipefail
+# Where the user ran this: relative file arguments (./build.sh run --teacher-pool pool.jsonl) are taken from here.
+export PGKD_CALLER_DIR="${PGKD_CALLER_DIR:-$PWD}"
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 

@@ -2,6 +2,7 @@
 // the student's validation report and hard negatives (PGKD). Services talk only through RabbitMQ and share
 // datasets and checkpoints in blob storage.
 using Pgkd.Contracts;
+using PgkdAspire.AppHost;
 using PgkdAspire.AppHost.LocalStack;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -58,6 +59,20 @@ else
     var teacherEmulator = AddService<Projects.Pgkd_TeacherEmulator>(ServiceNames.TeacherEmulator)
         .WithEnvironment("Emulator__ApiKey", key)
         .WithTeacherFaults(builder.Configuration); // --teacher-faults:ServerErrorRate=0.2 and the like: docs/reliability.md
+    // Your own labeled texts for the emulator to answer from in every run (--teacher-pool FILE, JSONL); one run's own
+    // pool travels with that run instead (pgkd run --pool FILE). Checked here, so a bad line stops the start at once.
+    if (builder.Configuration["teacher-pool"] is { Length: > 0 } poolFile)
+    {
+        try
+        {
+            teacherEmulator.WithEnvironment("Emulator__PoolPath", TeacherPoolFile.Check(poolFile, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."))));
+        }
+        catch (ArgumentException problem) when (LocalStackOptions.IsStandalone)
+        {
+            Console.Error.WriteLine(problem.Message);
+            return 2;
+        }
+    }
     var teacher = builder.AddConnectionString("teacher",
         ReferenceExpression.Create($"Endpoint={teacherEmulator.GetEndpoint("http")};Deployment=pgkd-teacher;Key={key};Kind=AzureOpenAI"));
     generator.WithReference(teacher).WaitFor(teacherEmulator);

@@ -35,6 +35,7 @@ foreach (var section in options.Sections)
         "anatomy" => await Pgkd.Benchmarks.Anatomy.RoundAnatomyBenchmark.RunAsync(options, cancel.Token),
         "int8" => await Pgkd.Benchmarks.Int8.Int8Benchmark.RunAsync(options, cancel.Token),
         "serving-memory" => await Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.RunAsync(options, cancel.Token),
+        "emulator" => await Pgkd.Benchmarks.Emulator.EmulatorWarmUpBenchmark.RunAsync(options, cancel.Token),
         _ => throw new InvalidOperationException(section),
     };
     ResultsDocument.WriteFragment(options.OutputDirectory, section, markdown);

@@ -20,11 +20,13 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
           pgkd run --train F --val F --labels F [--test F] [--rounds N]
                    [--samples-per-round N] [--mode head|full] [--epochs N]
                    [--patience N] [--seed N] [--strategy pgkd|random] [--selection-share X]
-                   [--task TEXT] [--batch] [--watch]
+                   [--task TEXT] [--pool F] [--batch] [--watch]
               Reads JSONL ({"text","label"} a line) or CSV (text,label header)
               and labels.txt (one label a line, optionally name<TAB>description),
-              checks them, starts the run and prints its id. --batch: each
-              round through the teacher's Batch API (about half the price).
+              checks them, starts the run and prints its id. --pool: labeled
+              texts the local teacher emulator answers from for this run (your
+              own data without an LLM). --batch: each round through the
+              teacher's Batch API (about half the price).
           pgkd status [RUN] [--watch] [--interval SECONDS]
               The run's rounds (the latest run without RUN); --watch follows it
               live until it finishes.
@@ -91,10 +93,10 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
 
     private async Task<int> StartRunAsync(CliArguments args, CancellationToken cancellationToken)
     {
-        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "watch", "interval", "batch");
+        args.Allow("train", "val", "test", "labels", "rounds", "samples-per-round", "mode", "epochs", "patience", "seed", "strategy", "selection-share", "task", "pool", "watch", "interval", "batch");
         args.AtMostPositionals(0, "pgkd run --train F --val F --labels F [...]");
         var files = new RunRequestBuilder.Files(args.Required("train", "training data file"), args.Required("val", "validation data file"),
-            args.Option("test"), args.Required("labels", "labels file, one label a line"));
+            args.Option("test"), args.Required("labels", "labels file, one label a line"), args.Option("pool"));
 
         var configuration = new JsonObject();
         if (args.IntOption("rounds", 1, 100) is { } rounds) configuration["maxRounds"] = rounds;
@@ -137,7 +139,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         var runId = args.Positionals.Count == 1 ? RunId(args.Positionals[0]) : await LatestRunAsync(gateway, cancellationToken);
         if (args.Has("watch")) return await WatchAsync(gateway, runId, Interval(args), cancellationToken);
         var run = await gateway.GetJsonAsync($"v1/runs/{runId}", cancellationToken);
-        output.Write(StatusView.Render(run));
+        output.Write(StatusView.Render(run, output.Profile.Width));
         return ExitCodes.Ok;
     }
 
@@ -150,13 +152,13 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
         var run = await gateway.GetJsonAsync($"v1/runs/{runId}", cancellationToken);
         if (output.Profile.Capabilities.Interactive && output.Profile.Capabilities.Ansi)
         {
-            await output.Live(StatusView.Render(run)).AutoClear(false).StartAsync(async live =>
+            await output.Live(StatusView.Render(run, output.Profile.Width)).AutoClear(false).StartAsync(async live =>
             {
                 while (!StatusView.IsFinished(run))
                 {
                     await Task.Delay(interval, cancellationToken);
                     run = await gateway.GetJsonAsync($"v1/runs/{runId}", cancellationToken);
-                    live.UpdateTarget(StatusView.Render(run));
+                    live.UpdateTarget(StatusView.Render(run, output.Profile.Width));
                 }
             });
         }
@@ -168,7 +170,7 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
                 var state = $"{StatusView.Status(run)}/{StatusView.Progress(run).Done}/{run["bestRound"]}";
                 if (state != shown)
                 {
-                    output.Write(StatusView.Render(run));
+                    output.Write(StatusView.Render(run, output.Profile.Width));
                     output.WriteLine();
                     shown = state;
                 }

@@ -11,7 +11,8 @@ namespace Pgkd.Cli;
 /// </summary>
 public static class RunRequestBuilder
 {
-    public sealed record Files(string Train, string Validation, string? Test, string Labels);
+    /// <param name="Pool">Labeled texts the local teacher emulator answers from for this run (its own pool otherwise).</param>
+    public sealed record Files(string Train, string Validation, string? Test, string Labels, string? Pool = null);
 
     public static JsonObject Build(Files files, JsonObject configuration, JsonObject student, string? task)
     {
@@ -20,6 +21,7 @@ public static class RunRequestBuilder
         var train = ReadDataset(files.Train, labels, problems);
         var validation = ReadDataset(files.Validation, labels, problems);
         var test = files.Test is null ? null : ReadDataset(files.Test, labels, problems);
+        var pool = files.Pool is null ? null : ReadDataset(files.Pool, labels, problems);
         if (problems.Count > 0)
             throw new CliException(ExitCodes.Rejected, $"{problems.Count} problem(s) in the data files; nothing was sent", problems);
 
@@ -34,6 +36,7 @@ public static class RunRequestBuilder
             ["student"] = student,
         };
         if (test is not null) request["test"] = Examples(test);
+        if (pool is not null) request["pool"] = Examples(pool);
         if (task is not null) request["task"] = task;
         return request;
     }

@@ -20,27 +20,58 @@ public static class StatusView
         return (done, Math.Max(total, done));
     }
 
-    public static IRenderable Render(JsonNode run)
+    /// <summary>
+    /// Columns dropped, in this order, until the table fits the console: tokens and cost first (the line under the
+    /// table sums them), then requested, the validation loss, rejected and macro-F1. Headers are never cut; round,
+    /// accepted, accuracy and (in a split run) selection always stay.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DropOrder = ["tokens", "cost (USD)", "requested", "val. loss", "rejected", "macro-F1"];
+
+    /// <summary>The run as rows of text, fitted to <paramref name="width"/> console columns (a log or pipe: 80).</summary>
+    public static IRenderable Render(JsonNode run, int width = int.MaxValue)
     {
         var status = Status(run);
         var color = status switch { "Completed" => "green", "Failed" => "red", "Cancelled" => "grey", _ => "blue" };
         var best = (int?)run["bestRound"];
         var (done, total) = Progress(run);
+        var split = run["selectionValidation"] is JsonObject;
 
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("round", "requested", "accepted", "rejected", "tokens", "cost (USD)", "val. loss", "accuracy", "macro-F1");
-        foreach (var c in table.Columns.Skip(1)) c.RightAligned();
-        foreach (var r in Rounds(run))
+        // Every column with its cells, then the widest set that fits.
+        var columns = new List<(string Header, Func<JsonNode, int, string> Cell)>
         {
-            var round = (int?)r["round"] ?? 0;
-            var rejected = r["rejectedByReason"] is JsonObject reasons ? reasons.Sum(kv => (int?)kv.Value ?? 0) : 0;
-            var cells = new[]
-            {
-                round == best ? $"{round} ★" : round.ToString(CultureInfo.InvariantCulture),
-                Int(r["requested"]), Int(r["accepted"]), rejected.ToString(CultureInfo.InvariantCulture), Int(r["teacherTokens"]),
-                Number(r["teacherCostUsd"], "0.0000"), Number(r["validationLoss"], "0.0000"), Percent(r["accuracy"]), Percent(r["macroF1"]),
-            };
-            table.AddRow(cells.Select(c => round == best ? new Markup($"[bold yellow]{Markup.Escape(c)}[/]") : new Markup(Markup.Escape(c))));
+            ("round", (r, round) => round == best ? $"{round} ★" : round.ToString(CultureInfo.InvariantCulture)),
+            ("requested", (r, _) => Int(r["requested"])),
+            ("accepted", (r, _) => Int(r["accepted"])),
+            ("rejected", (r, _) => (r["rejectedByReason"] is JsonObject reasons ? reasons.Sum(kv => (int?)kv.Value ?? 0) : 0).ToString(CultureInfo.InvariantCulture)),
+            ("tokens", (r, _) => Int(r["teacherTokens"])),
+            ("cost (USD)", (r, _) => Number(r["teacherCostUsd"], "0.0000")),
+            ("val. loss", (r, _) => Number(r["validationLoss"], "0.0000")),
+            ("accuracy", (r, _) => Percent(r["accuracy"])),
+            ("macro-F1", (r, _) => Percent(r["macroF1"])),
+        };
+        // With a split the rounds are judged on the selection part: its accuracy is the figure the best round was chosen on.
+        if (split) columns.Add(("selection", (r, _) => Percent(r["selectionAccuracy"])));
+        var rounds = Rounds(run).Select(r => (Node: r, Round: (int?)r["round"] ?? 0)).ToList();
+        var cells = columns.Select(c => rounds.Select(r => c.Cell(r.Node, r.Round)).ToList()).ToList();
+        int Needed(int i) => Math.Max(columns[i].Header.Length, cells[i].Select(x => x.Length + (x.Contains('★') ? 1 : 0)).DefaultIfEmpty(0).Max()) + 3;
+        var kept = Enumerable.Range(0, columns.Count).ToList();
+        foreach (var drop in DropOrder)
+        {
+            if (1 + kept.Sum(Needed) <= width) break;
+            kept.Remove(columns.FindIndex(c => c.Header == drop));
+        }
+
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var i in kept)
+        {
+            var column = new TableColumn(columns[i].Header).NoWrap();
+            if (i > 0) column.RightAligned();
+            table.AddColumn(column);
+        }
+        for (var row = 0; row < rounds.Count; row++)
+        {
+            var isBest = rounds[row].Round == best;
+            table.AddRow(kept.Select(i => cells[i][row]).Select(c => isBest ? new Markup($"[bold yellow]{Markup.Escape(c)}[/]") : new Markup(Markup.Escape(c))));
         }
 
         var lines = new List<IRenderable>
@@ -59,6 +90,10 @@ public static class StatusView
         summary.Add($"teacher {tokens:N0} tokens, ${cost.ToString("0.0000", CultureInfo.InvariantCulture)}" +
                     (cached > 0 ? $" ({cached:N0} prompt tokens cached, saved ${saved.ToString("0.0000", CultureInfo.InvariantCulture)})" : ""));
         lines.Add(new Markup(Markup.Escape(string.Join(" · ", summary))));
+        if ((string?)run["bestRoundChosenOn"] is { } chosen) lines.Add(new Markup($"[grey]{Markup.Escape(chosen)}[/]"));
+        foreach (var r in Rounds(run))
+            if (r["teacherShortfall"] is JsonObject shortfall)
+                lines.Add(new Markup($"[red]round {(int?)r["round"]}: {Markup.Escape((string?)shortfall["cause"] ?? "")}.[/] [yellow]Fix:[/] {Markup.Escape((string?)shortfall["fix"] ?? "")}"));
         if (TeacherFaults(run) is { } faults) lines.Add(new Markup(Markup.Escape(faults)));
         if ((string?)run["stopReason"] is { } stop) lines.Add(new Markup($"[grey]stopped: {Markup.Escape(stop)}[/]"));
         if ((string?)run["failureReason"] is { } failure) lines.Add(new Markup($"[red]failed: {Markup.Escape(failure)}[/]"));

@@ -4,7 +4,7 @@ namespace Pgkd.Storage;
 /// Where a run keeps everything, in container <c>runs</c>:
 /// <code>
 /// runs/{runId}/manifest.json                      the run's durable state (ETag-guarded)
-/// runs/{runId}/data/seed-train.jsonl, seed-val.jsonl, test.jsonl
+/// runs/{runId}/data/seed-train.jsonl, seed-val.jsonl, test.jsonl, pool.jsonl
 /// runs/{runId}/data/round-{r}.jsonl               the teacher's accepted samples of round r (never overwritten)
 /// runs/{runId}/guidance/round-{r}.json            what the teacher is asked for in round r
 /// runs/{runId}/generations/round-{r}.json         the round's teacher usage and reject tallies
@@ -28,6 +28,8 @@ public static class RunBlobLayout
     /// <summary>The validation part that only judges rounds (early stopping, best round).</summary>
     public static string SelectionValidation(Guid runId) => $"{runId:D}/data/selection-val.jsonl";
     public static string Test(Guid runId) => $"{runId:D}/data/test.jsonl";
+    /// <summary>The run's own pool for the teacher emulator, which looks here for the run id a request names (its <c>user</c>).</summary>
+    public static string Pool(Guid runId) => $"{runId:D}/data/pool.jsonl";
     public static string RoundShard(Guid runId, int round) => $"{runId:D}/data/round-{Round(round)}.jsonl";
     public static string GenerationSummary(Guid runId, int round) => $"{runId:D}/generations/round-{Round(round)}.json";
 

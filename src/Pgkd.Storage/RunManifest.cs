@@ -1,6 +1,7 @@
 using Pgkd.Core.Data;
 using Pgkd.Core.Metrics;
 using Pgkd.Core.Run;
+using Pgkd.Core.Teacher;
 
 namespace Pgkd.Storage;
 
@@ -56,6 +57,8 @@ public sealed record RoundRecord(int Round)
     public decimal CachedSavingsUsd { get; init; }
     /// <summary><c>chat</c> (one request per batch of samples) or <c>batch</c> (the round through the Batch API).</summary>
     public string? TeacherApi { get; init; }
+    /// <summary>Why the teacher gave this round nothing although it answered (no samples, or only unknown labels), and the fix; null otherwise.</summary>
+    public TeacherShortfall? TeacherShortfall { get; init; }
     public string? CheckpointFolder { get; init; }
     public double? ExamplesPerSecond { get; init; }
     public double? ValidationLoss { get; init; }
@@ -76,6 +79,8 @@ public sealed record RunManifest
 {
     public required Guid RunId { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The build that created the run (<see cref="CodeVersion"/>); each step output names its own in blob metadata.</summary>
+    public string? Code { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
     public RunStatus Status { get; init; } = RunStatus.Running;
     public required IReadOnlyList<LabelDefinition> Labels { get; init; }
@@ -92,6 +97,11 @@ public sealed record RunManifest
     /// <summary>The validation data the teacher's report and hard negatives come from.</summary>
     public StoredDataset FeedbackData => FeedbackValidation ?? SeedValidation;
     public StoredDataset? Test { get; init; }
+    /// <summary>
+    /// The run's own pool of labeled texts for the local teacher emulator (<see cref="RunBlobLayout.Pool"/>), without the
+    /// texts of its seed, validation and test data; null: the emulator's default pool. A real teacher ignores it.
+    /// </summary>
+    public StoredDataset? Pool { get; init; }
     public IReadOnlyList<RoundRecord> Rounds { get; init; } = [];
     public int? BestRound { get; init; }
     /// <summary>Why the run stopped (patience, max rounds, budget), or why it failed or was cancelled.</summary>
@@ -115,6 +125,30 @@ public sealed record RunManifest
     public long CachedPromptTokens => Rounds.Sum(r => r.CachedPromptTokens);
     public decimal CachedSavingsUsd => Rounds.Sum(r => r.CachedSavingsUsd);
     public bool IsFinished => Status != RunStatus.Running;
+
+    /// <summary>
+    /// Which data and figure the best round was chosen on, in words, for the CLI and the report: a split run is judged
+    /// on its selection part, whose figures the per-round accuracy (the feedback part's) does not show. Null before a
+    /// best round exists.
+    /// </summary>
+    public string? BestRoundChosenOn
+    {
+        get
+        {
+            if (BestRound is not { } best) return null;
+            var round = Round(best);
+            var byLoss = Configuration.StoppingMetric == StoppingMetric.ValidationLoss;
+            var metric = byLoss ? "validation loss" : "accuracy";
+            static string Format(double? value, bool loss) => value is not { } v ? "–"
+                : loss ? v.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)
+                : (v * 100).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + "%";
+            return SelectionValidation is { } selection
+                ? $"best round {best} chosen on {metric} of the selection part ({selection.Count} texts): " +
+                  $"{Format(byLoss ? round.SelectionLoss : round.SelectionAccuracy, byLoss)}; per-round accuracy and macro-F1 are the feedback part's ({FeedbackData.Count} texts)"
+                : $"best round {best} chosen on {metric} of the whole validation set ({SeedValidation.Count} texts): " +
+                  $"{Format(byLoss ? round.ValidationLoss : round.Accuracy, byLoss)}";
+        }
+    }
 
     /// <summary>Adds or replaces the record of one round, keeping rounds in order.</summary>
     public RunManifest WithRound(RoundRecord record) => this with

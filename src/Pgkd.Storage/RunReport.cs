@@ -19,7 +19,8 @@ public sealed record RunReport(
     int? FeedbackExamples = null,
     int? SelectionExamples = null,
     long CachedPromptTokens = 0,
-    decimal CachedSavingsUsd = 0m)
+    decimal CachedSavingsUsd = 0m,
+    string? Code = null)
 {
     public static RunReport From(RunManifest manifest) => new(
         manifest.RunId,
@@ -33,9 +34,10 @@ public sealed record RunReport(
         manifest.TeacherCostUsd,
         manifest.CreatedAt,
         manifest.UpdatedAt,
-        manifest.Configuration.SelectionShare,
+        manifest.Configuration.SelectionShare ?? 0,
         manifest.FeedbackData.Count,
         manifest.SelectionValidation?.Count,
         manifest.CachedPromptTokens,
-        manifest.CachedSavingsUsd);
+        manifest.CachedSavingsUsd,
+        manifest.Code);
 }

@@ -38,7 +38,11 @@ public static class ChatCompletionsEndpoints
         var pool = TeacherPool.Load(options);
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddSingleton(pool);
-        builder.Services.AddSingleton(new TeacherEngine(pool, options));
+        var engine = new TeacherEngine(pool, options);
+        builder.Services.AddSingleton(engine);
+        builder.Services.AddHostedService<PoolWarmUp>();
+        builder.Services.AddSingleton(sp => new RunPools(engine, options, sp.GetRequiredService<ILogger<RunPools>>(),
+            sp.GetService<Azure.Storage.Blobs.BlobServiceClient>()));
         builder.Services.AddSingleton(new FaultInjector(options.Faults, options.Seed));
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<PromptCache>();
@@ -154,7 +158,8 @@ public static class ChatCompletionsEndpoints
                     return Results.Json(PromptFilteredError(), statusCode: 400);
             }
 
-            var reply = Reply(services.GetRequiredService<TeacherEngine>(), messages, runId, fault, format);
+            var engine = await services.GetRequiredService<RunPools>().EngineForAsync(runId, ctx.RequestAborted);
+            var reply = Reply(engine, messages, runId, fault, format);
             var content = reply.Content;
             var promptTokens = messages.Sum(x => TeacherPromptBuilder.EstimateTokens(x.Content) + 4);
             var completionTokens = TeacherPromptBuilder.EstimateTokens(content);

@@ -182,4 +182,73 @@ public sealed class CliCommandTests : IDisposable
         Assert.Contains("teacher retries 429 ×2, timeout ×1 · malformed replies: 1 repaired, 0 unusable · rejected duplicate 2", output);
         Assert.Equal("[green]" + new string('━', 5) + "[/][grey]" + new string('━', 5) + "[/]", StatusView.Bar(1, 2, 10));
     }
+
+    private static string RenderAt(JsonNode run, int width)
+    {
+        var text = new StringWriter();
+        var plain = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(text), Ansi = Spectre.Console.AnsiSupport.No, ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+        });
+        plain.Profile.Width = width;
+        plain.Write(StatusView.Render(run, width));
+        return text.ToString();
+    }
+
+    // The run of issue 21: 5 labels, a split validation set, a teacher that gave nothing.
+    private static JsonNode IssueRun() => JsonNode.Parse("""
+        {"runId":"0c5bd9a4-3d55-4a55-9a55-3c1b2f0e7d21","status":"Completed","configuration":{"maxRounds":2,"stoppingMetric":"Accuracy"},"bestRound":1,
+         "seedValidation":{"count":30},"feedbackValidation":{"count":15},"selectionValidation":{"count":15},
+         "bestRoundChosenOn":"best round 1 chosen on accuracy of the selection part (15 texts): 86.7%; per-round accuracy and macro-F1 are the feedback part's (15 texts)",
+         "rounds":[{"round":0,"requested":0,"accepted":0,"teacherTokens":0,"teacherCostUsd":0,"accuracy":0.6667,"macroF1":0.61,"validationLoss":1.2345,"selectionAccuracy":0.8},
+                   {"round":1,"requested":16,"accepted":0,"teacherTokens":12345,"teacherCostUsd":0.0123,"accuracy":0.6667,"macroF1":0.61,"validationLoss":1.2301,"selectionAccuracy":0.8667,
+                    "teacherShortfall":{"kind":"NoSamples","cause":"the teacher answered but returned no samples for the 16 requested: it has nothing for this run's labels","fix":"give it a pool (pgkd run --pool FILE)"}},
+                   {"round":2,"requested":16,"accepted":0,"teacherTokens":12345,"teacherCostUsd":0.0123,"accuracy":0.6667,"macroF1":0.61,"validationLoss":1.2299,"selectionAccuracy":0.8667}]}
+        """)!;
+
+    [Theory]
+    [InlineData(80)]
+    [InlineData(60)]
+    public void Status_fits_a_narrow_terminal_with_whole_headers_dropping_columns_in_the_stated_order(int width)
+    {
+        var output = RenderAt(IssueRun(), width);
+        var lines = output.Split('\n');
+        var header = lines.First(l => l.StartsWith('│'));
+        Assert.DoesNotContain("…", output);
+        Assert.All(lines.Where(l => l.StartsWith('╭') || l.StartsWith('│') || l.StartsWith('╰')), l => Assert.True(l.TrimEnd().Length <= width, $"{l.TrimEnd().Length} > {width}: {l}"));
+        // Whatever is shown is shown whole; what is left out goes in DropOrder's order.
+        var shown = header.Split('│', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        string[] all = ["round", "requested", "accepted", "rejected", "tokens", "cost (USD)", "val. loss", "accuracy", "macro-F1", "selection"];
+        Assert.All(shown, h => Assert.Contains(h, all));
+        var dropped = all.Except(shown).ToList();
+        Assert.Equal(StatusView.DropOrder.Take(dropped.Count), dropped.OrderBy(d => StatusView.DropOrder.ToList().IndexOf(d)));
+        Assert.Contains("accuracy", shown);
+        Assert.Contains("selection", shown);
+        if (width == 80) Assert.Equal(["requested", "tokens", "cost (USD)"], dropped); // in the header's order
+    }
+
+    [Fact]
+    public void Status_at_full_width_keeps_every_column_and_says_what_the_best_round_was_chosen_on_and_why_a_round_got_nothing()
+    {
+        var output = RenderAt(IssueRun(), 200);
+        foreach (var h in new[] { "requested", "tokens", "cost (USD)", "val. loss", "selection" }) Assert.Contains(h, output);
+        Assert.Contains("86.7%", output);   // the selection accuracy the best round was chosen on, in its row
+        Assert.Contains("best round 1 chosen on accuracy of the selection part (15 texts): 86.7%", output);
+        Assert.Contains("round 1: the teacher answered but returned no samples for the 16 requested", output);
+        Assert.Contains("Fix: give it a pool (pgkd run --pool FILE)", output);
+    }
+
+    [Fact]
+    public async Task A_pool_file_is_read_like_the_other_data_and_travels_in_the_request()
+    {
+        var files = ValidFiles();
+        var pool = Write("pool.jsonl", "{\"text\":\"Bonds slipped on Friday\",\"label\":\"business\"}\n");
+        var request = RunRequestBuilder.Build(new RunRequestBuilder.Files(files[1], files[3], null, files[5], pool), new JsonObject(), new JsonObject(), null);
+        Assert.Equal("""[{"text":"Bonds slipped on Friday","label":"Business"}]""", request["pool"]!.ToJsonString());
+
+        var bad = Write("bad-pool.jsonl", "{\"text\":\"Bonds slipped\",\"label\":\"Business\"}\n{\"text\":\"Rain all week\",\"label\":\"Weather\"}\n");
+        var result = await CliRunner.RunAsync(["run", .. files, "--pool", bad, "--gateway", CliRunner.ClosedGateway()]);
+        Assert.Equal(ExitCodes.Rejected, result.ExitCode);
+        Assert.Contains($"{bad} line 2:", result.Errors);
+    }
 }

@@ -152,4 +152,25 @@ public sealed class ReportHtmlTests
         var shard = "{\"text\":\"a\",\"label\":\"Sports\"}\n{\"text\":\"b\",\"label\":\"World\"}\n\n{\"text\":\"c\",\"label\":\"Sports\"}\n";
         Assert.Equal([1, 2, 0], RunReportModel.CountByLabel(shard, Labels));
     }
+
+    [Fact]
+    public void The_report_says_what_the_best_round_was_chosen_on_and_why_a_round_got_no_samples()
+    {
+        var model = Model();
+        var html = ReportHtml.RunReport(model);
+        // One validation set: chosen on its accuracy, with its size.
+        Assert.Contains("id=\"chosen-on\">best round 2 chosen on accuracy of the whole validation set (10 texts): 80.0%</p>", html);
+        Assert.DoesNotContain("teacher-shortfall", html);
+
+        var split = model.Manifest with
+        {
+            FeedbackValidation = new StoredDataset("f", 15, "h"), SelectionValidation = new StoredDataset("s", 15, "h"),
+            Rounds = model.Manifest.Rounds.Select(r => r.Round == 2 ? r with { SelectionAccuracy = 0.8667 } : r).ToList(),
+        };
+        var nothing = Pgkd.Core.Teacher.TeacherShortfall.Diagnose(16, 0, new Dictionary<string, int>());
+        split = split.WithRound(split.Round(1) with { Accepted = 0, RejectedByReason = new Dictionary<string, int>(), TeacherShortfall = nothing });
+        html = ReportHtml.RunReport(model with { Manifest = split });
+        Assert.Contains("best round 2 chosen on accuracy of the selection part (15 texts): 86.7%; per-round accuracy and macro-F1 are the feedback part&#39;s (15 texts)", html);
+        Assert.Matches("id=\"teacher-shortfall-1\">Round 1: the teacher answered but returned no samples for the 16 requested[^<]*<strong>Fix:</strong> [^<]*--pool FILE", html);
+    }
 }

@@ -26,17 +26,53 @@ public sealed class RunSubmissionTests
         Assert.Equal(2, submission.Configuration.MaxRounds);
         Assert.Equal(RunStrategy.RandomAugmentation, submission.Configuration.Strategy);
         Assert.Null(submission.Test);
-        // The default run splits validation per label into the feedback part (teacher) and the selection part (judge).
+        // Four validation texts: far below the 1,000 from which the default splits, so one set does both jobs, and the
+        // resolved share is what the run stores.
+        Assert.False(submission.ValidationParts.IsSplit);
+        Assert.Equal(0, submission.Configuration.SelectionShare);
+    }
+
+    [Fact]
+    public void A_given_selection_share_splits_validation_into_feedback_and_selection()
+    {
+        var submission = RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "configuration": {"selectionShare": 0.5} }"""));
         Assert.True(submission.ValidationParts.IsSplit);
         Assert.Equal(2, submission.ValidationParts.Feedback.Count);
         Assert.Equal(["Sports", "World"], submission.ValidationParts.Selection.Examples.Select(e => e.Label).Order());
     }
 
     [Fact]
+    public void The_default_selection_share_follows_the_size_of_the_validation_set()
+    {
+        string Lines(int n) => JsonSerializer.Serialize(string.Join("\n", Enumerable.Range(0, n).Select(i =>
+            JsonSerializer.Serialize(new { text = $"validation text number {i}", label = i % 2 == 0 ? "World" : "Sports" }))));
+        var small = RunSubmissionParser.Parse(Request($$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Lines(RunConfiguration.MinValidationForSplit - 1)}} }"""));
+        Assert.Equal(0, small.Configuration.SelectionShare);
+        Assert.False(small.ValidationParts.IsSplit);
+        var large = RunSubmissionParser.Parse(Request($$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Lines(RunConfiguration.MinValidationForSplit)}} }"""));
+        Assert.Equal(RunConfiguration.DefaultSelectionShare, large.Configuration.SelectionShare);
+        Assert.Equal(RunConfiguration.MinValidationForSplit / 2, large.ValidationParts.Selection.Count);
+    }
+
+    [Fact]
+    public void A_pool_is_checked_line_by_line_and_loses_the_runs_own_texts()
+    {
+        var submission = RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "pool": [{"text": "Ministers sign a treaty", "label": "World"}, {"text": " Summit  talks stall", "label": "world"}, {"text": "The team won the cup", "label": "Sports"}, {"text": "A late winner", "label": "Sports"}] }"""));
+        // The validation text (extra spaces) and the training text are gone, compared normalised: the teacher must not hand them back.
+        Assert.Equal(["Ministers sign a treaty", "A late winner"], submission.Pool!.Examples.Select(e => e.Text));
+
+        var error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "pool": "{\"text\": \"Ministers sign a treaty\", \"label\": \"World\"}\n{\"text\": \"Rain all week\", \"label\": \"Weather\"}" }""")));
+        Assert.Contains(error.Problems, p => p.StartsWith("pool line 2:", StringComparison.Ordinal) && p.Contains("Weather"));
+    }
+
+    [Fact]
     public void A_validation_set_too_small_to_split_is_refused_naming_the_label_and_the_way_out()
     {
         var error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
-            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": [{"text": "Summit talks stall", "label": "World"}, {"text": "Striker scores twice", "label": "Sports"}, {"text": "Keeper saves a penalty", "label": "Sports"}]}""")));
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": [{"text": "Summit talks stall", "label": "World"}, {"text": "Striker scores twice", "label": "Sports"}, {"text": "Keeper saves a penalty", "label": "Sports"}], "configuration": {"selectionShare": 0.5} }""")));
         var problem = Assert.Single(error.Problems);
         Assert.StartsWith("validation: selectionShare 0.5 leaves the feedback part", problem);
         Assert.Contains("\"World\"", problem);

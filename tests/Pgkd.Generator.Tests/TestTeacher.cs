@@ -13,7 +13,7 @@ internal static class TestTeacher
     public const string Key = "generator-test-key";
     public const string Model = "gpt-4o-mini";
 
-    public static string DemoFile(string name) => Path.Combine(SharedData.DemoDataDirectory, name);
+    public static string DemoFile(string name) => Path.Combine(SharedData.DemoDataDirectory, "news", name);
 
     public static Task<TeacherEmulatorServer> StartEmulatorAsync(params (string Key, string? Value)[] extra)
     {

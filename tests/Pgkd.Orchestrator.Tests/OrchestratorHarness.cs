@@ -75,7 +75,7 @@ public sealed class OrchestratorHarness : IAsyncDisposable
     }
 
     /// <summary>A run as the gateway stores it: 3 labels, <paramref name="maxRounds"/> teacher rounds, optionally a test set.</summary>
-    public async Task<Guid> CreateRunAsync(int maxRounds = 2, bool withTest = true, string mode = "head")
+    public async Task<Guid> CreateRunAsync(int maxRounds = 2, bool withTest = true, string mode = "head", RunStrategy strategy = RunStrategy.Pgkd)
     {
         var runId = Guid.NewGuid();
         var manifest = new RunManifest
@@ -83,7 +83,7 @@ public sealed class OrchestratorHarness : IAsyncDisposable
             RunId = runId,
             CreatedAt = DateTimeOffset.UnixEpoch,
             Labels = Labels.Select(l => new LabelDefinition(l)).ToList(),
-            Configuration = RunConfiguration.Default with { MaxRounds = maxRounds, SamplesPerRound = 12, SelectionShare = 0, Seed = 7 },
+            Configuration = RunConfiguration.Default with { MaxRounds = maxRounds, SamplesPerRound = 12, SelectionShare = 0, Seed = 7, Strategy = strategy },
             Student = new StudentSettings { Mode = mode },
             SeedTrain = new StoredDataset(RunBlobLayout.SeedTrain(runId), 12, "t"),
             SeedValidation = new StoredDataset(RunBlobLayout.SeedValidation(runId), 10, "v"),
@@ -170,6 +170,9 @@ public sealed class Script
     /// <summary>Accuracy of the student after each round's training (the evaluation the planner reads), by round.</summary>
     public Func<int, int> CorrectOfTen { get; set; } = round => Math.Min(5 + round, 10);
 
+    /// <summary>Teacher samples accepted of the 12 requested, by round (the rest rejected as duplicates); 0: the teacher returned nothing.</summary>
+    public Func<int, int> AcceptedOfTwelve { get; set; } = _ => 10;
+
     public ConcurrentBag<object> Handled { get; } = [];
 
     /// <summary>Every message published, in order.</summary>
@@ -212,8 +215,9 @@ public sealed class StepServices(Script script, RunStore store) : IConsumer<Gene
     {
         var m = context.Message;
         await ActAsync("generate", m.Round);
-        await AnswerAsync(context, new RoundGenerated(m.RunId, m.Round, m.IdempotencyKey, m.ShardUri, 12, 10,
-            new Dictionary<string, int> { ["duplicate"] = 2 }, 1000, 500, 0.01m, 1.5, TeacherCalls: 1));
+        var accepted = script.AcceptedOfTwelve(m.Round);
+        await AnswerAsync(context, new RoundGenerated(m.RunId, m.Round, m.IdempotencyKey, m.ShardUri, 12, accepted,
+            accepted == 0 ? new Dictionary<string, int>() : new Dictionary<string, int> { ["duplicate"] = 12 - accepted }, 1000, 500, 0.01m, 1.5, TeacherCalls: 1));
     }
 
     public async Task Consume(ConsumeContext<TrainRound> context)

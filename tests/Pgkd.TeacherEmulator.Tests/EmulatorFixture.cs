@@ -19,7 +19,7 @@ internal static class Emulators
         [("Emulator:Policy:MinAgreement", "0"), ("Emulator:Policy:MaxPairCosine", "1")];
     public const string Model = "gpt-4o-mini";
 
-    public static string DemoFile(string name) => Path.Combine(SharedData.DemoDataDirectory, name);
+    public static string DemoFile(string name) => Path.Combine(SharedData.DemoDataDirectory, "news", name);
 
     public static Dictionary<string, string?> Settings(params (string Key, string? Value)[] extra)
     {

@@ -72,13 +72,13 @@ public sealed class CliFunctionalTests(DistillationRunFixture run, ITestOutputHe
         Assert.True(models.Exit == 0, models.Errors);
         Assert.Contains($"{run.RunId}/round-{(int)run.Run["bestRound"]!}", models.Output);
 
-        var one = await Pgkd("classify", "The central bank raised interest rates again", "--run", run.RunId.ToString());
+        var one = await Pgkd("classify", "My parcel is a week late", "--run", run.RunId.ToString());
         Assert.True(one.Exit == 0, one.Errors);
         Assert.Contains($"model {run.RunId}/round-", one.Output);
         Assert.Contains(Labels, label => one.Output.Contains($"│ {label} ", StringComparison.Ordinal));
 
         var file = Path.Combine(_dir, "texts.txt");
-        await File.WriteAllLinesAsync(file, ["Striker scores twice in the derby", "", "New chip doubles battery life", "Elections called after the coalition collapsed"]);
+        await File.WriteAllLinesAsync(file, ["The lamp arrived with a cracked base", "", "Where is the refund for my coat?", "Please cancel my order before it ships"]);
         var many = await Pgkd("classify", "--file", file);
         Assert.True(many.Exit == 0, many.Errors);
         Assert.Equal(3, Regex.Matches(many.Output, @"│\s+\d+ │").Count);

@@ -22,7 +22,11 @@ public static class DemoRun
         ["train"] = await File.ReadAllTextAsync(Data("seed_train.jsonl")),
         ["validation"] = await File.ReadAllTextAsync(Data("seed_val.jsonl")),
         ["test"] = await File.ReadAllTextAsync(Data("test.jsonl")),
-        ["configuration"] = new JsonObject { ["maxRounds"] = maxRounds, ["samplesPerRound"] = samplesPerRound, ["seed"] = seed },
+        // The demo's own pool: the emulator's default pool (AG News where ../shared/data has it) knows none of its labels.
+        ["pool"] = await File.ReadAllTextAsync(Data("pool.jsonl")),
+        // The split given on purpose: the demo's 60 validation texts alone would not split by default, and the tests
+        // cover the feedback/selection path end to end.
+        ["configuration"] = new JsonObject { ["maxRounds"] = maxRounds, ["samplesPerRound"] = samplesPerRound, ["seed"] = seed, ["selectionShare"] = 0.5 },
         ["student"] = new JsonObject { ["mode"] = "head", ["epochsPerRound"] = 15 },
     };
 }

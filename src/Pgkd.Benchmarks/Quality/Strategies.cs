@@ -18,7 +18,8 @@ public static class Strategies
 
     public static readonly IReadOnlyList<Strategy> All =
     [
-        new("seed-only", "the student trained on the seed data only (round 0)", true, c => c),
+        // Pinned to the split the published tables were measured with (the product's default now follows the validation size).
+        new("seed-only", "the student trained on the seed data only (round 0)", true, c => c with { SelectionShare = 0.5 }),
         new(Pgkd, "PGKD as in the paper: validation report + hard negatives; one validation set (feedback and selection)", false,
             c => c with { SelectionShare = 0 }),
         new("pgkd-split", "PGKD with the validation data split 50/50: the feedback part goes to the teacher, the selection part judges rounds", false,

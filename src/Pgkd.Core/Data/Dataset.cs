@@ -39,6 +39,9 @@ public sealed class Dataset
         return new Dataset(_examples.Where(e => seen.Add(TextHash.Of(e.Text))));
     }
 
+    /// <summary>The examples whose normalised text (<see cref="TextHash"/>) is not in <paramref name="hashes"/>.</summary>
+    public Dataset Without(IReadOnlySet<string> hashes) => new(_examples.Where(e => !hashes.Contains(TextHash.Of(e.Text))));
+
     /// <summary>This dataset followed by <paramref name="more"/> (e.g. a round's accepted teacher samples).</summary>
     public Dataset Append(IEnumerable<LabeledExample> more) => new(_examples.Concat(more));
 

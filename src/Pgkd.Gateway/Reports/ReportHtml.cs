@@ -102,7 +102,9 @@ public static class ReportHtml
             .Append(m.SelectionValidation is { } sel
                 ? $" · validation split: {m.FeedbackData.Count} feedback (shown to the teacher), {sel.Count} selection (judges rounds)"
                 : " · one validation set (feedback and selection)")
+            .Append(m.Pool is { } pool ? $" · teacher emulator pool: this run's own ({pool.Count} texts)" : "")
             .Append(m.StopReason is { } stop ? $" · stopped: {E(stop)}" : "")
+            .Append(m.Code is { } code ? $" · code <span class=\"mono\">{E(code)}</span>" : "")
             .Append("</p>");
         if (m.FailureReason is { } failure) body.Append($"<p class=\"error\">Failed: {E(failure)}</p>");
 
@@ -117,6 +119,11 @@ public static class ReportHtml
             .Append(Card("cached prompt tokens", $"{m.CachedPromptTokens.ToString("N0", CultureInfo.InvariantCulture)} (saved {Usd(m.CachedSavingsUsd)})", "teacher-cached"))
             .Append("</div>");
         if (TeacherLine(m) is { } teacher) body.Append($"<p class=\"muted\" id=\"teacher-behaviour\">{E(teacher)}</p>");
+        if (m.BestRoundChosenOn is { } chosen) body.Append($"<p class=\"muted\" id=\"chosen-on\">{E(chosen)}</p>");
+        // A round the teacher gave nothing although it answered: the cause and the fix, where the user looks first.
+        foreach (var r in m.Rounds.Where(r => r.TeacherShortfall is not null))
+            body.Append($"<p class=\"error teacher-shortfall\" id=\"teacher-shortfall-{r.Round}\">Round {r.Round}: {E(r.TeacherShortfall!.Cause)}. ")
+                .Append($"<strong>Fix:</strong> {E(r.TeacherShortfall.Fix)}</p>");
 
         body.Append("<h2>Per round</h2><div class=\"charts\">")
             .Append(Panel(SvgCharts.Line("chart-quality", "Validation accuracy and macro-F1", names,

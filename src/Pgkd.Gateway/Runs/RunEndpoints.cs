@@ -85,6 +85,7 @@ public static class RunEndpoints
         var feedback = parts.IsSplit ? await StoreDatasetAsync(store, RunBlobLayout.FeedbackValidation(runId), parts.Feedback, cancellationToken) : null;
         var selection = parts.IsSplit ? await StoreDatasetAsync(store, RunBlobLayout.SelectionValidation(runId), parts.Selection, cancellationToken) : null;
         var test = submission.Test is null ? null : await StoreDatasetAsync(store, RunBlobLayout.Test(runId), submission.Test, cancellationToken);
+        var pool = submission.Pool is null ? null : await StoreDatasetAsync(store, RunBlobLayout.Pool(runId), submission.Pool, cancellationToken);
         try
         {
             await store.CreateManifestAsync(new RunManifest
@@ -92,6 +93,7 @@ public static class RunEndpoints
                 RunId = runId,
                 CreatedAt = now,
                 UpdatedAt = now,
+                Code = CodeVersion.Current,
                 Labels = submission.Labels.Labels,
                 Configuration = submission.Configuration,
                 Student = submission.Student,
@@ -101,6 +103,7 @@ public static class RunEndpoints
                 FeedbackValidation = feedback,
                 SelectionValidation = selection,
                 Test = test,
+                Pool = pool,
             }, cancellationToken);
         }
         catch (StoredDataConflictException) when (replay)

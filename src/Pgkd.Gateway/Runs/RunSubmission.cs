@@ -10,7 +10,8 @@ namespace Pgkd.Gateway.Runs;
 /// <summary>
 /// <c>POST /v1/runs</c> as JSON. Datasets come inline, either as arrays of <c>{"text","label"}</c> objects or as
 /// one JSONL string; labels as names or <c>{"name","description"}</c> objects. The configuration takes
-/// <see cref="RunConfiguration"/>'s fields; omitted ones keep their defaults.
+/// <see cref="RunConfiguration"/>'s fields; omitted ones keep their defaults. <c>pool</c> (optional, same forms) is the
+/// run's own labeled texts for the local teacher emulator to answer from.
 /// </summary>
 public sealed record RunRequest(
     JsonElement Labels,
@@ -19,11 +20,15 @@ public sealed record RunRequest(
     JsonElement? Test = null,
     RunConfiguration? Configuration = null,
     StudentSettings? Student = null,
-    string? Task = null);
+    string? Task = null,
+    JsonElement? Pool = null);
 
-/// <summary>A run that passed every check: nothing is stored before this exists.</summary>
+/// <summary>
+/// A run that passed every check: nothing is stored before this exists. The configuration's selection share is
+/// resolved; <paramref name="Pool"/> holds no text of the train, validation or test data.
+/// </summary>
 public sealed record RunSubmission(LabelSet Labels, Dataset Train, Dataset Validation, Dataset? Test, RunConfiguration Configuration,
-    StudentSettings Student, string TaskDescription, ValidationParts ValidationParts);
+    StudentSettings Student, string TaskDescription, ValidationParts ValidationParts, Dataset? Pool = null);
 
 /// <summary>Every problem with a submission, each naming the field and, for data, the line.</summary>
 public sealed class RunSubmissionException(IReadOnlyList<string> problems)
@@ -57,6 +62,11 @@ public static class RunSubmissionParser
         var test = request.Test is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } t
             ? ReadDataset(t, "test", labels, maxText, problems)
             : null;
+        var pool = request.Pool is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } p
+            ? ReadDataset(p, "pool", labels, maxText, problems)
+            : null;
+        if (pool is { Count: 0 }) problems.Add("pool: the pool is empty; leave it out to use the teacher emulator's own pool");
+        if (validation is not null) config = config.WithSelectionShareFor(validation.Count);
 
         if (train is not null)
         {
@@ -86,7 +96,16 @@ public static class RunSubmissionParser
         if (task.Length > 1000) problems.Add($"task: at most 1000 characters, was {task.Length}");
 
         if (problems.Count > 0) throw new RunSubmissionException(problems);
-        return new RunSubmission(labels, train!, validation!, test, config, student, task, parts!);
+        // The teacher must never hand back the run's own data: its seed texts would be duplicates, and validation or
+        // test texts would leak held-out data (the generator would reject them anyway, wasting the round's samples).
+        if (pool is not null)
+        {
+            var own = train!.TextHashes();
+            own.UnionWith(validation!.TextHashes());
+            if (test is not null) own.UnionWith(test.TextHashes());
+            pool = pool.Without(own);
+        }
+        return new RunSubmission(labels, train!, validation!, test, config, student, task, parts!, pool);
     }
 
     /// <summary>"MaxRounds must be ..." becomes "maxRounds must be ...": the field as the request spells it.</summary>

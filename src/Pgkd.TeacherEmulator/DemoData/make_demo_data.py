@@ -1,168 +1,172 @@
 #!/usr/bin/env python3
-"""Writes the project's own small demo dataset (original texts, written for PgkdAspire, not copied from
-any corpus): short news-like sentences over World, Sports, Business and Sci/Tech, built from
-hand-written templates and slot fillers with a fixed seed, then split into pool / seed_train /
-seed_val / test JSONL files. Run it from this folder; the output is committed, so nothing runs it at
-build time."""
-import json, random
+"""Writes the project's demo dataset: customer messages to an online shop's support desk, six intents with
+confusable pairs (Refund vs Return, Damaged item vs Wrong item, Late delivery vs Cancel order). Every sentence
+is original, written for PgkdAspire from hand-made templates and slot fillers (no corpus, no third-party
+text), with a fixed seed. The split is made so that the demo shows what PGKD is about: the seed training set
+is small (4 a class) and covers only some of each class's phrasings, so the round-0 student is visibly wrong
+on validation, and the pool (what the emulated teacher answers from) covers all of them, so the teacher's
+samples aimed at the hard negatives lift accuracy round after round.
 
-rng = random.Random(20261125)
+Run it from this folder; the output is committed, so nothing runs it at build time. The 4-topic news set
+the demo used before lives in news/ (the emulator's unit tests use it)."""
+import json, random, re
 
-WORLD = {
-    "t": [
-        "{leader} of {country} meets {other} leaders to discuss {issue}.",
-        "Talks between {country} and {country2} on {issue} resume after a {time} pause.",
-        "Thousands march in the capital of {country} to protest {protest}.",
-        "The {body} votes to send observers to {country} ahead of {event}.",
-        "Flooding in northern {country} forces {num} families from their homes.",
-        "{country} recalls its ambassador from {country2} over {issue}.",
-        "Parliament in {country} approves a new {law} after a long night of debate.",
-        "Aid convoys reach {region} of {country} as the ceasefire holds for a {time}.",
-        "Voters in {country} head to the polls in a closely watched {event}.",
-        "Foreign ministers from {num} nations gather in {city} to discuss {issue}.",
+rng = random.Random(20261129)
+
+ITEMS = ["the blue kettle", "my running shoes", "the desk lamp", "a winter coat", "the phone case", "the coffee grinder",
+         "two bath towels", "the bike helmet", "a pair of headphones", "the garden hose", "the wool scarf",
+         "the baby monitor", "a set of saucepans", "the yoga mat", "the electric toothbrush", "the bookshelf",
+         "the rain jacket", "a box of candles", "the office chair", "the travel mug"]
+ORDER = ["order 48213", "order 51907", "my order from Monday", "order 60442", "my last order", "order 39125",
+         "the order I placed online", "order 77310"]
+TIME = ["two weeks ago", "last Tuesday", "on the 3rd", "ten days ago", "yesterday", "at the weekend", "a month ago",
+        "on Friday"]
+AMOUNT = ["$24.99", "$89", "$12.50", "$140", "$35", "$61.20"]
+HELLO = ["", "", "", "Hi, ", "Hello, ", "Good morning, ", "Quick question: ", "Hi there, "]
+BYE = ["", "", "", " Thanks.", " Thank you!", " Please help.", " Cheers, Sam", " Kind regards."]
+
+CLASSES = {
+    "Refund": [
+        "I sent {item} back {time} and still haven't seen the money on my card.",
+        "when will the refund for {order} reach my account?",
+        "you said I'd get my money back for {item}, but nothing has arrived yet.",
+        "please refund the {amount} I paid for {item}.",
+        "the refund for {item} was {amount} short of what I paid.",
+        "I was charged twice for {order}; I want the second payment paid back.",
+        "my return of {item} was received {time}, so how long until the credit shows on my card?",
+        "the price of {item} dropped the day after I bought it. Can I get the difference back?",
+        "I cancelled {order} {time} but the payment of {amount} hasn't been reversed.",
+        "can the refund for {item} go to a different card? The old one is closed.",
+        "it's been ten working days since you approved my refund for {item}.",
+        "I'd rather have store credit than cash back for {item}. Can you change my refund?",
+        "your email says my refund of {amount} was issued {time}, but my bank shows nothing.",
+        "I paid {amount} for delivery of {order} and it came late, so I want the delivery fee refunded.",
     ],
-    "leader": ["The president", "The prime minister", "The foreign minister", "The new chancellor", "The interim leader"],
-    "country": ["Norland", "Velmora", "the Republic of Tessar", "Kandoria", "Ostravia", "Marenga", "Lusvania", "Qaristan"],
-    "country2": ["its southern neighbour", "a former ally", "the island state of Pella", "Brevonia", "the Duchy of Arlen"],
-    "other": ["regional", "European", "African", "Pacific", "neighbouring"],
-    "issue": ["border security", "refugee flows", "a disputed river dam", "fishing rights", "a prisoner exchange", "climate aid", "a trade corridor"],
-    "time": ["two-week", "month-long", "three-day", "week"],
-    "protest": ["rising fuel prices", "a contested election result", "new press restrictions", "the closure of rural hospitals"],
-    "body": ["United Nations", "regional security council", "African Union", "Council of Europe"],
-    "event": ["next month's election", "a constitutional referendum", "the presidential runoff", "local elections"],
-    "num": ["3,000", "12", "several hundred", "40", "dozens of"],
-    "law": ["electoral law", "anti-corruption bill", "citizenship law", "budget for the armed forces"],
-    "region": ["the eastern provinces", "the coastal region", "the mountain districts", "the capital's outskirts"],
-    "city": ["Geneva", "Nairobi", "Jakarta", "Vienna", "Lima"],
+    "Return": [
+        "how do I send {item} back? It doesn't fit.",
+        "can you email me a return label for {order}?",
+        "is it too late to return {item} I bought {time}?",
+        "I want to swap {item} for a bigger size.",
+        "where is the nearest drop-off point for returns?",
+        "do I need the original box to return {item}?",
+        "I changed my mind about {item}. What's the return process?",
+        "the return form on your website won't accept {order}.",
+        "can I bring {item} back to a shop instead of posting it?",
+        "I'd like to return {item} and get my money back.",
+        "who pays the postage if I send {item} back?",
+        "my return label for {item} expired before I could post it.",
+        "can I exchange {item} for a different colour?",
+        "I bought {item} as a gift. Can my friend return it without the receipt?",
+    ],
+    "Late delivery": [
+        "{order} was due {time} and still hasn't arrived.",
+        "the tracking for {item} hasn't moved in four days.",
+        "where is my parcel? It reached the depot {time} and hasn't moved since.",
+        "the courier says {item} was delivered but there's nothing at my door.",
+        "you promised next-day delivery for {item} and it's now day three.",
+        "is {order} lost? The estimated date keeps changing.",
+        "I need {item} by Friday. Will it get here in time?",
+        "my delivery window for {order} was this morning and nobody came.",
+        "still waiting for {item} that I ordered {time}.",
+        "if {order} isn't here by tomorrow, what can you do?",
+        "the delivery date for {item} moved again, for the third time.",
+        "{order} went out for delivery {time} and nothing has come.",
+    ],
+    "Damaged item": [
+        "{item} arrived with a crack down the side.",
+        "the box was crushed and {item} inside is dented.",
+        "{item} stopped working after one day.",
+        "one of the legs on {item} snapped as I unpacked it.",
+        "{item} came scratched all over the front.",
+        "the parcel rattled and {item} was in pieces when I opened it.",
+        "{item} leaks from the bottom.",
+        "there's a tear in the seam of {item}.",
+        "the switch on {item} is broken out of the box.",
+        "{item} arrived broken. Can I get a replacement?",
+        "{item} from {order} has a burn mark and smells of smoke.",
+        "the handle of {item} came off the first time I used it.",
+    ],
+    "Wrong item": [
+        "I ordered {item} but received {item2}.",
+        "the parcel for {order} had someone else's things in it.",
+        "you sent me the wrong size of {item}.",
+        "{item} came in red, but I chose black.",
+        "{order} arrived without {item}: it isn't in the box.",
+        "the parcel has my name on it but inside is {item2}, which I never ordered.",
+        "I got two of {item} and none of {item2}.",
+        "this isn't the model I paid for: {item} is the older version.",
+        "the box says {item} but the thing inside is {item2}.",
+        "I received {item2} instead of {item} in {order}.",
+        "{order} was meant to have three items and only {item} came.",
+        "the colour and size of {item} don't match what I picked.",
+    ],
+    "Cancel order": [
+        "please cancel {order} before it ships.",
+        "I ordered {item} by mistake. Can you stop the order?",
+        "how do I cancel an order I placed {time}?",
+        "I found {item} cheaper elsewhere, so please cancel my purchase.",
+        "can I cancel just {item} and keep the rest of {order}?",
+        "the cancel button is greyed out for {order}.",
+        "don't send {item}, I no longer need it.",
+        "I placed {order} twice by accident. Cancel the second one, please.",
+        "I'd like to call off {order}; it hasn't left the warehouse yet.",
+        "is it still possible to cancel {item}? I ordered it {time}.",
+        "{order} is taking too long to ship, so I want to cancel it.",
+        "stop {order} please, I typed the wrong address.",
+    ],
 }
 
-SPORTS = {
-    "t": [
-        "{team} beat {team2} {score} to move top of the {league}.",
-        "{player} scores twice as {team} come from behind against {team2}.",
-        "Injury keeps {player} out of {team}'s {match}.",
-        "{team} sign {pos} {player} on a {years}-year contract.",
-        "Rain delays the {tourn} final for {hours} hours.",
-        "{player} wins the {tourn} in straight sets.",
-        "The coach of {team} resigns after a {num}-match losing streak.",
-        "{player} breaks the {event} record at the {meet}.",
-        "{team} clinch the title with {num} games to spare.",
-        "Fans cheer as {team} lift the cup for the first time in {years} decades.",
-    ],
-    "team": ["the Harbor City Hawks", "Redvale United", "the Northside Rovers", "FC Altamar", "the Granite Bears", "Lakeport Athletic", "the Desert Foxes"],
-    "team2": ["their local rivals", "the defending champions", "a weakened Eastfield side", "the league leaders", "the visiting Mariners"],
-    "score": ["2-1", "3-0", "98-91", "4-3", "27-24", "1-0"],
-    "league": ["first division", "conference standings", "national league", "group table"],
-    "player": ["striker Tomas Ilvo", "guard Dana Reyes", "veteran Anil Kapoor", "teenager Mia Sorensen", "captain Luca Ferrante", "sprinter Ade Okafor"],
-    "match": ["cup semi-final", "season opener", "derby on Sunday", "playoff game"],
-    "pos": ["midfielder", "goalkeeper", "point guard", "fast bowler", "winger"],
-    "years": ["two", "three", "four", "five"],
-    "tourn": ["city open", "national championship", "coastal classic", "indoor masters"],
-    "hours": ["two", "three", "four"],
-    "num": ["six", "eight", "ten", "five"],
-    "event": ["400 metres", "long jump", "marathon course", "200 metres freestyle"],
-    "meet": ["national trials", "indoor games", "university championships", "season's opening meet"],
+DESCRIPTIONS = {
+    "Refund": "the customer wants money paid back, or asks where a refund is",
+    "Return": "the customer wants to send an item back or exchange it, or asks how returns work",
+    "Late delivery": "an order has not arrived on time, or its tracking is stuck",
+    "Damaged item": "an item arrived broken, damaged or faulty",
+    "Wrong item": "the parcel held a different, wrong-size or wrong-colour item, or an item is missing from it",
+    "Cancel order": "the customer wants to cancel an order, or part of one, before it is delivered",
 }
 
-BUSINESS = {
-    "t": [
-        "{company} shares rise {pct} after {news}.",
-        "{company} to cut {num} jobs as {reason}.",
-        "Central bank of {country} holds interest rates at {rate} percent.",
-        "{company} agrees to buy {company2} for {money}.",
-        "Oil prices {move} as traders weigh {factor}.",
-        "{company} reports a {quarter} loss on {reason2}.",
-        "Retail sales {move2} in {month}, beating forecasts.",
-        "Investors sell {asset} as inflation fears return.",
-        "{company} raises its full-year outlook on {news2}.",
-        "Regulators fine {company} {money} over {breach}.",
-    ],
-    "company": ["Brightwell Foods", "Corvan Motors", "Tessaline Bank", "Northpeak Airlines", "Halvorsen Steel", "Quill Retail Group", "Meridian Insurance"],
-    "company2": ["a smaller rival", "a regional grocery chain", "a logistics start-up", "its biggest supplier"],
-    "pct": ["4 percent", "12 percent", "nearly 8 percent", "2.5 percent"],
-    "news": ["strong holiday sales", "a surprise profit", "a new supply deal", "upbeat guidance"],
-    "news2": ["cheaper raw materials", "strong export demand", "cost savings", "higher ticket prices"],
-    "num": ["1,200", "450", "3,000", "800"],
-    "reason": ["demand slows", "it closes two plants", "costs climb", "it moves work overseas"],
-    "reason2": ["higher fuel costs", "weak demand in Asia", "a one-off legal charge", "falling prices"],
-    "country": ["Norland", "Velmora", "Kandoria", "Marenga"],
-    "rate": ["3.5", "4.25", "5", "2.75"],
-    "money": ["$2.1 billion", "$480 million", "$75 million", "$1.3 billion"],
-    "move": ["climb", "slip", "jump", "fall sharply"],
-    "move2": ["rise 0.6 percent", "edge up", "grow for a third month", "rebound"],
-    "factor": ["supply cuts", "a weaker dollar", "rising stockpiles", "slower factory output"],
-    "quarter": ["second-quarter", "third-quarter", "first-quarter", "fourth-quarter"],
-    "month": ["March", "July", "October", "December"],
-    "asset": ["government bonds", "bank stocks", "technology shares", "the currency"],
-    "breach": ["misleading fees", "late reporting", "price fixing", "weak money-laundering checks"],
-}
 
-SCITECH = {
-    "t": [
-        "{org} unveils a {device} that {feature}.",
-        "Researchers at {uni} find that {finding}.",
-        "A new {software} update fixes a flaw that let attackers {attack}.",
-        "{org} launches a satellite to study {target}.",
-        "Scientists sequence the genome of {organism}.",
-        "{org} releases an open-source tool for {task}.",
-        "Astronomers spot {object} orbiting a nearby star.",
-        "A start-up shows a battery that {feature2}.",
-        "{uni} team builds a robot that can {skill}.",
-        "Hackers target {target2} with a new strain of {malware}.",
-    ],
-    "org": ["Orbitel", "the national space agency", "Nexa Systems", "Lumen Labs", "Quantix", "Helio Devices"],
-    "device": ["folding tablet", "low-power chip", "smart watch", "home router", "pocket projector"],
-    "feature": ["runs a week on one charge", "translates speech offline", "doubles download speeds", "tracks sleep with radar"],
-    "feature2": ["charges in five minutes", "lasts twice as long", "uses no cobalt", "works in freezing cold"],
-    "uni": ["Northbridge University", "the Institute of Applied Physics", "Caldera Tech", "a university lab in Velmora"],
-    "finding": ["a common soil bacterium breaks down plastic", "bees can count to five", "a cheap catalyst splits water", "ancient ice holds living microbes"],
-    "software": ["browser", "phone operating system", "email client", "database"],
-    "attack": ["read private messages", "take over a device remotely", "steal saved passwords", "crash the system"],
-    "target": ["polar ice", "solar storms", "ocean temperatures", "deforestation"],
-    "target2": ["online banking users", "hospital networks", "smart home cameras", "small web shops"],
-    "organism": ["a deep-sea squid", "the giant tortoise", "a drought-tolerant wheat", "a glowing mushroom"],
-    "task": ["training language models", "detecting fake images", "mapping city traffic", "compressing video"],
-    "object": ["an Earth-sized planet", "a comet with two tails", "a ring of dust", "a gas giant"],
-    "skill": ["fold laundry", "climb stairs", "sort recycling", "pick ripe fruit"],
-    "malware": ["ransomware", "spyware", "a password-stealing worm", "a banking trojan"],
-}
+def fill(template):
+    item = rng.choice(ITEMS)
+    item2 = rng.choice([i for i in ITEMS if i != item])
+    slots = {"item": item, "item2": item2, "order": rng.choice(ORDER), "time": rng.choice(TIME), "amount": rng.choice(AMOUNT)}
+    body = re.sub(r"\{(\w+)\}", lambda m: slots[m.group(1)], template)
+    hello = rng.choice(HELLO)
+    body = body[0].upper() + body[1:] if not hello else body
+    return hello + body + rng.choice(BYE)
 
-import re
-def fill(spec):
-    tpl = rng.choice(spec["t"])
-    return re.sub(r"\{(\w+)\}", lambda m: rng.choice(spec[m.group(1)]), tpl)
 
-def capitalize(s):
-    return s[0].upper() + s[1:]
+# Per class: the seed training texts come from 4 of its phrasings (one text each), so the round-0 student has seen
+# only a few ways of saying each intent; validation, test and the pool draw from every phrasing.
+SEED_TEMPLATES, VAL, TEST, POOL = 4, 10, 20, 70
+split = {"seed_train": [], "seed_val": [], "test": [], "pool": []}
+seen = set()
 
-PER_CLASS = 80
-rows = []
-for label, spec in [("World", WORLD), ("Sports", SPORTS), ("Business", BUSINESS), ("Sci/Tech", SCITECH)]:
-    seen = set()
-    while len(seen) < PER_CLASS:
-        t = capitalize(fill(spec))
-        if t not in seen:
-            seen.add(t)
-            rows.append({"text": t, "label": label})
 
-rng.shuffle(rows)
-# Stratified split: per class 48 pool, 12 seed_train, 8 seed_val, 12 test.
-split = {"pool": [], "seed_train": [], "seed_val": [], "test": []}
-sizes = [("pool", 48), ("seed_train", 12), ("seed_val", 8), ("test", 12)]
-for label in ["World", "Sports", "Business", "Sci/Tech"]:
-    of = [r for r in rows if r["label"] == label]
-    i = 0
-    for name, n in sizes:
-        split[name] += of[i:i + n]
-        i += n
+def unique(template):
+    while True:
+        text = fill(template)
+        key = re.sub(r"\W+", " ", text.lower()).strip()
+        if key not in seen:
+            seen.add(key)
+            return text
+
+
+for label, templates in CLASSES.items():
+    order = templates[:]
+    rng.shuffle(order)
+    for t in order[:SEED_TEMPLATES]:
+        split["seed_train"].append({"text": unique(t), "label": label})
+    for name, n in [("seed_val", VAL), ("test", TEST), ("pool", POOL)]:
+        for i in range(n):
+            split[name].append({"text": unique(order[i % len(order)] if name == "pool" else rng.choice(order)), "label": label})
+
 for name, items in split.items():
     rng.shuffle(items)
     with open(f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as f:
         for r in items:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 with open("labels.txt", "w", encoding="utf-8", newline="\n") as f:
-    f.write("World\tInternational news: politics, diplomacy, conflicts, elections\n")
-    f.write("Sports\tSport results, players, teams, competitions\n")
-    f.write("Business\tCompanies, markets, the economy, finance\n")
-    f.write("Sci/Tech\tScience, technology, computing, space, research\n")
+    for label in CLASSES:
+        f.write(f"{label}\t{DESCRIPTIONS[label]}\n")
 print({k: len(v) for k, v in split.items()})

@@ -67,4 +67,20 @@ public class ValidationPartsTests
         Assert.Equal(0.9, progress.Stopping.BestValue, 6);
         Assert.Equal(0.3, progress.Stopping.BestTieBreak, 6);
     }
+
+    [Fact]
+    public void Unset_the_share_follows_the_validation_sets_size_as_measured()
+    {
+        // docs/results.md: a 100-text selection part (200 validation texts) was the less honest judge, so below
+        // 1,000 texts one set does both jobs; from 1,000 up the selection part holds 500 texts.
+        Assert.Null(RunConfiguration.Default.SelectionShare);
+        Assert.Equal(0, RunConfiguration.SelectionShareFor(200));
+        Assert.Equal(0, RunConfiguration.SelectionShareFor(999));
+        Assert.Equal(0.5, RunConfiguration.SelectionShareFor(1000));
+        Assert.False(RunConfiguration.Default.SplitValidation(Validation(10)).IsSplit);
+        Assert.True(RunConfiguration.Default.SplitValidation(Validation(250)).IsSplit);
+        Assert.Equal(0, RunConfiguration.Default.WithSelectionShareFor(40).SelectionShare);
+        Assert.Equal(0.3, (RunConfiguration.Default with { SelectionShare = 0.3 }).WithSelectionShareFor(40).SelectionShare);
+        Assert.Empty(RunConfiguration.Default.Validate());
+    }
 }

@@ -1,0 +1,67 @@
+using System.Collections.Concurrent;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Pgkd.Core.Data;
+using Pgkd.Storage;
+
+namespace Pgkd.TeacherEmulator;
+
+/// <summary>
+/// Which pool answers a request: the run's own pool when the gateway stored one for it
+/// (<see cref="RunBlobLayout.Pool"/>, given with <c>pgkd run --pool FILE</c> or <c>"pool"</c> in <c>POST /v1/runs</c>),
+/// else the emulator's default pool. The run is the request's run id (the OpenAI <c>user</c> field the generator
+/// sets, or the <c>X-Pgkd-Run-Id</c> header), so other runs are unaffected. A run's pool is written before the run
+/// starts, so whether it has one is looked up once per run and remembered; the lookup lists the blob name rather than
+/// asking for the blob, so a run without a pool costs no 404.
+/// </summary>
+public sealed class RunPools(TeacherEngine defaultEngine, EmulatorOptions options, ILogger<RunPools> log, BlobServiceClient? blobs = null)
+{
+    private readonly ConcurrentDictionary<Guid, Lazy<Task<TeacherEngine>>> _engines = new();
+
+    public TeacherEngine Default => defaultEngine;
+
+    public async Task<TeacherEngine> EngineForAsync(string runId, CancellationToken cancellationToken)
+    {
+        if (blobs is null || !Guid.TryParse(runId, out var id)) return defaultEngine;
+        var lazy = _engines.GetOrAdd(id, key => new Lazy<Task<TeacherEngine>>(() => LoadAsync(key, CancellationToken.None)));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken);
+        }
+        catch when (lazy.Value.IsFaulted)
+        {
+            // A failed lookup (storage briefly away) is not remembered: the next request tries again.
+            _engines.TryRemove(KeyValuePair.Create(id, lazy));
+            throw;
+        }
+    }
+
+    private async Task<TeacherEngine> LoadAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var container = blobs!.GetBlobContainerClient(RunBlobLayout.Container);
+        var name = RunBlobLayout.Pool(runId);
+        try
+        {
+            var found = false;
+            await foreach (var item in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, name, cancellationToken))
+                found |= item.Name == name;
+            if (!found) return defaultEngine;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return defaultEngine; // no runs container yet: no run has a pool
+        }
+
+        var content = await container.GetBlobClient(name).DownloadContentAsync(cancellationToken);
+        using var stream = content.Value.Content.ToStream();
+        var source = $"{RunBlobLayout.Container}/{name}";
+        var data = DatasetReader.ReadJsonl(stream, source, new DatasetReadOptions { MaxTextLength = 100_000, AllowEmpty = true });
+        var labels = data.Examples.Select(e => e.Label).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        // The gateway already left out the run's seed, validation and test texts, so nothing more is excluded here.
+        var pool = new TeacherPool(labels.Length > 0 ? new LabelSet(labels) : defaultEngine.Pool.Labels, data.Examples,
+            new HashSet<string>(StringComparer.Ordinal), source);
+        log.LogInformation("Run {RunId} answers from its own pool {Pool}: {Count} texts over {Labels} labels", runId, source, pool.Examples.Count, labels.Length);
+        return new TeacherEngine(pool, options);
+    }
+}
