@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Polly;
+using Polly.Retry;
 
 namespace Pgkd.Cli;
 
@@ -57,6 +59,51 @@ public sealed class GatewayClient(HttpClient http, GatewaySettings settings)
         return await ReadJsonAsync(response, cancellationToken);
     }
 
+    /// <summary>The header that makes a retried POST safe: the gateway answers a repeated key with what the first request made.</summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <summary>Attempts of an idempotent POST after the first, when the network failed or the gateway was briefly away (502-504).</summary>
+    public int IdempotentRetries { get; init; } = 4;
+
+    /// <summary>The first wait between attempts; it doubles (with jitter) each time.</summary>
+    public TimeSpan IdempotentRetryDelay { get; init; } = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>
+    /// A POST that may be sent again: every attempt carries <paramref name="idempotencyKey"/>, so a request that reached the
+    /// gateway but whose answer was lost (connection reset, timeout) is not carried out twice. Only network failures and
+    /// 502/503/504 are retried; any other answer is final.
+    /// </summary>
+    public async Task<JsonNode> PostJsonIdempotentAsync(string path, JsonNode body, string idempotencyKey, CancellationToken cancellationToken)
+    {
+        var content = body.ToJsonString();
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                MaxRetryAttempts = Math.Max(1, IdempotentRetries),
+                Delay = IdempotentRetryDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
+                    .Handle<HttpRequestException>()
+                    .Handle<TaskCanceledException>(_ => !cancellationToken.IsCancellationRequested) // the client's timeout, not Ctrl+C
+                    .HandleResult(r => r.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout),
+                OnRetry = args =>
+                {
+                    args.Outcome.Result?.Dispose();
+                    return default;
+                },
+            })
+            .Build();
+        // The pipeline only retries; SendAsync below turns the last failure into the CLI's message and exit code.
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(content, System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.Add(IdempotencyKeyHeader, idempotencyKey);
+            return request;
+        }, cancellationToken, HttpCompletionOption.ResponseContentRead, pipeline);
+        return await ReadJsonAsync(response, cancellationToken);
+    }
+
     /// <summary>Streams a download into <paramref name="target"/> (through a .part file, so a broken download leaves no half file).</summary>
     public async Task<long> DownloadAsync(string path, string target, CancellationToken cancellationToken)
     {
@@ -68,13 +115,20 @@ public sealed class GatewayClient(HttpClient http, GatewaySettings settings)
         return new FileInfo(target).Length;
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken,
-        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    private Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken,
+        HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead) =>
+        SendAsync(() => request, cancellationToken, completion, null);
+
+    private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> newRequest, CancellationToken cancellationToken,
+        HttpCompletionOption completion, ResiliencePipeline<HttpResponseMessage>? retries)
     {
         HttpResponseMessage response;
+        HttpRequestMessage request = null!;
         try
         {
-            response = await http.SendAsync(request, completion, cancellationToken);
+            response = retries is null
+                ? await http.SendAsync(request = newRequest(), completion, cancellationToken)
+                : await retries.ExecuteAsync(async ct => await http.SendAsync(request = newRequest(), completion, ct), cancellationToken);
         }
         catch (HttpRequestException e)
         {

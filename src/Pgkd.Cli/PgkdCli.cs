@@ -131,7 +131,8 @@ public sealed class PgkdCli(IAnsiConsole output, IAnsiConsole errors, Func<strin
             output.Write(ForecastView.Render(await gateway.PostJsonAsync("v1/runs?dryRun=true", request, cancellationToken)));
             return ExitCodes.Ok;
         }
-        var accepted = await gateway.PostJsonAsync("v1/runs", request, cancellationToken);
+        // One key per invocation: a retry after a network failure returns the run the first attempt made, never a second run.
+        var accepted = await gateway.PostJsonIdempotentAsync("v1/runs", request, Guid.NewGuid().ToString(), cancellationToken);
         var runId = (string?)accepted["runId"] ?? throw new CliException(ExitCodes.GatewayError, "the gateway accepted the run but sent no runId");
         output.MarkupLine($"Run started: [bold]{Markup.Escape(runId)}[/]");
         output.MarkupLine($"[grey]watch it:[/] pgkd status {Markup.Escape(runId)} --watch");

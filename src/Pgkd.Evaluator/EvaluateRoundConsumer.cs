@@ -77,6 +77,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         finally
         {
             Directory.Delete(local, recursive: true);
+            ProcessMemory.Release(); // the session's arena and the graph it parsed go back to the system (issue 19.1)
         }
     }
 }

@@ -3,6 +3,8 @@ using Pgkd.Evaluator;
 using Pgkd.Storage;
 using Pgkd.Student;
 
+// A fixed mmap threshold and two malloc arenas before ONNX Runtime allocates anything (see ProcessMemory).
+ProcessMemory.Configure();
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();

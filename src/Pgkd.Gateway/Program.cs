@@ -11,6 +11,8 @@ using Pgkd.Storage;
 using Pgkd.Student;
 using Scalar.AspNetCore;
 
+// A fixed mmap threshold and two malloc arenas before ONNX Runtime allocates anything (see ProcessMemory).
+ProcessMemory.Configure();
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();

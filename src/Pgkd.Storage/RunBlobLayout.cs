@@ -11,6 +11,7 @@ namespace Pgkd.Storage;
 /// runs/{runId}/evaluations/round-{r}-{split}.json validation report, hard negatives
 /// runs/{runId}/checkpoints/round-{r}/             full mode: model.onnx, model.int8.onnx, student.pt; head mode: head.onnx; metadata.json, training.json
 /// runs/{runId}/report.json                        the finished run's report
+/// runs/idempotency/{sha256 of the key}.json        an Idempotency-Key of POST /v1/runs: the request's hash and the run it made
 /// </code>
 /// Everything but the manifest is written once: a retry finds the same bytes already there.
 /// </summary>
@@ -38,6 +39,12 @@ public static class RunBlobLayout
     public static string Evaluation(Guid runId, int round, string split) => $"{runId:D}/evaluations/round-{Round(round)}-{split.ToLowerInvariant()}.json";
     public static string CheckpointFolder(Guid runId, int round) => $"{runId:D}/checkpoints/round-{Round(round)}/";
     public static string Report(Guid runId) => $"{runId:D}/report.json";
+
+    /// <summary>
+    /// The record of one <c>Idempotency-Key</c> of <c>POST /v1/runs</c>, named by the key's SHA-256 (a key may hold any
+    /// characters, and the name does not disclose it). Not a run folder: <see cref="RunStore.ListRunIdsAsync"/> skips it.
+    /// </summary>
+    public static string IdempotencyKey(string keySha256) => $"idempotency/{keySha256}.json";
 
     private static int Round(int round) =>
         round >= 0 ? round : throw new ArgumentOutOfRangeException(nameof(round), round, "rounds start at 0");

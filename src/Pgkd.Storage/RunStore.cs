@@ -14,6 +14,13 @@ namespace Pgkd.Storage;
 public sealed class StoredDataConflictException(string message) : Exception(message);
 
 /// <summary>
+/// What an <c>Idempotency-Key</c> of <c>POST /v1/runs</c> was first used for: the SHA-256 of the key and of the request
+/// body (canonical JSON), the run id it was given and when. Never deleted by the gateway, so keys are remembered as long
+/// as the runs container is kept.
+/// </summary>
+public sealed record IdempotencyRecord(string KeySha256, string RequestSha256, Guid RunId, DateTimeOffset CreatedAt);
+
+/// <summary>
 /// Blob storage for runs. Why a manifest in blob storage rather than a saga repository: the run's state then
 /// lives beside its data in the one store every service already uses, survives a restart of any service or of
 /// RabbitMQ with nothing else to operate, and ETag conditions give compare-and-swap for free.
@@ -136,6 +143,13 @@ public sealed class RunStore(BlobServiceClient blobs)
     public async Task WriteUnannouncedAsync(string blobName, BinaryData content, CancellationToken cancellationToken = default) =>
         await _container.GetBlobClient(blobName).UploadAsync(content, overwrite: true, cancellationToken);
 
+    /// <summary>
+    /// <see cref="WriteUnannouncedAsync(string, BinaryData, CancellationToken)"/> streamed from a file: a 90 MB checkpoint file
+    /// is not read into one array first (in a long-lived trainer such arrays are what the large-object heap keeps).
+    /// </summary>
+    public async Task WriteUnannouncedFromFileAsync(string blobName, string path, CancellationToken cancellationToken = default) =>
+        await _container.GetBlobClient(blobName).UploadAsync(path, overwrite: true, cancellationToken);
+
     /// <summary>Copies every blob under <paramref name="prefix"/> into <paramref name="localDirectory"/>; returns the file count.</summary>
     public async Task<int> DownloadFolderAsync(string prefix, string localDirectory, CancellationToken cancellationToken = default)
     {
@@ -214,6 +228,29 @@ public sealed class RunStore(BlobServiceClient blobs)
                 // Another service updated the run first: back off a little (jittered) and apply the change to its version.
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 20 * attempt)), cancellationToken);
             }
+        }
+    }
+
+    /// <summary>
+    /// Claims an idempotency key for <paramref name="wanted"/> (conditional create, <c>If-None-Match: *</c>), or returns the
+    /// record stored first: of two requests racing with one key, exactly one claims it and both get that record's run id.
+    /// </summary>
+    public async Task<(IdempotencyRecord Record, bool Claimed)> ClaimIdempotencyKeyAsync(IdempotencyRecord wanted, CancellationToken cancellationToken = default)
+    {
+        var blob = _container.GetBlobClient(RunBlobLayout.IdempotencyKey(wanted.KeySha256));
+        using var span = StartSpan("run-store.write-once", blob.Name, "409 412");
+        try
+        {
+            await blob.UploadAsync(BinaryData.FromObjectAsJson(wanted, Json),
+                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken);
+            return (wanted, true);
+        }
+        catch (RequestFailedException e) when (e.Status is (int)HttpStatusCode.Conflict or (int)HttpStatusCode.PreconditionFailed)
+        {
+            span?.SetTag("pgkd.already_stored", true);
+            var stored = (await blob.DownloadContentAsync(cancellationToken)).Value.Content.ToObjectFromJson<IdempotencyRecord>(Json)
+                         ?? throw new InvalidDataException($"{RunBlobLayout.Container}/{blob.Name} is empty");
+            return (stored, false);
         }
     }
 

@@ -25,6 +25,7 @@ public sealed class StudentTrainer : IDisposable
 
     public StudentTrainer(PretrainedMiniLM? pretrained = null, SentenceEmbeddingCache? embeddingCache = null, Action<string>? log = null)
     {
+        ProcessMemory.Configure(); // before libtorch's first allocation (see ProcessMemory)
         _pretrained = pretrained ?? PretrainedMiniLM.Ensure();
         Tokenizer = StudentTokenizer.ForPretrained(_pretrained);
         EmbeddingCache = embeddingCache ?? new SentenceEmbeddingCache();
@@ -66,6 +67,7 @@ public sealed class StudentTrainer : IDisposable
         }
 
         lock (_gate)
+        try
         {
             var clock = Stopwatch.StartNew();
             TorchDevice.SetThreads(options.Threads);
@@ -118,6 +120,12 @@ public sealed class StudentTrainer : IDisposable
             var checkpoint = StudentCheckpoint.Write(outputDirectory, model, metadata, baseModel);
             progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Done, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
             return checkpoint;
+        }
+        finally
+        {
+            // Whatever this training freed (tensors, optimizer state, the export's graphs) goes back to the system, so the
+            // next job starts where this one did, however long the trainer lives.
+            ProcessMemory.Release();
         }
     }
 

@@ -40,8 +40,11 @@ public sealed record EngineAnswer(string Content, IReadOnlyList<EmulatedSample> 
 /// the pool at load (<see cref="TeacherPool"/>), and every text shown in the prompt's guidance
 /// (hard negatives and samples, which are validation texts) is excluded by hash per request.
 /// </para>
-/// Every random choice comes from <see cref="SeededRandom"/> derived from the seed, the run id and
-/// the run's call number, so the same calls in the same order give the same replies.
+/// Every random choice comes from <see cref="SeededRandom"/> derived from the seed, the request's messages and how often
+/// the run asked exactly those before; never from the run id (issue 19.3). So two runs with the same data, configuration
+/// and seed get the same replies and store identical shards, as long as their requests arrive in the same order: with
+/// requests of a round in parallel (Generator:MaxParallelRequests above 1), which of two requests gets a contested pool
+/// text depends on which arrives first.
 /// </summary>
 public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
 {
@@ -75,9 +78,10 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
         }
         lock (state)
         {
-            var call = state.Calls++;
-            var random = new SeededRandom(SeededRandom.Derive(
-                SeededRandom.Derive(unchecked((ulong)options.Seed), StableHash(runId)), (ulong)call));
+            var requestHash = ContentHash(messages);
+            var repeat = state.Asked.TryGetValue(requestHash, out var before) ? before : 0;
+            state.Asked[requestHash] = repeat + 1;
+            var random = new SeededRandom(SeededRandom.Derive(SeededRandom.Derive(unchecked((ulong)options.Seed), requestHash), (ulong)repeat));
 
             var guidance = FindGuidance(messages);
             List<(string Label, int Count)> request;
@@ -245,10 +249,20 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
         return h;
     }
 
+    /// <summary>The request's messages (roles and contents) as one stable hash: what a reply may depend on.</summary>
+    internal static ulong ContentHash(IReadOnlyList<ChatTurn> messages)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var turn in messages)
+            h = SeededRandom.Derive(SeededRandom.Derive(h, StableHash(turn.Role)), StableHash(turn.Content));
+        return h;
+    }
+
     private sealed class RunState
     {
         public readonly HashSet<int> Used = [];
-        public int Calls;
+        /// <summary>How often each request content was asked (a repeated request gets a fresh draw, still reproducible).</summary>
+        public readonly Dictionary<ulong, int> Asked = [];
         public int UsedCount => Used.Count;
     }
 }

@@ -4,6 +4,8 @@ using Pgkd.Storage;
 using Pgkd.Student;
 using Pgkd.Trainer;
 
+// A fixed mmap threshold and two malloc arenas before libtorch allocates anything (see ProcessMemory).
+ProcessMemory.Configure();
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();

@@ -78,8 +78,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
 
             // The files first, the marker last: a folder without training.json was never announced.
             foreach (var file in checkpoint.Files)
-                await store.WriteUnannouncedAsync(folder + file, BinaryData.FromBytes(await File.ReadAllBytesAsync(Path.Combine(checkpoint.Directory, file))),
-                    context.CancellationToken);
+                await store.WriteUnannouncedFromFileAsync(folder + file, Path.Combine(checkpoint.Directory, file), context.CancellationToken);
             var summary = new TrainingSummary(m.Round, examples.Count,
                 examples.Count * options.Epochs / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
                 last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
@@ -90,6 +89,7 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         finally
         {
             Directory.Delete(work, recursive: true);
+            ProcessMemory.Release(); // what the upload and the datasets held, too (issue 19.1)
         }
     }
 

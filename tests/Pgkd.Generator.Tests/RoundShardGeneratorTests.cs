@@ -41,6 +41,30 @@ public sealed class RoundShardGeneratorTests
     }
 
     [Fact]
+    public async Task TwoRunsWithTheSameInputs_StoreByteIdenticalShards()
+    {
+        // Issue 19.3: with the emulator teacher the shard depends on the data, configuration and seed, not on the run id.
+        // One request in flight at a time, as a round's parallel requests may reach the emulator in either order.
+        await using var server = await TestTeacher.StartEmulatorAsync(("Emulator:Faults:LabelNoiseRate", "0.1"));
+        var generator = new RoundShardGenerator(TestTeacher.Client(server), new RoundShardOptions { SamplesPerRequest = 8, MaxParallelRequests = 1 });
+        async Task<byte[]> ShardOf(string runId)
+        {
+            using var stream = new MemoryStream();
+            for (var round = 1; round <= 2; round++)
+            {
+                var shard = await generator.GenerateAsync(new RoundShardRequest(runId, round, TestTeacher.RoundInput([6, 4, 5, 5], round),
+                    TestTeacher.ReplyContext()), new TeacherUsageLedger(TeacherBudget.Unlimited));
+                Assert.Equal(ShardStop.Completed, shard.Stop);
+                shard.WriteJsonl(stream);
+            }
+            return stream.ToArray();
+        }
+        var first = await ShardOf(Guid.NewGuid().ToString());
+        Assert.True(first.Length > 1000);
+        Assert.Equal(first, await ShardOf(Guid.NewGuid().ToString()));
+    }
+
+    [Fact]
     public async Task AFlakyTeacher_StillYieldsAValidatedShard()
     {
         // 429s, 500s and malformed replies from a fixed seed; the client retries and repairs.

@@ -97,10 +97,29 @@ public sealed class GuidanceTests
         Assert.Empty(g!.HardNegatives);
 
         var a = await Emulators.AskAsync(http, prompt, "run-x");
-        var b = await Emulators.AskAsync(http, prompt, "run-y");
+        var again = await Emulators.AskAsync(http, prompt, "run-x");
         Assert.Equal([4, 4, 4, 4], new Dataset(a).CountByLabel(Emulators.Labels));
-        Assert.Equal([4, 4, 4, 4], new Dataset(b).CountByLabel(Emulators.Labels));
-        Assert.NotEqual(a.Select(s => s.Text), b.Select(s => s.Text)); // different runs, different random draws
+        Assert.Equal([4, 4, 4, 4], new Dataset(again).CountByLabel(Emulators.Labels));
+        Assert.NotEqual(a.Select(s => s.Text), again.Select(s => s.Text)); // the same request again: a fresh random draw
+    }
+
+    [Fact]
+    public async Task RepliesDependOnTheRequests_NotOnTheRunId()
+    {
+        // Issue 19.3: two runs with the same data, configuration and seed ask the same prompts; they get the same replies.
+        await using var server = await Emulators.StartAsync(("Emulator:Faults:LabelNoiseRate", "0.2"));
+        using var http = Emulators.Http(server);
+        var hard = Emulators.Read("seed_val.jsonl").Examples.Take(4).Select(e => new HardNegative(e.Text, e.Label, "World", 0.9)).ToArray();
+        async Task<List<string>> Run(string runId)
+        {
+            var texts = new List<string>();
+            foreach (var prompt in new[] { Emulators.Prompt([3, 3, 3, 3]), Emulators.Prompt([2, 4, 2, 4], hard), Emulators.Prompt([3, 3, 3, 3]) })
+                texts.AddRange((await Emulators.AskAsync(http, prompt, runId)).Select(s => s.Label + "|" + s.Text));
+            return texts;
+        }
+        var first = await Run("3f2b6c1e-0000-4000-8000-00000000000a");
+        Assert.Equal(first, await Run("9c0d2e44-0000-4000-8000-00000000000b"));
+        Assert.Equal(first.Count, first.Distinct().Count()); // a repeated prompt within a run still gets other texts
     }
 
     [Fact]

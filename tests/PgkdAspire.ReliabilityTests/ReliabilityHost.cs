@@ -81,8 +81,41 @@ public sealed class ReliabilityHost : IAsyncDisposable
         return first is null ? null : new Uri(first.Replace("+", "localhost", StringComparison.Ordinal).Replace("*", "localhost", StringComparison.Ordinal));
     }
 
-    public static long RssKiB(int pid) =>
+    /// <summary>
+    /// Resident memory of the service a resource's pid stands for. DCP starts a project through <c>dotnet run</c>, and the pid
+    /// Aspire reports is that launcher's (a steady ~138 MiB whatever the service holds): the service is its child, the
+    /// deepest process under it. Issue 19 found the earlier gateway figures (137-138 MiB) were the launcher's.
+    /// </summary>
+    public static long RssKiB(int pid) => OwnRssKiB(ServiceProcessOf(pid));
+
+    private static long OwnRssKiB(int pid) =>
         long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+
+    /// <summary>The deepest descendant of <paramref name="pid"/> (the largest, where several are equally deep), else the pid itself.</summary>
+    public static int ServiceProcessOf(int pid)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var child)) continue;
+            try
+            {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses, so read after the last ')'.
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var parent = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1]);
+                (children.TryGetValue(parent, out var list) ? list : children[parent] = []).Add(child);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { } // gone meanwhile
+        }
+        var level = new List<int> { pid };
+        while (true)
+        {
+            var next = level.SelectMany(p => children.GetValueOrDefault(p) ?? []).ToList();
+            if (next.Count == 0) break;
+            level = next;
+        }
+        return level.Count == 1 ? level[0] : level.MaxBy(p => { try { return OwnRssKiB(p); } catch (IOException) { return 0; } });
+    }
 
     /// <summary>SIGKILL the service's process (no graceful stop), then start it again through Aspire.</summary>
     public async Task<string> KillAndStartAsync(string resource)

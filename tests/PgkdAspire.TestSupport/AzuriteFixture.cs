@@ -14,6 +14,9 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     public BlobServiceClient Blobs { get; private set; } = null!;
 
+    /// <summary>The connection string of <see cref="Blobs"/>, for a service under test (ConnectionStrings:blobs).</summary>
+    public string ConnectionString { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         var azurite = Repository.NodeTool("azurite-blob");
@@ -51,10 +54,11 @@ public sealed class AzuriteFixture : IAsyncLifetime
             }
         }
 
-        Blobs = new BlobServiceClient(
+        ConnectionString =
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
             "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-            $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;");
+            $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+        Blobs = new BlobServiceClient(ConnectionString);
     }
 
     public Task DisposeAsync()

@@ -66,7 +66,8 @@ public static class QualityBenchmark
                         var result = await runner.RunAsync(strategy, mode, seed, options.Rounds, options.SamplesPerRound, options.FullEpochsPerRound,
                             options.StoppingMetric, cancellationToken);
                         results.Add(result);
-                        Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name}: best round {result.BestRound}, test accuracy {result.Best.TestAccuracy:F4}, {result.WallSeconds:F0} s");
+                        Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name}: best round {result.BestRound}, test accuracy {result.Best.TestAccuracy:F4}, {result.WallSeconds:F0} s, " +
+                            $"RSS {Pgkd.Student.ProcessMemory.ResidentBytes() / 1048576} MiB"); // stays flat run after run (issue 19.1)
                         await SaveAsync(rawPath, new RawResults(settings, results, measurements), cancellationToken);
                     }
         }

@@ -37,7 +37,13 @@ public sealed class ServedModel(string id, Guid runId, int round, InferenceEngin
         if (Interlocked.Exchange(ref _retired, 1) == 0 && Volatile.Read(ref _leases) == 0) Dispose();
     }
 
-    public void Dispose() => Engine.Dispose();
+    public void Dispose()
+    {
+        Engine.Dispose();
+        // The retired session's memory back to the system (issue 19.1: the gateway grew with every model swap), off the
+        // request thread that may have released the last lease: the compacting GC takes a moment.
+        ThreadPool.QueueUserWorkItem(_ => Pgkd.Student.ProcessMemory.Release());
+    }
 }
 
 /// <summary>A model held for the length of one request: the swap to a newer model never pulls it away mid-request.</summary>
