@@ -16,8 +16,12 @@ public sealed class InferenceOptions
     /// <summary>Texts per ONNX Runtime run.</summary>
     public int MaxBatchTexts { get; set; } = 64;
 
-    /// <summary>Padded tokens per run (texts × the batch's longest text), which bounds the run's memory.</summary>
-    public int MaxBatchTokens { get; set; } = 8192;
+    /// <summary>
+    /// Padded tokens per run (texts × the batch's longest text), which bounds the run's memory. 1024, as
+    /// <see cref="OnnxRunOptions.MaxBatchTokens"/>: on 2 cores small runs cost no more per token, and a request of 64 texts
+    /// is cut into several (docs/results.md, Speed: a request of 64 texts).
+    /// </summary>
+    public int MaxBatchTokens { get; set; } = 1024;
 
     /// <summary>
     /// The most of a batch's padded tokens that may be padding: a text joins a batch only while the padding it brings
