@@ -37,6 +37,7 @@ foreach (var section in options.Sections)
         "batching" => await Pgkd.Benchmarks.Speed.BatchingBenchmark.RunAsync(options, cancel.Token),
         "engine-load" => await Pgkd.Benchmarks.Serving.EngineLoadBenchmark.RunAsync(options, cancel.Token),
         "serving-memory" => await Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.RunAsync(options, cancel.Token),
+        "emulator" => await Pgkd.Benchmarks.Emulator.EmulatorWarmUpBenchmark.RunAsync(options, cancel.Token),
         _ => throw new InvalidOperationException(section),
     };
     ResultsDocument.WriteFragment(options.OutputDirectory, section, markdown);

@@ -49,9 +49,12 @@ public sealed record TrainRound(Guid RunId, int Round, string IdempotencyKey, Ur
 public sealed record RoundTrained(Guid RunId, int Round, string IdempotencyKey, Uri CheckpointUri,
     int TrainingExamples, double ExamplesPerSecond, double TrainingLoss, double TrainingSeconds);
 
-/// <summary>Score a checkpoint on one split; for validation also mine hard negatives into the evaluation blob.</summary>
+/// <summary>
+/// Score a checkpoint on one split; for validation also mine hard negatives into the evaluation blob as
+/// <paramref name="Mining"/> says (the planner's decision, RunPlanner.MiningFor; null: the next prompt shows none, mine nothing).
+/// </summary>
 public sealed record EvaluateRound(Guid RunId, int Round, string IdempotencyKey, Uri ManifestUri,
-    Uri CheckpointUri, EvaluationSplit Split, Uri DataUri, Uri EvaluationUri);
+    Uri CheckpointUri, EvaluationSplit Split, Uri DataUri, Uri EvaluationUri, Pgkd.Core.Guidance.HardNegativeOptions? Mining = null);
 
 /// <summary>The full report (per class, confusion matrix, hard negatives) is at <paramref name="EvaluationUri"/>.</summary>
 public sealed record RoundEvaluated(Guid RunId, int Round, string IdempotencyKey, EvaluationSplit Split, Uri EvaluationUri,

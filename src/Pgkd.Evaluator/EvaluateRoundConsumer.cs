@@ -2,20 +2,16 @@ using System.Diagnostics;
 using MassTransit;
 using Pgkd.Contracts;
 using Pgkd.Core.Data;
-using Pgkd.Core.Guidance;
-using Pgkd.Core.Metrics;
 using Pgkd.Storage;
 using Pgkd.Student;
 
 namespace Pgkd.Evaluator;
 
 /// <summary>
-/// Scores a checkpoint with ONNX Runtime on validation or test data: a complete checkpoint through its model.onnx (the graph
-/// the gateway serves), a head-only one through the pretrained encoder shared by every round (<see cref="PretrainedEmbedder"/>:
-/// the validation texts are embedded once per process) and its head.onnx, the two pieces its served graph is composed of.
-/// It reports the validation report ("gradual evaluation check"), and on validation the hard negatives and prediction
-/// samples for the next round's prompt. Idempotent: an evaluation blob stored by this command (its key is on the
-/// blob) is only re-announced.
+/// Scores a checkpoint with ONNX Runtime on validation or test data (<see cref="EvaluationStep"/>): the validation report
+/// ("gradual evaluation check"), and on validation the hard negatives and prediction samples for the next round's prompt,
+/// mined as the command's Mining says. This class only moves blobs and messages. Idempotent: an evaluation blob stored by
+/// this command (its key is on the blob) is only re-announced.
 /// </summary>
 public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer tokenizer, PretrainedEmbedder embedder, IConfiguration configuration,
     ILogger<EvaluateRoundConsumer> logger) : IConsumer<EvaluateRound>
@@ -61,40 +57,22 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
                        ?? throw new InvalidOperationException($"run {m.RunId} has no manifest");
         var labels = new LabelSet(manifest.Labels);
         var data = await store.ReadDatasetAsync(store.BlobNameOf(m.DataUri), labels, cancellationToken);
+        // A split run also scores the selection part, the round's judge; the teacher never sees it.
+        var selection = m.Split == EvaluationSplit.Validation && manifest.SelectionValidation is { } selectionData
+            ? await store.ReadDatasetAsync(selectionData.BlobName, labels, cancellationToken)
+            : null;
 
         var checkpointFolder = store.BlobNameOf(m.CheckpointUri);
         var local = Directory.CreateTempSubdirectory($"pgkd-eval-{m.RunId:N}-{m.Round}-").FullName;
         try
         {
-            // metadata.json says which kind; then model.onnx (the TorchSharp state stays in storage) or head.onnx (a few KB).
-            async Task FetchAsync(string file) => await File.WriteAllBytesAsync(Path.Combine(local, file),
-                (await store.ReadAsync(checkpointFolder + file, cancellationToken)).ToArray(), cancellationToken);
+            async Task FetchAsync(string file) => await store.DownloadToFileAsync(checkpointFolder + file, Path.Combine(local, file), cancellationToken);
             await FetchAsync(StudentCheckpoint.MetadataFileName);
-            var headOnly = StudentCheckpoint.ReadMetadata(local).IsHeadOnly;
-            await FetchAsync(headOnly ? StudentCheckpoint.HeadFileName : StudentCheckpoint.OnnxFileName);
-            using IStudentClassifier student = headOnly
-                ? embedder.LoadHead(local)
-                : OnnxStudent.Load(local, new OnnxRunOptions { Threads = configuration.GetValue("Evaluator:Threads", 0) }, tokenizer);
-            if (!student.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
-                throw new InvalidOperationException($"checkpoint {checkpointFolder} has labels ({string.Join(", ", student.Labels)}), the run has ({labels})");
-
-            (ValidationReport Report, IReadOnlyList<IReadOnlyList<double>> Probabilities) Score(Dataset part)
-            {
-                var probabilities = ClassificationMetrics.ToDouble(student.PredictProbabilities(part.Examples.Select(e => e.Text).ToList()));
-                return (ClassificationMetrics.Evaluate(part, probabilities, labels), probabilities);
-            }
-            var (report, probabilities) = Score(data);
-
-            // A split run also scores the selection part, the round's judge; the teacher never sees it.
-            ValidationReport? selectionReport = null;
-            if (m.Split == EvaluationSplit.Validation && manifest.SelectionValidation is { } selectionData)
-                selectionReport = Score(await store.ReadDatasetAsync(selectionData.BlobName, labels, cancellationToken)).Report;
-
-            // Hard negatives only from validation: the test set is never shown to anyone.
-            var guidance = m.Split == EvaluationSplit.Validation
-                ? HardNegativeMiner.Mine(data.Examples, probabilities, labels, manifest.Configuration.HardNegativeOptionsForRound(m.Round + 1))
-                : HardNegativeSelection.Empty;
-            return new RoundEvaluation(m.Round, m.Split.ToString(), checkpointFolder, report, guidance, selectionReport);
+            await FetchAsync(EvaluationStep.FileNeeded(StudentCheckpoint.ReadMetadata(local)));
+            using var student = EvaluationStep.LoadStudent(local, labels, embedder, tokenizer, configuration.GetValue("Evaluator:Threads", 0));
+            // Hard negatives only from validation, as the command says: the test set is never shown to anyone.
+            return EvaluationStep.Evaluate(student, m.Round, m.Split.ToString(), checkpointFolder, data, selection, labels,
+                m.Split == EvaluationSplit.Validation ? m.Mining : null);
         }
         finally
         {

@@ -36,8 +36,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     public async Task Consume(ConsumeContext<RoundGenerated> context)
     {
         var m = context.Message;
-        if (await ActiveRunAsync(context, m.RunId, RunProgressMark.Generated, m.Round) is null) return;
-        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
+        var manifest = await RecordAsync(context, m.RunId, RunProgressMark.Generated, m.Round, run => run.WithRound(run.Round(m.Round) with
         {
             ShardBlob = store.BlobNameOf(m.ShardUri),
             Requested = m.Requested,
@@ -59,8 +58,8 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             CachedPromptTokens = m.CachedPromptTokens,
             CachedSavingsUsd = m.CachedSavingsUsd,
             TeacherApi = m.TeacherApi,
-        }), context.CancellationToken);
-        if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
+        }));
+        if (manifest is null || await StopIfCancelledAsync(context, manifest, m.Round)) return;
 
         // Train on everything so far (seed + every round's shard); full mode continues from the previous round's
         // checkpoint, head mode trains a fresh head (see StudentSettings.ContinuesFromPreviousRound).
@@ -76,33 +75,30 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     public async Task Consume(ConsumeContext<RoundTrained> context)
     {
         var m = context.Message;
-        if (await ActiveRunAsync(context, m.RunId, RunProgressMark.Trained, m.Round) is null) return;
-        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
+        var manifest = await RecordAsync(context, m.RunId, RunProgressMark.Trained, m.Round, run => run.WithRound(run.Round(m.Round) with
         {
             CheckpointFolder = store.BlobNameOf(m.CheckpointUri),
             ExamplesPerSecond = m.ExamplesPerSecond,
-        }), context.CancellationToken);
-        if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
+        }));
+        if (manifest is null || await StopIfCancelledAsync(context, manifest, m.Round)) return;
 
         await context.Publish(new EvaluateRound(m.RunId, m.Round,
             IdempotencyKeys.For(m.RunId, "evaluate", m.Round, EvaluationSplit.Validation),
             store.UriOf(RunBlobLayout.Manifest(m.RunId)), m.CheckpointUri, EvaluationSplit.Validation,
             store.UriOf(manifest.FeedbackData.BlobName),
-            store.UriOf(RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit))));
+            store.UriOf(RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit)), RunPlanner.MiningFor(manifest.Configuration, m.Round)));
     }
 
     public async Task Consume(ConsumeContext<RoundEvaluated> context)
     {
         var m = context.Message;
-        if (await ActiveRunAsync(context, m.RunId, m.Split == EvaluationSplit.Test ? RunProgressMark.TestScored : RunProgressMark.Evaluated, m.Round) is null)
-            return;
         if (m.Split == EvaluationSplit.Test)
         {
-            await CompleteAsync(context, m);
+            if (await ActiveRunAsync(context, m.RunId, RunProgressMark.TestScored, m.Round) is not null) await CompleteAsync(context, m);
             return;
         }
 
-        var manifest = await store.UpdateManifestAsync(m.RunId, run => run.WithRound(run.Round(m.Round) with
+        var manifest = await RecordAsync(context, m.RunId, RunProgressMark.Evaluated, m.Round, run => run.WithRound(run.Round(m.Round) with
         {
             ValidationLoss = m.Loss,
             Accuracy = m.Accuracy,
@@ -110,8 +106,8 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             SelectionLoss = m.SelectionLoss,
             SelectionAccuracy = m.SelectionAccuracy,
             SelectionMacroF1 = m.SelectionMacroF1,
-        }), context.CancellationToken);
-        if (await StopIfCancelledAsync(context, manifest, m.Round)) return;
+        }));
+        if (manifest is null || await StopIfCancelledAsync(context, manifest, m.Round)) return;
 
         var step = await DecideAsync(manifest, m.Round, context.CancellationToken);
         switch (step)
@@ -200,8 +196,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             var evaluation = (await store.ReadAsync(RunBlobLayout.Evaluation(manifest.RunId, r, ValidationSplit), cancellationToken))
                 .ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
             var record = manifest.Round(r);
-            (progress, step) = RunPlanner.Next(config, progress,
-                new RoundOutcome(r, evaluation.JudgeReport, record.TeacherTokens, record.TeacherCostUsd, evaluation.Report));
+            (progress, step) = RunPlanner.Next(config, progress, evaluation.Outcome(record.TeacherTokens, record.TeacherCostUsd));
         }
         return step;
     }
@@ -253,15 +248,37 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
     {
         var manifest = await store.ReadManifestAsync(runId, context.CancellationToken)
                        ?? throw new InvalidOperationException($"run {runId} has no manifest at {RunBlobLayout.Manifest(runId)}");
+        return await StillToDoAsync(context, manifest, mark, round) ? manifest : null;
+    }
+
+    /// <summary>
+    /// <see cref="ActiveRunAsync"/> and the recording of the event's figures in one manifest update (one read, not two): the
+    /// updated manifest, or null, with nothing written, when the event has nothing left to do.
+    /// </summary>
+    private async Task<RunManifest?> RecordAsync(ConsumeContext context, Guid runId, RunProgressMark mark, int round, Func<RunManifest, RunManifest> record)
+    {
+        var recorded = false;
+        var manifest = await store.UpdateManifestAsync(runId, run =>
+        {
+            recorded = !run.IsFinished && !run.HasMovedPast(mark, round);
+            return recorded ? record(run) : run;
+        }, context.CancellationToken);
+        if (recorded) return manifest;
+        await StillToDoAsync(context, manifest, mark, round); // logs the drop, or announces a completion again
+        return null;
+    }
+
+    private async Task<bool> StillToDoAsync(ConsumeContext context, RunManifest manifest, RunProgressMark mark, int round)
+    {
         if (manifest.IsFinished)
         {
             // Died after marking the run Completed, before RunCompleted went out: the redelivered completing event says it again.
             if (manifest.Status == RunStatus.Completed && manifest.IsCompletedBy(mark, round)) await AnnounceCompletedAsync(context, manifest);
-            return null;
+            return false;
         }
-        if (!manifest.HasMovedPast(mark, round)) return manifest;
-        logger.LogInformation("Run {RunId}: {Event} of round {Round} again, after its answer was recorded; dropped", runId, mark, round);
-        return null;
+        if (!manifest.HasMovedPast(mark, round)) return true;
+        logger.LogInformation("Run {RunId}: {Event} of round {Round} again, after its answer was recorded; dropped", manifest.RunId, mark, round);
+        return false;
     }
 
     /// <summary>

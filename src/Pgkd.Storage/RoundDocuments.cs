@@ -1,5 +1,6 @@
 using Pgkd.Core.Guidance;
 using Pgkd.Core.Metrics;
+using Pgkd.Core.Run;
 using Pgkd.Core.Teacher;
 
 namespace Pgkd.Storage;
@@ -14,6 +15,9 @@ public sealed record RoundEvaluation(int Round, string Split, string CheckpointF
 {
     /// <summary>The report that judges the round: early stopping and the best round.</summary>
     public ValidationReport JudgeReport => SelectionReport ?? Report;
+
+    /// <summary>What the planner is told of this round: the judge's report, the feedback report, and what the round's teacher cost.</summary>
+    public RoundOutcome Outcome(long teacherTokens, decimal teacherCostUsd) => new(Round, JudgeReport, teacherTokens, teacherCostUsd, Report);
 }
 
 /// <summary>

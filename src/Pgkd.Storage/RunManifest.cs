@@ -76,6 +76,8 @@ public sealed record RunManifest
 {
     public required Guid RunId { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The build that created the run (<see cref="CodeVersion"/>); each step output names its own in blob metadata.</summary>
+    public string? Code { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
     public RunStatus Status { get; init; } = RunStatus.Running;
     public required IReadOnlyList<LabelDefinition> Labels { get; init; }

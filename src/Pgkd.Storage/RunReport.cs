@@ -19,7 +19,8 @@ public sealed record RunReport(
     int? FeedbackExamples = null,
     int? SelectionExamples = null,
     long CachedPromptTokens = 0,
-    decimal CachedSavingsUsd = 0m)
+    decimal CachedSavingsUsd = 0m,
+    string? Code = null)
 {
     public static RunReport From(RunManifest manifest) => new(
         manifest.RunId,
@@ -37,5 +38,6 @@ public sealed record RunReport(
         manifest.FeedbackData.Count,
         manifest.SelectionValidation?.Count,
         manifest.CachedPromptTokens,
-        manifest.CachedSavingsUsd);
+        manifest.CachedSavingsUsd,
+        manifest.Code);
 }

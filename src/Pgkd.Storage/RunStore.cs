@@ -71,13 +71,16 @@ public sealed class RunStore(BlobServiceClient blobs)
 
     /// <summary>The blob metadata entry that names the command whose step wrote a completion marker.</summary>
     public const string CommandMetadata = "pgkd_command";
+    /// <summary>Blob metadata naming the build (<see cref="CodeVersion"/>) whose step wrote the output.</summary>
+    public const string CodeMetadata = "pgkd_code";
 
     /// <summary>
     /// A step's completion marker (a shard's summary, training.json, an evaluation): written once, marked with the
     /// idempotency key of the command that produced it, which <see cref="ReadStepOutputAsync"/> checks.
     /// </summary>
     public Task<bool> WriteStepOutputAsync(string blobName, BinaryData content, string idempotencyKey, CancellationToken cancellationToken = default) =>
-        WriteOnceAsync(blobName, content, new Dictionary<string, string> { [CommandMetadata] = idempotencyKey }, cancellationToken);
+        WriteOnceAsync(blobName, content, new Dictionary<string, string> { [CommandMetadata] = idempotencyKey, [CodeMetadata] = CodeVersion.Current },
+            cancellationToken);
 
     /// <summary>
     /// A step's completion marker if the command with <paramref name="idempotencyKey"/> has already been carried out
@@ -181,7 +184,8 @@ public sealed class RunStore(BlobServiceClient blobs)
 
     /// <summary>
     /// Read, change, write only if nobody wrote in between (If-Match on the ETag); on a lost race, read again and
-    /// reapply. <paramref name="change"/> must be a pure function of the manifest it is given.
+    /// reapply. <paramref name="change"/> must be a pure function of the manifest it is given; returning that same
+    /// instance means there is nothing to record, and nothing is written.
     /// </summary>
     public async Task<RunManifest> UpdateManifestAsync(Guid runId, Func<RunManifest, RunManifest> change,
         CancellationToken cancellationToken = default)
@@ -193,7 +197,10 @@ public sealed class RunStore(BlobServiceClient blobs)
             span?.SetTag("pgkd.attempts", attempt);
             var current = await ReadManifestWithETagAsync(runId, cancellationToken)
                           ?? throw new InvalidOperationException($"run {runId} has no manifest");
-            var changed = change(current.Manifest) with { UpdatedAt = DateTimeOffset.UtcNow };
+            var proposed = change(current.Manifest);
+            // A change that returns the manifest it was given is "nothing to record": no write, no new UpdatedAt.
+            if (ReferenceEquals(proposed, current.Manifest)) return current.Manifest;
+            var changed = proposed with { UpdatedAt = DateTimeOffset.UtcNow };
             if (changed.RunId != runId)
                 throw new InvalidOperationException($"a manifest change may not alter the run id ({runId} -> {changed.RunId})");
             try

@@ -39,6 +39,7 @@ public static class ChatCompletionsEndpoints
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddSingleton(pool);
         builder.Services.AddSingleton(new TeacherEngine(pool, options));
+        builder.Services.AddHostedService<PoolWarmUp>();
         builder.Services.AddSingleton(new FaultInjector(options.Faults, options.Seed));
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<PromptCache>();

@@ -46,13 +46,13 @@ public sealed class TeacherPool
     /// </summary>
     public double LabelAgreement(int index, int k) => _agreement.GetOrAdd((index, k), key =>
     {
-        var own = Index.Document(key.Index);
-        var nearest = Enumerable.Range(0, Examples.Count).Where(j => j != key.Index)
-            .Select(j => (j, Similarity: TfIdfIndex.Cosine(own, Index.Document(j))))
-            .OrderByDescending(x => x.Similarity).ThenBy(x => x.j)
-            .Take(key.K).ToList();
-        return nearest.Count == 0 ? 1 : nearest.Count(x => string.Equals(Examples[x.j].Label, Examples[key.Index].Label, StringComparison.Ordinal)) / (double)nearest.Count;
+        var nearest = Index.Nearest(key.Index, key.K);
+        return nearest.Count == 0 ? 1 : nearest.Count(x => string.Equals(Examples[x.Index].Label, Examples[key.Index].Label, StringComparison.Ordinal)) / (double)nearest.Count;
     });
+
+    /// <summary>Every text's label agreement with its <paramref name="k"/> nearest, computed in parallel and remembered.</summary>
+    public void WarmUp(int k, CancellationToken cancellationToken = default) =>
+        Parallel.For(0, Examples.Count, new ParallelOptions { CancellationToken = cancellationToken }, i => LabelAgreement(i, k));
 
     public IReadOnlyList<LabeledExample> Examples { get; }
 

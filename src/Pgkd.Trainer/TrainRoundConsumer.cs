@@ -103,20 +103,6 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
     }
 
     private StudentTrainingOptions TrainingOptions(RunManifest manifest, int round) =>
-        TrainingOptions(manifest.Student, manifest.Configuration, round,
+        TrainingStep.Options(manifest.Student, manifest.Configuration, round,
             configuration.GetValue("Trainer:Threads", 0), configuration["Trainer:Device"] ?? "auto");
-
-    /// <summary>How a run's student settings train one round; the benchmark's in-process loop trains the same way.</summary>
-    public static StudentTrainingOptions TrainingOptions(StudentSettings student, Pgkd.Core.Run.RunConfiguration config, int round,
-        int threads, string device) => new()
-    {
-        Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
-        Epochs = student.EpochsFor(round),
-        LearningRate = student.Rate,
-        MaxLength = student.MaxLength,
-        BatchSize = student.BatchSize,
-        Seed = config.SeedForRound(round),
-        Threads = threads,
-        Device = device,
-    };
 }

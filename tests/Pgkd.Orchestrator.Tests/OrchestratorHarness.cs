@@ -75,7 +75,7 @@ public sealed class OrchestratorHarness : IAsyncDisposable
     }
 
     /// <summary>A run as the gateway stores it: 3 labels, <paramref name="maxRounds"/> teacher rounds, optionally a test set.</summary>
-    public async Task<Guid> CreateRunAsync(int maxRounds = 2, bool withTest = true, string mode = "head")
+    public async Task<Guid> CreateRunAsync(int maxRounds = 2, bool withTest = true, string mode = "head", RunStrategy strategy = RunStrategy.Pgkd)
     {
         var runId = Guid.NewGuid();
         var manifest = new RunManifest
@@ -83,7 +83,7 @@ public sealed class OrchestratorHarness : IAsyncDisposable
             RunId = runId,
             CreatedAt = DateTimeOffset.UnixEpoch,
             Labels = Labels.Select(l => new LabelDefinition(l)).ToList(),
-            Configuration = RunConfiguration.Default with { MaxRounds = maxRounds, SamplesPerRound = 12, SelectionShare = 0, Seed = 7 },
+            Configuration = RunConfiguration.Default with { MaxRounds = maxRounds, SamplesPerRound = 12, SelectionShare = 0, Seed = 7, Strategy = strategy },
             Student = new StudentSettings { Mode = mode },
             SeedTrain = new StoredDataset(RunBlobLayout.SeedTrain(runId), 12, "t"),
             SeedValidation = new StoredDataset(RunBlobLayout.SeedValidation(runId), 10, "v"),

@@ -41,6 +41,17 @@ public sealed class RunOrchestratorTests(AzuriteFixture azurite) : IClassFixture
         Assert.EndsWith("checkpoints/round-1/", trains[2].StartFromCheckpointUri!.AbsolutePath);
         Assert.All(h.Commands(runId).OfType<GenerateRound>(), g => Assert.True(h.Store.ExistsAsync(h.Store.BlobNameOf(g.GuidanceUri)).Result));
 
+        // Mining is the planner's decision, carried in the command: for the next round's prompt on validation, none on test.
+        var config = (await h.ManifestAsync(runId)).Configuration;
+        var evaluations = h.Commands(runId).OfType<EvaluateRound>().ToList();
+        Assert.All(evaluations.Where(e => e.Split == EvaluationSplit.Validation), e =>
+        {
+            Assert.NotNull(e.Mining);
+            Assert.Equal(Pgkd.Core.Run.RunPlanner.MiningFor(config, e.Round), e.Mining);
+            Assert.Equal(config.SeedForRound(e.Round + 1), e.Mining!.Seed);
+        });
+        Assert.Null(Assert.Single(evaluations, e => e.Split == EvaluationSplit.Test).Mining);
+
         // The manifest records every round's figures, the stop, the test score and the report.
         Assert.Equal([0, 1, 2], manifest.Rounds.Select(r => r.Round));
         Assert.All(manifest.Rounds, r => Assert.NotNull(r.CheckpointFolder));
@@ -64,6 +75,18 @@ public sealed class RunOrchestratorTests(AzuriteFixture azurite) : IClassFixture
         Assert.DoesNotContain(h.Commands(runId).OfType<EvaluateRound>(), e => e.Split == EvaluationSplit.Test);
         Assert.Single(h.Commands(runId).OfType<RunCompleted>());
         Assert.Null(manifest.TestReport);
+    }
+
+    [Fact]
+    public async Task A_random_augmentation_run_asks_for_no_mining()
+    {
+        await using var h = await OrchestratorHarness.StartAsync(azurite.Blobs);
+        var runId = await h.CreateRunAsync(maxRounds: 1, withTest: false, strategy: Pgkd.Core.Run.RunStrategy.RandomAugmentation);
+        await h.StartRunAsync(runId);
+        Assert.Equal(RunStatus.Completed, (await h.WaitForEndAsync(runId)).Status);
+        var evaluations = h.Commands(runId).OfType<EvaluateRound>().ToList();
+        Assert.Equal(2, evaluations.Count);
+        Assert.All(evaluations, e => Assert.Null(e.Mining));
     }
 
     [Fact]

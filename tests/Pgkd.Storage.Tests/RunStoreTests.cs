@@ -39,6 +39,23 @@ public sealed class RunStoreTests(AzuriteFixture azurite) : IClassFixture<Azurit
     }
 
     [Fact]
+    public async Task A_step_output_names_its_command_and_the_build_that_wrote_it()
+    {
+        var store = await StoreAsync();
+        var name = RunBlobLayout.Evaluation(Guid.NewGuid(), 0, "Validation");
+        Assert.Null(await store.ReadStepOutputAsync(name, "run/evaluate/round-0"));
+        Assert.True(await store.WriteStepOutputAsync(name, BinaryData.FromString("{}"), "run/evaluate/round-0"));
+
+        Assert.Equal("{}", (await store.ReadStepOutputAsync(name, "run/evaluate/round-0"))!.ToString());
+        var other = await Assert.ThrowsAsync<StoredDataConflictException>(() => store.ReadStepOutputAsync(name, "run/evaluate/round-1"));
+        Assert.Contains("run/evaluate/round-0", other.Message);
+        var metadata = (await azurite.Blobs.GetBlobContainerClient(RunBlobLayout.Container).GetBlobClient(name).GetPropertiesAsync()).Value.Metadata;
+        Assert.Equal(CodeVersion.Current, metadata[RunStore.CodeMetadata]);
+        // The SDK ends the informational version with the git commit the build came from.
+        Assert.Matches(@"\+[0-9a-f]{7,40}$", CodeVersion.Current);
+    }
+
+    [Fact]
     public async Task The_manifest_round_trips_with_its_configuration_and_rounds()
     {
         var store = await StoreAsync();
@@ -54,6 +71,21 @@ public sealed class RunStoreTests(AzuriteFixture azurite) : IClassFixture<Azurit
         Assert.Equal(0.8, read.Round(0).Accuracy);
         Assert.Equal($"{runId:D}/checkpoints/round-0/", read.Round(0).CheckpointFolder);
         Assert.Contains("\"status\": \"Running\"", (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString());
+    }
+
+    [Fact]
+    public async Task An_update_that_changes_nothing_writes_nothing()
+    {
+        var store = await StoreAsync();
+        var runId = Guid.NewGuid();
+        Assert.True(await store.CreateManifestAsync(NewManifest(runId)));
+        var before = (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString();
+
+        var same = await store.UpdateManifestAsync(runId, run => run);
+        Assert.Equal(before, (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString());
+        var changed = await store.UpdateManifestAsync(runId, run => run with { CancelRequested = true });
+        Assert.True(changed.UpdatedAt > same.UpdatedAt);
+        Assert.NotEqual(before, (await store.ReadAsync(RunBlobLayout.Manifest(runId))).ToString());
     }
 
     [Fact]

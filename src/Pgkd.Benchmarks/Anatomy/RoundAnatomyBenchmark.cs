@@ -48,9 +48,9 @@ public static class RoundAnatomyBenchmark
                 text.AppendLine();
                 var rows = rounds.Select(r => Row(r.Round.ToString(CultureInfo.InvariantCulture), r)).ToList();
                 var total = new RoundTimes(-1, rounds.Sum(r => r.Wall), rounds.Sum(r => r.Teacher), rounds.Sum(r => r.Training),
-                    rounds.Sum(r => r.Evaluation), rounds.Sum(r => r.Blob), rounds.Sum(r => r.TrainingExamples));
+                    rounds.Sum(r => r.Evaluation), rounds.Sum(r => r.Blob), rounds.Sum(r => r.TrainingExamples), rounds.Sum(r => r.Idle));
                 rows.Add(Row("**all**", total));
-                text.Append(Table(["round", "wall s", "teacher", "training", "evaluation", "everything else", "of which blob I/O", "training examples"], rows));
+                text.Append(Table(["round", "wall s", "teacher", "training", "evaluation", "everything else", "of which blob I/O", "of which between spans", "training examples"], rows));
                 text.AppendLine();
                 var elseShare = total.Else / total.Wall;
                 text.AppendLine($"Everything else is {elseShare:P1} of the run's round time (target <= 5%): " +
@@ -60,7 +60,8 @@ public static class RoundAnatomyBenchmark
             text.AppendLine("Method: each round is one trace (`pgkd.round` root, the generator, trainer and evaluator spans and the messages between them), read from the dashboard's telemetry API; wall = last span end - first span start. " +
                             "Teacher and training seconds are the services' own clocks as stored in blob storage (`generations/round-r.json` TeacherSeconds, `checkpoints/round-r/training.json` TrainingSeconds); " +
                             "evaluation = the `pgkd.evaluate` span less the Azure blob spans nested in it. Everything else = wall - teacher - training - evaluation: " +
-                            "RabbitMQ hops and queueing, blob reads and writes (\"of which blob I/O\": the union of the round's Azure SDK spans), JSON, manifest updates, downloading the previous checkpoint. " +
+                            "RabbitMQ hops and queueing, blob reads and writes (\"of which blob I/O\": the union of the round's Azure SDK spans), JSON, manifest updates, downloading the previous checkpoint; " +
+                            "\"of which between spans\": wall time covered by no span of the round's trace (broker hops, dispatch, waiting for a core). " +
                             "Shares are of the round's wall time. The target (<= 5%) is about a full AG News run (6 rounds x 200 samples, full fine-tune), whose rounds are much longer than a head-mode round; the fixed per-round cost is what to compare.");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -83,12 +84,13 @@ public static class RoundAnatomyBenchmark
         static IReadOnlyList<string> Row(string name, RoundTimes r) =>
         [
             name, F(r.Wall, "F1"), Part(r.Teacher, r.Wall), Part(r.Training, r.Wall), Part(r.Evaluation, r.Wall), Part(r.Else, r.Wall),
-            Part(r.Blob, r.Wall), r.TrainingExamples.ToString(CultureInfo.InvariantCulture),
+            Part(r.Blob, r.Wall), Part(r.Idle, r.Wall), r.TrainingExamples.ToString(CultureInfo.InvariantCulture),
         ];
         static string Part(double seconds, double wall) => $"{F(seconds, "F1")} s ({F(seconds / wall * 100, "F1")}%)";
     }
 
-    public sealed record RoundTimes(int Round, double Wall, double Teacher, double Training, double Evaluation, double Blob, int TrainingExamples)
+    /// <summary><paramref name="Idle"/>: seconds of the round's wall time covered by no span of its trace (broker hops, dispatch, queueing).</summary>
+    public sealed record RoundTimes(int Round, double Wall, double Teacher, double Training, double Evaluation, double Blob, int TrainingExamples, double Idle = 0)
     {
         public double Else => Wall - Teacher - Training - Evaluation;
     }
@@ -98,7 +100,7 @@ public static class RoundAnatomyBenchmark
         var runId = run.RunId.ToString();
         var expected = run.Rounds + 1;
         IReadOnlyList<DashboardSpan> spans = [];
-        // Telemetry is exported in batches: wait until every round's trace holds its evaluation and the orchestrator's handling of it.
+        // Telemetry is exported in batches: wait until every round's trace holds each of its steps.
         for (var attempt = 0; attempt < 60; attempt++)
         {
             using var response = await system.Dashboard.GetAsync(
@@ -108,7 +110,11 @@ public static class RoundAnatomyBenchmark
                 throw new InvalidOperationException($"the dashboard's telemetry API answered {(int)response.StatusCode}: {body[..Math.Min(200, body.Length)]}");
             spans = DashboardSpan.Parse(JsonNode.Parse(body)?.AsObject());
             var roots = spans.Where(s => s.Name == "pgkd.round" && s.Attribute("pgkd.run_id") == runId).ToList();
-            if (roots.Count == expected && roots.All(r => spans.Any(s => s.TraceId == r.TraceId && s.Name == "pgkd.evaluate"))) break;
+            // Every step's span, not only the last: one exported late would count its step as time between spans.
+            bool Complete(DashboardSpan root) => spans.Any(s => s.TraceId == root.TraceId && s.Name == "pgkd.evaluate")
+                && spans.Any(s => s.TraceId == root.TraceId && s.Name == "pgkd.train")
+                && (root.Attribute("pgkd.round") == "0" || spans.Any(s => s.TraceId == root.TraceId && s.Name == "pgkd.generate"));
+            if (roots.Count == expected && roots.All(Complete)) break;
             await Task.Delay(1000, cancellationToken);
         }
         var result = new List<RoundTimes>();
@@ -127,7 +133,15 @@ public static class RoundAnatomyBenchmark
                 Number(training, "trainingSeconds"),
                 evaluation,
                 Union(blobSpans),
-                training?["trainingExamples"] is { } n ? (int)n : 0));
+                training?["trainingExamples"] is { } n ? (int)n : 0,
+                wall - Union(trace)));
+            if (Environment.GetEnvironmentVariable("PGKD_ANATOMY_SPANS") is { Length: > 0 } dump)
+            {
+                // A timeline of the round for finding where "everything else" goes: offset, duration, service, span.
+                var t0 = trace.Min(s => s.Start);
+                File.AppendAllLines(dump, [$"# run {runId} round {round}, wall {wall:F3} s", .. trace.OrderBy(s => s.Start).Select(s =>
+                    $"{(s.Start - t0).TotalMilliseconds,8:F1} {s.Duration.TotalMilliseconds,8:F1} {s.Service,-12} {s.Name}")]);
+            }
         }
         if (result.Count != expected)
             throw new InvalidOperationException($"run {runId}: found the traces of {result.Count} of {expected} rounds in the dashboard");

@@ -1,12 +1,14 @@
 using System.Diagnostics;
+using Pgkd.Contracts;
 using Pgkd.Core.Data;
-using Pgkd.Core.Guidance;
 using Pgkd.Core.Metrics;
 using Pgkd.Core.Run;
+using Pgkd.Evaluator;
 using Pgkd.Generator.Shards;
 using Pgkd.Generator.Teacher;
 using Pgkd.Storage;
 using Pgkd.Student;
+using Pgkd.Trainer;
 
 namespace Pgkd.Benchmarks.Quality;
 
@@ -16,8 +18,9 @@ public sealed record RoundFigures(int Round, double FeedbackAccuracy, double Sel
     decimal CostUsd, double TeacherSeconds, double TrainSeconds, double EvaluateSeconds);
 
 /// <summary>One run of one strategy: every round, the round early stopping chose, and why it stopped.</summary>
+/// <paramref name="Code"/> names the build that measured it (<see cref="CodeVersion"/>; null for runs stored before it was recorded).
 public sealed record StrategyRunResult(string Mode, int Seed, string Strategy, IReadOnlyList<RoundFigures> Rounds, int BestRound,
-    string StopReason, double WallSeconds)
+    string StopReason, double WallSeconds, string? Code = null)
 {
     public RoundFigures Best => Rounds.First(r => r.Round == BestRound);
     public RoundFigures Last => Rounds[^1];
@@ -43,14 +46,16 @@ public sealed record BenchmarkData(LabelSet Labels, Dataset Train, Dataset Valid
 }
 
 /// <summary>
-/// The PGKD loop the services run (RunOrchestrator, GenerateRoundConsumer, TrainRoundConsumer, EvaluateRoundConsumer), in
-/// one process so dozens of runs fit on a laptop: the same pure <see cref="RunPlanner"/>, validation split and hard-negative
-/// miner, the same <see cref="RoundShardGenerator"/> and <see cref="TeacherClient"/> over HTTP to the teacher, and the same
-/// <see cref="StudentTrainer"/> (seed + every shard so far; full mode continues from the previous checkpoint). What it leaves out is
-/// the broker and blob storage between the steps (the anatomy section measures their share), and it also scores the test
-/// set every round for the per-round curve; nothing the run decides ever reads those test figures.
+/// The services' PGKD loop in one process, so dozens of runs fit on a laptop. It has no round logic of its own: each step is
+/// the step code the services' consumers wrap (<see cref="EvaluationStep"/> scoring with ONNX Runtime and mining as
+/// <see cref="RunPlanner.MiningFor"/> decides, <see cref="RoundShardRequest.ForRound"/> and <see cref="RoundShardGenerator"/>
+/// over HTTP to the teacher, <see cref="TrainingStep"/> with <see cref="StudentTrainer"/>), and every decision (allocation,
+/// mining, stopping) comes from the same pure <see cref="RunPlanner"/> on the same <see cref="RoundEvaluation.Outcome"/>. What it
+/// leaves out is the broker and blob storage between the steps (the anatomy section measures their share); it also scores
+/// the test set every round for the per-round curve, and nothing the run decides ever reads those figures.
 /// </summary>
-public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, RoundShardGenerator generator, int threads, string workDirectory)
+public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, RoundShardGenerator generator, PretrainedEmbedder embedder,
+    StudentTokenizer tokenizer, int threads, string workDirectory)
 {
     private readonly Dictionary<(string Mode, int Seed), (StudentCheckpoint Checkpoint, double Seconds)> _roundZero = new();
 
@@ -77,6 +82,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         StudentCheckpoint checkpoint;
         double trainSeconds;
         var (requested, accepted, rejected, tokens, cost, teacherSeconds) = (0, 0, 0, 0L, 0m, 0.0);
+        int? samplesPerRequest = null;
         RunStep step;
         try
         {
@@ -84,40 +90,48 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
             for (var round = 0; ; round++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                // The evaluator's step (EvaluateRoundConsumer): the feedback part, mined as the planner decides, and the selection part.
                 var clock = Stopwatch.StartNew();
-                var feedbackProbabilities = Score(checkpoint, parts.Feedback);
-                var feedback = Evaluate(parts.Feedback, feedbackProbabilities);
-                var selection = parts.IsSplit ? Evaluate(parts.Selection, Score(checkpoint, parts.Selection)) : feedback;
-                var evaluateSeconds = clock.Elapsed.TotalSeconds;
-                var test = Evaluate(data.Test, Score(checkpoint, data.Test)); // the curve only; never read by the loop
-                figures.Add(new RoundFigures(round, feedback.Accuracy, selection.Accuracy, selection.ValidationLoss, test.Accuracy, test.MacroF1,
+                RoundEvaluation evaluation;
+                ValidationReport test;
+                double evaluateSeconds;
+                using (var classifier = EvaluationStep.LoadStudent(checkpoint.Directory, data.Labels, embedder, tokenizer, threads))
+                {
+                    evaluation = EvaluationStep.Evaluate(classifier, round, nameof(EvaluationSplit.Validation), checkpoint.Directory, parts.Feedback,
+                        parts.IsSplit ? parts.Selection : null, data.Labels, RunPlanner.MiningFor(config, round));
+                    evaluateSeconds = clock.Elapsed.TotalSeconds;
+                    // The curve only; never read by the loop.
+                    test = EvaluationStep.Evaluate(classifier, round, nameof(EvaluationSplit.Test), checkpoint.Directory, data.Test, null, data.Labels, null).Report;
+                }
+                var (feedback, judge) = (evaluation.Report, evaluation.JudgeReport);
+                figures.Add(new RoundFigures(round, feedback.Accuracy, judge.Accuracy, judge.ValidationLoss, test.Accuracy, test.MacroF1,
                     test.WeightedF1, requested, accepted, rejected, tokens, cost, teacherSeconds, trainSeconds, evaluateSeconds));
-                Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name} round {round}: selection {selection.Accuracy:F4} (loss {selection.ValidationLoss:F4}), " +
+                Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name} round {round}: selection {judge.Accuracy:F4} (loss {judge.ValidationLoss:F4}), " +
                     $"feedback {feedback.Accuracy:F4}, test {test.Accuracy:F4}; teacher {accepted}/{requested} accepted, train {trainSeconds:F0} s");
 
+                // The orchestrator's decision.
                 (progress, step) = strategy.SeedOnly
-                    ? (progress, new RunStep.Finish(0, selection.ValidationLoss, StopDecision.StopMaxRounds))
-                    : RunPlanner.Next(config, progress, new RoundOutcome(round, selection, tokens, cost, feedback));
+                    ? (progress, new RunStep.Finish(0, judge.ValidationLoss, StopDecision.StopMaxRounds))
+                    : RunPlanner.Next(config, progress, evaluation.Outcome(tokens, cost));
                 if (step is not RunStep.GenerateRound generate) break;
 
-                // The generator's step (GenerateRoundConsumer): mine the feedback part, prompt, validate the replies.
-                var guidance = generate.Mining is { } mining
-                    ? HardNegativeMiner.Mine(parts.Feedback.Examples, feedbackProbabilities, data.Labels, mining)
-                    : HardNegativeSelection.Empty;
+                // The generator's step (GenerateRoundConsumer): prompt from the guidance, validate the replies.
                 var request = RoundShardRequest.ForRound(runId, generate.Round, config, data.Labels, RunManifest.DefaultTaskDescription,
-                    generate.Allocation, generate.PromptOptions, data.Train, feedback, guidance, trainingHashes, heldOut);
+                    generate.Allocation, generate.PromptOptions, data.Train, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut,
+                    samplesPerRequest);
                 var ledger = TeacherUsageLedger.ForRun(config, progress.TeacherTokensUsed, progress.TeacherCostUsd);
                 var teacherClock = Stopwatch.StartNew();
                 var shard = await generator.GenerateAsync(request, ledger, cancellationToken);
                 teacherSeconds = teacherClock.Elapsed.TotalSeconds;
+                samplesPerRequest = shard.SamplesPerRequest;
                 (requested, accepted, rejected) = (shard.Requested.Sum(), shard.Examples.Count, shard.Rejected.Values.Sum());
                 (tokens, cost) = (shard.PromptTokens + shard.CompletionTokens, shard.CostUsd);
                 training.AddRange(shard.Examples.Examples);
                 trainingHashes.UnionWith(shard.Examples.TextHashes());
 
-                // The trainer's step (TrainRoundConsumer): everything so far, from the previous round's checkpoint.
+                // The trainer's step (TrainRoundConsumer): everything so far, from the previous round's checkpoint in full mode.
                 var trainClock = Stopwatch.StartNew();
-                checkpoint = trainer.Train(Options(student, config, generate.Round), training, data.Labels,
+                checkpoint = trainer.Train(TrainingStep.Options(student, config, generate.Round, threads, "auto"), training, data.Labels,
                     Path.Combine(runDirectory, $"round-{generate.Round}"), student.ContinuesFromPreviousRound ? checkpoint : null,
                     cancellationToken: cancellationToken);
                 trainSeconds = trainClock.Elapsed.TotalSeconds;
@@ -128,7 +142,8 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
             if (Directory.Exists(runDirectory)) Directory.Delete(runDirectory, recursive: true);
         }
         var finish = (RunStep.Finish)step;
-        return new StrategyRunResult(mode, seed, strategy.Name, figures, finish.BestRound, finish.Reason.ToString(), wall.Elapsed.TotalSeconds);
+        return new StrategyRunResult(mode, seed, strategy.Name, figures, finish.BestRound, finish.Reason.ToString(), wall.Elapsed.TotalSeconds,
+            CodeVersion.Current);
     }
 
     /// <summary>Round 0 depends only on mode and seed (the seed set, the round-0 training seed), so strategies share it.</summary>
@@ -136,17 +151,8 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
     {
         if (_roundZero.TryGetValue((mode, seed), out var cached)) return cached;
         var clock = Stopwatch.StartNew();
-        var checkpoint = trainer.Train(Options(student, config, 0), data.Train.Examples, data.Labels,
+        var checkpoint = trainer.Train(TrainingStep.Options(student, config, 0, threads, "auto"), data.Train.Examples, data.Labels,
             Path.Combine(workDirectory, $"round0-{mode}-s{seed}"));
         return _roundZero[(mode, seed)] = (checkpoint, clock.Elapsed.TotalSeconds);
     }
-
-    private StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round) =>
-        Pgkd.Trainer.TrainRoundConsumer.TrainingOptions(student, config, round, threads, "auto");
-
-    private IReadOnlyList<IReadOnlyList<double>> Score(StudentCheckpoint checkpoint, Dataset part) =>
-        ClassificationMetrics.ToDouble(trainer.PredictProbabilities(checkpoint, part.Examples.Select(e => e.Text).ToList(), threads));
-
-    private ValidationReport Evaluate(Dataset part, IReadOnlyList<IReadOnlyList<double>> probabilities) =>
-        ClassificationMetrics.Evaluate(part, probabilities, data.Labels);
 }

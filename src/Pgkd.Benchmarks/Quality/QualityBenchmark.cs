@@ -32,6 +32,9 @@ public static class QualityBenchmark
         var teacher = new TeacherClient(connection, new TeacherClientOptions { VerifyOnStartup = false });
         var generator = new RoundShardGenerator(teacher, new RoundShardOptions());
         using var trainer = new StudentTrainer();
+        // The evaluator's ONNX Runtime pieces, built as its Program.cs builds them: texts are embedded once per process for head mode.
+        var tokenizer = StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
+        using var embedder = new PretrainedEmbedder(PretrainedMiniLM.Ensure(), tokenizer, new OnnxRunOptions { Threads = options.Threads });
         var work = Directory.CreateTempSubdirectory("pgkd-quality-").FullName;
         var rawPath = Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), "quality-runs.json");
         Directory.CreateDirectory(Path.GetDirectoryName(rawPath)!);
@@ -55,7 +58,7 @@ public static class QualityBenchmark
         if (results.Count > 0) Console.Error.WriteLine($"[quality] keeping {results.Count} earlier runs with the same settings from {rawPath}");
         try
         {
-            var runner = new InProcessRun(data, trainer, generator, options.Threads, work);
+            var runner = new InProcessRun(data, trainer, generator, embedder, tokenizer, options.Threads, work);
             foreach (var mode in options.Modes)
                 foreach (var seed in options.Seeds)
                     foreach (var strategy in strategies)
@@ -143,7 +146,11 @@ public static class QualityBenchmark
                       $"threads {options.Threads}. " +
                       $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {Setting(settings, "fullEpochs")} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
                       $"head mode a fresh MLP head on the frozen encoder, {new Pgkd.Storage.StudentSettings().Epochs} epochs, every round.");
-        md.AppendLine("Each run is the PGKD loop of the services executed in one process (`Quality/InProcessRun.cs`: the same planner, teacher client, reply checks and trainer; no broker or blob in between).");
+        md.AppendLine("Each run is the services' PGKD loop executed in one process (`Quality/InProcessRun.cs`): it calls the services' own step code " +
+                      "(the evaluator's `EvaluationStep` scoring with ONNX Runtime, the generator's `RoundShardRequest.ForRound` and `RoundShardGenerator`, the trainer's `TrainingStep`) " +
+                      "and takes every decision (allocation, mining, stopping) from the same `RunPlanner`; only the broker and blob storage between the steps are left out.");
+        var codes = results.Select(r => r.Code ?? "not recorded (runs stored before the build was recorded)").Distinct().Order().ToList();
+        md.AppendLine($"Code that measured these runs (build version + git commit): {string.Join("; ", codes.Select(c => $"`{c}`"))}.");
         md.AppendLine("The result of a run is the test score of the round that early stopping chose (judged on the selection part); the test set never influences any decision.");
         md.AppendLine();
         md.AppendLine("Strategies:");

@@ -24,9 +24,9 @@ public abstract record RunStep
 {
     /// <summary>
     /// Ask the teacher for Allocation[c] examples of each label (label-set order), build the prompt
-    /// with PromptOptions; Mining is null when the prompt shows no hard negatives (skip mining).
+    /// with PromptOptions; its hard negatives were mined when the previous round was evaluated (<see cref="RunPlanner.MiningFor"/>).
     /// </summary>
-    public sealed record GenerateRound(int Round, IReadOnlyList<int> Allocation, TeacherPromptOptions PromptOptions, HardNegativeOptions? Mining) : RunStep;
+    public sealed record GenerateRound(int Round, IReadOnlyList<int> Allocation, TeacherPromptOptions PromptOptions) : RunStep;
 
     /// <summary>Stop; the checkpoint of BestRound is the run's result.</summary>
     public sealed record Finish(int BestRound, double BestValue, StopDecision Reason) : RunStep;
@@ -64,13 +64,23 @@ public static class RunPlanner
 
         var round = outcome.Round + 1;
         if (config.Strategy == RunStrategy.RandomAugmentation)
-            return (next, new RunStep.GenerateRound(round, ClassAllocation.Balanced(config.SamplesPerRound, classes), config.PromptOptions, null));
+            return (next, new RunStep.GenerateRound(round, ClassAllocation.Balanced(config.SamplesPerRound, classes), config.PromptOptions));
 
         // A floor that cannot fit (many classes, few samples) is lowered rather than failing the run.
         var floor = Math.Min(config.FloorPerClass, config.SamplesPerRound / classes);
         var allocation = ClassAllocation.Allocate(config.SamplesPerRound, feedback.F1ByClass, floor, config.AllocationSmoothing);
-        var mining = config.PromptOptions.IncludeHardNegatives ? config.HardNegativeOptionsForRound(round) : null;
-        return (next, new RunStep.GenerateRound(round, allocation, config.PromptOptions, mining));
+        return (next, new RunStep.GenerateRound(round, allocation, config.PromptOptions));
+    }
+
+    /// <summary>
+    /// How the evaluation of round <paramref name="evaluatedRound"/> mines hard negatives for the next round's prompt; null when
+    /// that prompt shows none (random augmentation, or the ablation without them), so nothing is mined. Decided here
+    /// only: the orchestrator carries it in the EvaluateRound command, and the benchmark passes the same value to the same step.
+    /// </summary>
+    public static HardNegativeOptions? MiningFor(RunConfiguration config, int evaluatedRound)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.PromptOptions.IncludeHardNegatives ? config.HardNegativeOptionsForRound(evaluatedRound + 1) : null;
     }
 
     /// <summary>

@@ -103,6 +103,7 @@ public static class ReportHtml
                 ? $" · validation split: {m.FeedbackData.Count} feedback (shown to the teacher), {sel.Count} selection (judges rounds)"
                 : " · one validation set (feedback and selection)")
             .Append(m.StopReason is { } stop ? $" · stopped: {E(stop)}" : "")
+            .Append(m.Code is { } code ? $" · code <span class=\"mono\">{E(code)}</span>" : "")
             .Append("</p>");
         if (m.FailureReason is { } failure) body.Append($"<p class=\"error\">Failed: {E(failure)}</p>");
 

@@ -54,6 +54,7 @@ public static class RunEndpoints
             RunId = runId,
             CreatedAt = now,
             UpdatedAt = now,
+            Code = CodeVersion.Current,
             Labels = submission.Labels.Labels,
             Configuration = submission.Configuration,
             Student = submission.Student,

@@ -89,9 +89,10 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var heldOut = (await store.ReadDatasetAsync(manifest.SeedValidation.BlobName, labels, cancellationToken)).TextHashes();
         if (manifest.Test is { } test) heldOut.UnionWith((await store.ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
 
+        // Samples per request carry over from the last round that lowered them (replies cut off at the output limit).
         var request = RoundShardRequest.ForRound(m.RunId.ToString(), m.Round, config, labels, manifest.TaskDescription,
-            guidance.Allocation, guidance.PromptOptions, seedTrain, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut)
-            with { SamplesPerRequest = manifest.Rounds.LastOrDefault(r => r.Round < m.Round && r.SamplesPerRequest is not null)?.SamplesPerRequest };
+            guidance.Allocation, guidance.PromptOptions, seedTrain, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut,
+            manifest.Rounds.LastOrDefault(r => r.Round < m.Round && r.SamplesPerRequest is not null)?.SamplesPerRequest);
         var ledger = TeacherUsageLedger.ForRun(config, manifest.TeacherTokens, manifest.TeacherCostUsd);
         var clock = Stopwatch.StartNew();
         var shard = await generator.GenerateAsync(request, ledger, cancellationToken, new BatchJournal(store, RunBlobLayout.GenerationBatch(m.RunId, m.Round)));

@@ -23,7 +23,7 @@ public sealed record RoundShardRequest(
     /// </summary>
     public static RoundShardRequest ForRound(string runId, int round, RunConfiguration config, LabelSet labels, string taskDescription,
         IReadOnlyList<int> allocation, TeacherPromptOptions promptOptions, Dataset seedTrain, ValidationReport report,
-        HardNegativeSelection hardNegatives, IReadOnlySet<string> trainingHashes, IReadOnlySet<string> heldOutHashes) =>
+        HardNegativeSelection hardNegatives, IReadOnlySet<string> trainingHashes, IReadOnlySet<string> heldOutHashes, int? samplesPerRequest) =>
         new(runId, round,
             new TeacherPromptInput
             {
@@ -40,7 +40,8 @@ public sealed record RoundShardRequest(
             },
             config.ReplyContext(labels, trainingHashes, heldOutHashes),
             promptOptions,
-            BatchApi: config.BatchApi);
+            samplesPerRequest,
+            config.BatchApi);
 }
 
 public enum ShardStop

@@ -59,7 +59,7 @@ public class OneRoundTests
         Assert.Equal(config.SamplesPerRound, generate.Allocation.Sum());
         Assert.Equal(generate.Allocation.Max(), generate.Allocation[2]); // Business (F1 0.67) gets the most
 
-        var mined = HardNegativeMiner.Mine(validation.Examples, probabilities, labels, generate.Mining);
+        var mined = HardNegativeMiner.Mine(validation.Examples, probabilities, labels, RunPlanner.MiningFor(config, 0));
         var hard = Assert.Single(mined.HardNegatives);
         Assert.Equal(new HardNegative("Software giant buys chip startup", "Business", "Sci/Tech", 0.90), hard);
 

@@ -22,7 +22,7 @@ public class RunPlannerTests
         // Floor 2 each, 12 left on weights .2, .5, .2, .2: shares 2.18, 5.45, 2.18, 2.18 -> 2, 5, 2, 2 + the 1 left to class 1 (.45 vs .18).
         Assert.Equal([4, 8, 4, 4], generate.Allocation);
         Assert.True(generate.PromptOptions.IncludeHardNegatives);
-        Assert.Equal(Config.SeedForRound(1), generate.Mining!.Seed);
+        Assert.Equal(Config.SeedForRound(1), RunPlanner.MiningFor(Config, 0)!.Seed);
         Assert.Equal(0, progress.Stopping.BestRound);
     }
 
@@ -33,7 +33,7 @@ public class RunPlannerTests
         var (_, step) = RunPlanner.Next(config, RunProgress.Start(config), Outcome(0, 0.5));
         var generate = Assert.IsType<RunStep.GenerateRound>(step);
         Assert.Equal([5, 5, 5, 5], generate.Allocation);
-        Assert.Null(generate.Mining);
+        Assert.Null(RunPlanner.MiningFor(config, 0));
         Assert.False(generate.PromptOptions.IncludeValidationReport);
         Assert.False(generate.PromptOptions.IncludeHardNegatives);
     }
@@ -43,7 +43,8 @@ public class RunPlannerTests
     {
         var config = Config with { IncludeHardNegatives = false };
         var (_, step) = RunPlanner.Next(config, RunProgress.Start(config), Outcome(0, 0.5));
-        Assert.Null(Assert.IsType<RunStep.GenerateRound>(step).Mining);
+        Assert.IsType<RunStep.GenerateRound>(step);
+        Assert.Null(RunPlanner.MiningFor(config, 0));
     }
 
     [Fact]
@@ -143,7 +144,7 @@ public class RunPlannerTests
             var y = Assert.IsType<RunStep.GenerateRound>(b[i]);
             Assert.Equal(x.Round, y.Round);
             Assert.Equal(x.Allocation, y.Allocation);
-            Assert.Equal(x.Mining, y.Mining);
+            Assert.Equal(x.PromptOptions, y.PromptOptions);
         }
     }
 }

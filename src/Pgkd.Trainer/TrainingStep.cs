@@ -1,0 +1,25 @@
+using Pgkd.Core.Run;
+using Pgkd.Storage;
+using Pgkd.Student;
+
+namespace Pgkd.Trainer;
+
+/// <summary>
+/// The trainer's step, without the broker or blob storage around it: how a run's student settings train one round with
+/// <see cref="StudentTrainer"/>. <see cref="TrainRoundConsumer"/> is a thin adapter around it, and the benchmark's quality
+/// and int8 sections train through the same options.
+/// </summary>
+public static class TrainingStep
+{
+    public static StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round, int threads, string device) => new()
+    {
+        Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
+        Epochs = student.EpochsFor(round),
+        LearningRate = student.Rate,
+        MaxLength = student.MaxLength,
+        BatchSize = student.BatchSize,
+        Seed = config.SeedForRound(round),
+        Threads = threads,
+        Device = device,
+    };
+}
