@@ -14,8 +14,8 @@ public sealed record OnnxRunOptions
 
     /// <summary>
     /// Padded tokens per Run call (texts × the longest). Small runs are not slower per token on 2 cores: with 1024 a
-    /// 64-text request in data order ran 1.70x (fp32) and 4.02x (int8) the speed of one padded fp32 run, against 1.52x and
-    /// 3.23x with 8192 (docs/results.md, Speed: a request of 64 texts).
+    /// 64-text request in data order ran 1.70x / 1.79x (fp32, two runs) and 4.02x / 4.16x (int8) the speed of one padded
+    /// fp32 run, against 1.52x / 1.93x and 3.23x / 3.80x with 8192 (docs/results.md, Speed: a request of 64 texts).
     /// </summary>
     public int MaxBatchTokens { get; init; } = 1024;
 
