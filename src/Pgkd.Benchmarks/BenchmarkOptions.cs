@@ -7,11 +7,13 @@ namespace Pgkd.Benchmarks;
 /// speed (student in-process, through the gateway, TorchSharp eager, PyTorch; Table 5), anatomy (where a real
 /// round's wall time goes, through the AppHost), serving-memory (the gateway's resident memory per ONNX Runtime memory
 /// setting under 32 concurrent clients, each setting in a fresh child process), int8 (the int8 serving graph against
-/// fp32: accuracy and throughput), emulator (the teacher emulator's warm-up on a 30,000-text pool).
+/// fp32: accuracy and throughput), batching (a 64-text request in data order in-process: how it is cut into ONNX Runtime
+/// runs, precision and ONNX Runtime settings), engine-load (the serving engine under 32 closed-loop clients in-process:
+/// admission, deadline and Retry-After without HTTP), emulator (the teacher emulator's warm-up on a 30,000-text pool).
 /// </summary>
 public sealed record BenchmarkOptions
 {
-    public static readonly string[] AllSections = ["quality", "speed", "anatomy", "serving-memory", "int8", "emulator"];
+    public static readonly string[] AllSections = ["quality", "speed", "batching", "anatomy", "serving-memory", "engine-load", "int8", "emulator"];
 
     public IReadOnlyList<string> Sections { get; init; } = AllSections;
 
@@ -65,7 +67,7 @@ public sealed record BenchmarkOptions
 
     public const string Usage = """
         Usage: ./build.sh bench [options]      (or: dotnet run -c Release --project src/Pgkd.Benchmarks -- [options])
-          --sections quality,speed,anatomy,serving-memory,int8,emulator
+          --sections quality,speed,batching,anatomy,serving-memory,engine-load,int8,emulator
                                              which parts to run (default: all); other parts keep their last results
           --data DIR                         dataset folder (default ../shared/data/agnews)
           --int8-data DIR,DIR                dataset folders of the int8 section (default ../shared/data/agnews and

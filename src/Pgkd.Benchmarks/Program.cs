@@ -34,6 +34,8 @@ foreach (var section in options.Sections)
         "speed" => await Pgkd.Benchmarks.Speed.SpeedBenchmark.RunAsync(options, cancel.Token),
         "anatomy" => await Pgkd.Benchmarks.Anatomy.RoundAnatomyBenchmark.RunAsync(options, cancel.Token),
         "int8" => await Pgkd.Benchmarks.Int8.Int8Benchmark.RunAsync(options, cancel.Token),
+        "batching" => await Pgkd.Benchmarks.Speed.BatchingBenchmark.RunAsync(options, cancel.Token),
+        "engine-load" => await Pgkd.Benchmarks.Serving.EngineLoadBenchmark.RunAsync(options, cancel.Token),
         "serving-memory" => await Pgkd.Benchmarks.Serving.ServingMemoryBenchmark.RunAsync(options, cancel.Token),
         "emulator" => await Pgkd.Benchmarks.Emulator.EmulatorWarmUpBenchmark.RunAsync(options, cancel.Token),
         _ => throw new InvalidOperationException(section),

@@ -26,7 +26,7 @@ public static class ResultsDocument
         text.AppendLine("# Results");
         text.AppendLine();
         text.AppendLine("Regenerate with `./build.sh bench` (options: `./build.sh bench --help`). Each section below is written by its");
-        text.AppendLine("part of the benchmark (`--sections quality|speed|anatomy|serving-memory|int8|emulator`) and says on which machine and with which");
+        text.AppendLine("part of the benchmark (`--sections quality|speed|batching|anatomy|serving-memory|engine-load|int8|emulator`) and says on which machine and with which");
         text.AppendLine("options it was measured; a section run alone replaces only its own part. Nothing here is tuned on the test set.");
         // The one hand-written part: what the numbers below mean. Regenerating the numbers does not rewrite it, so it
         // names the measurements it was written for.

@@ -75,7 +75,7 @@ public sealed class OnnxStudent : IStudentClassifier
     public float[][] PredictEncoded(IReadOnlyList<long[]> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        return rows.Count == 0 ? [] : OrtSessions.RunBatched(_session, rows, rows.Count, ["probs"], _options)[0];
+        return rows.Count == 0 ? [] : OrtSessions.RunBatched(_session, rows, rows.Count, ["probs"], _options, oneRun: true)[0];
     }
 
     /// <summary>Index of the most probable label per text.</summary>

@@ -11,6 +11,22 @@ public sealed record OnnxRunOptions
     public bool PreferCuda { get; init; } = true;
     /// <summary>Texts per Run call; texts are sorted by token length so each batch pads little.</summary>
     public int BatchSize { get; init; } = 64;
+
+    /// <summary>
+    /// Padded tokens per Run call (texts × the longest). Small runs are not slower per token on 2 cores: with 1024 a
+    /// 64-text request in data order ran 1.70x / 1.79x (fp32, two runs) and 4.02x / 4.16x (int8) the speed of one padded
+    /// fp32 run, against 1.52x / 1.93x and 3.23x / 3.80x with 8192 (docs/results.md, Speed: a request of 64 texts).
+    /// </summary>
+    public int MaxBatchTokens { get; init; } = 1024;
+
+    /// <summary>
+    /// The most of a run's padded tokens that may be padding: length-sorted texts are cut into a new run where the next,
+    /// longer text would pad the others past this share (<see cref="LengthBatches"/>; chosen in docs/results.md, Speed).
+    /// </summary>
+    public double MaxPaddingShare { get; init; } = 0.25;
+
+    /// <summary>ONNX Runtime's graph optimization level (fusions such as attention, GELU, LayerNorm, bias adds).</summary>
+    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
     /// <summary>Where to say which execution provider serves (and why CUDA was not taken).</summary>
     public Action<string>? Log { get; init; }
 
@@ -72,7 +88,7 @@ internal static class OrtSessions
     {
         var so = new SessionOptions
         {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            GraphOptimizationLevel = o.OptimizationLevel,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             InterOpNumThreads = 1,
             EnableCpuMemArena = o.MemoryArena,
@@ -84,20 +100,25 @@ internal static class OrtSessions
     }
 
     /// <summary>
-    /// Runs <paramref name="session"/> over the rows in length-sorted batches and returns, per row and in the
+    /// Runs <paramref name="session"/> over the rows in length-sorted batches of at most <paramref name="batchSize"/>
+    /// rows, cut further by the options' <see cref="OnnxRunOptions.MaxBatchTokens"/> and
+    /// <see cref="OnnxRunOptions.MaxPaddingShare"/> unless <paramref name="oneRun"/>, and returns, per row and in the
     /// input order, the requested float outputs (each [batch, width]).
     /// </summary>
     public static float[][][] RunBatched(InferenceSession session, IReadOnlyList<long[]> rows, int batchSize, string[] outputs,
-        OnnxRunOptions? options = null)
+        OnnxRunOptions? options = null, bool oneRun = false)
     {
+        options ??= new OnnxRunOptions();
         var results = outputs.Select(_ => new float[rows.Count][]).ToArray();
-        var order = Enumerable.Range(0, rows.Count).OrderBy(i => rows[i].Length).ThenBy(i => i).ToArray();
+        var lengths = rows.Select(r => r.Length).ToArray();
+        var runs = oneRun
+            ? LengthBatches.Plan(lengths, Math.Max(1, rows.Count), long.MaxValue, 1)
+            : LengthBatches.Plan(lengths, Math.Max(1, batchSize), options.MaxBatchTokens, options.MaxPaddingShare);
         using var runOptions = new RunOptions();
         if (options is { ShrinkArenaAfterRun: true, MemoryArena: true })
             runOptions.AddRunConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
-        for (var start = 0; start < order.Length; start += batchSize)
+        foreach (var idx in runs)
         {
-            var idx = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();
             var batch = StudentTokenizer.Pad(idx.Select(i => rows[i]).ToArray());
             long[] shape = [batch.Count, batch.Length];
             using var ids = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape);

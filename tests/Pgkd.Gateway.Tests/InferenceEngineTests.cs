@@ -73,6 +73,54 @@ public sealed class InferenceEngineTests(ServedStudentFixture fixture) : IClassF
     }
 
     [Fact]
+    public async Task A_request_of_64_uneven_texts_runs_in_several_length_sorted_batches_with_each_texts_own_answer()
+    {
+        var batches = new List<int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "pgkd.serving.batch.size") l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        {
+            if (tags.ToArray().Any(t => t.Key == "pgkd.model" && (string?)t.Value == "sub-batches")) lock (batches) batches.Add(value);
+        });
+        listener.Start();
+        using var reference = fixture.Load();
+        // 64 texts in data order, every length from a few tokens to the cap: one padded run would pad them all to 128.
+        var texts = Enumerable.Range(0, 64).Select(i => MixedTexts[i % MixedTexts.Length] + " " + string.Join(" ", Enumerable.Repeat("shares", i))).ToArray();
+        var alone = texts.Select(t => reference.PredictEncoded([reference.Tokenizer.Encode(t, reference.MaxLength)])[0]).ToArray();
+
+        using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions { MaxBatchWait = TimeSpan.FromMilliseconds(20), Deadline = Forever }, "sub-batches");
+        var answer = await engine.ClassifyAsync(texts, CancellationToken.None);
+
+        for (var i = 0; i < texts.Length; i++) AssertClose(alone[i], answer[i], i);
+        lock (batches)
+        {
+            Assert.Equal(64, batches.Sum());
+            Assert.True(batches.Count > 2, $"batches of {string.Join(", ", batches)}: expected the request cut by length");
+        }
+    }
+
+    [Fact]
+    public async Task A_shed_client_is_told_to_come_back_when_it_would_be_admitted_not_when_the_whole_queue_has_drained()
+    {
+        async Task<TimeSpan> RetryAfter(RetryAfterPolicy policy)
+        {
+            // Capacity 2, batches of 2 that wait an hour for company: a first request of 2 runs at once (the rate is then
+            // measured), a single text stays queued, and a request of 2 does not fit beside it.
+            using var engine = new InferenceEngine(fixture.Load(), new InferenceOptions
+            {
+                QueueCapacity = 2, MaxBatchTexts = 2, MaxBatchWait = Forever, Deadline = Forever, RetryAfter = policy,
+            }, $"retry-{policy}");
+            await engine.ClassifyAsync(["one", "two"], CancellationToken.None);
+            _ = engine.ClassifyAsync(["three"], CancellationToken.None);
+            return (await Assert.ThrowsAsync<InferenceQueueFullException>(() => engine.ClassifyAsync(["four", "five"], CancellationToken.None))).RetryAfter;
+        }
+        // Room for the request comes after one text has run (well under a second); the whole queue and the request take
+        // three texts' time, which the old policy rounded up to at least a second.
+        Assert.True(await RetryAfter(RetryAfterPolicy.UntilAdmitted) < TimeSpan.FromSeconds(1));
+        Assert.True(await RetryAfter(RetryAfterPolicy.QueueDrained) >= TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
     public async Task Batches_respect_the_text_and_padded_token_limits()
     {
         var sizes = new List<int>();

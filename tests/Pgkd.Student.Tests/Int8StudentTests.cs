@@ -73,7 +73,16 @@ public sealed class Int8StudentTests(HeadCheckpointFixture fixture) : IClassFixt
         // Measured here (AVX-512 VNNI): max |Δp| 0.048, on the empty text (the largest changes are on the shortest texts:
         // mean pooling averages the quantization noise over fewer tokens); 19 of 19 labels agree.
         Assert.True(maxDifference < 0.08, $"max |p_int8 - p_fp32| = {maxDifference}");
-        Assert.Equal(fp32.PredictLabels(Texts), int8.PredictLabels(Texts));
+        // Labels agree wherever fp32 is not itself on the fence: int8 moves a probability by up to the bound above, so a text
+        // whose two top classes are closer than twice it may flip. Int8 quantizes activations per run, and since texts are
+        // cut into length-sorted runs of at most 1024 padded tokens (not one run of 19) one such text did.
+        var (la, lb) = (fp32.PredictLabels(Texts), int8.PredictLabels(Texts));
+        for (var i = 0; i < Texts.Length; i++)
+        {
+            var top = a[i].OrderDescending().ToArray();
+            if (top[0] - top[1] > 2 * 0.08) Assert.True(la[i] == lb[i], $"text {i}: fp32 label {la[i]} (margin {top[0] - top[1]:F3}), int8 {lb[i]}");
+        }
+        Assert.True(la.Zip(lb).Count(p => p.First != p.Second) <= 1, $"labels differ on {la.Zip(lb).Count(p => p.First != p.Second)} of {Texts.Length} texts");
     }
 
     [Fact]

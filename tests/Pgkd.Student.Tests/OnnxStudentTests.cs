@@ -66,6 +66,33 @@ public sealed class OnnxStudentTests(HeadCheckpointFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public void A_request_cut_into_length_sorted_runs_gets_the_answers_of_one_padded_run_and_of_each_text_alone()
+    {
+        // 64 texts in data order, one of them at the 64-token cap: one padded run would pad every text to it.
+        var texts = Enumerable.Range(0, 64).Select(i => i % 16 == 5
+                ? string.Join(" ", Enumerable.Repeat("markets and football", 40))
+                : string.Join(" ", AgNews.Tiny[i % AgNews.Tiny.Length].Text.Split(' ').Take(2 + i % 11)))
+            .ToArray();
+        using var cut = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false, MaxPaddingShare = 0.25 });
+        using var padded = OnnxStudent.Load(fixture.Checkpoint.Directory, new OnnxRunOptions { Threads = 2, PreferCuda = false, MaxPaddingShare = 1, MaxBatchTokens = int.MaxValue });
+        var lengths = texts.Select(t => cut.Tokenizer.Encode(t, cut.MaxLength).Length).ToArray();
+        Assert.True(LengthBatches.Plan(lengths, 64, 8192, 0.25).Length > 2, "the texts should need several runs");
+        Assert.Single(LengthBatches.Plan(lengths, 64, int.MaxValue, 1));
+
+        var a = cut.PredictProbabilities(texts);
+        var b = padded.PredictProbabilities(texts);
+        for (var i = 0; i < texts.Length; i++)
+        {
+            var alone = padded.PredictEncoded([cut.Tokenizer.Encode(texts[i], cut.MaxLength)])[0];
+            for (var k = 0; k < 4; k++)
+            {
+                Assert.True(Math.Abs(a[i][k] - alone[k]) <= 1e-5, $"text {i} class {k}: {a[i][k]} cut, {alone[k]} alone");
+                Assert.True(Math.Abs(a[i][k] - b[i][k]) <= 1e-5, $"text {i} class {k}: {a[i][k]} cut, {b[i][k]} one padded run");
+            }
+        }
+    }
+
+    [Fact]
     public void The_trainers_cached_embedding_path_predicts_what_the_onnx_model_predicts()
     {
         var texts = AgNews.Tiny.Select(e => e.Text).Append("A sentence the training never saw about markets and football.").ToArray();

@@ -96,18 +96,26 @@ public static class SpeedBenchmark
             }
 
             // 3. Inference engines, side by side.
-            using var student = OnnxStudent.Load(modelDirectory, new OnnxRunOptions { Threads = threads, BatchSize = Batch, PreferCuda = false }, tokenizer);
+            // One padded run per request (the engines' figures before sub-batching) and length-sorted runs with padding at most
+            // OnnxRunOptions' default share (what OnnxStudent and the gateway's engine do now), side by side.
+            var padded = new OnnxRunOptions { Threads = threads, BatchSize = Batch, PreferCuda = false, MaxPaddingShare = 1, MaxBatchTokens = int.MaxValue };
+            var cut = new OnnxRunOptions { Threads = threads, BatchSize = Batch, PreferCuda = false };
+            using var student = OnnxStudent.Load(modelDirectory, padded, tokenizer);
+            using var cutStudent = OnnxStudent.Load(modelDirectory, cut, tokenizer);
             var maxLength = student.MaxLength;
             using var eager = new EagerStudent(modelDirectory, student.Labels.Count, tokenizer, maxLength, threads);
             // The int8 graph of the same checkpoint (trained before int8 export: quantized here, as the gateway would).
             var int8Path = Path.Combine(modelDirectory, StudentCheckpoint.Int8OnnxFileName);
             if (!File.Exists(int8Path))
                 await File.WriteAllBytesAsync(int8Path, StudentQuantizer.QuantizeDynamicInt8(await File.ReadAllBytesAsync(Path.Combine(modelDirectory, StudentCheckpoint.OnnxFileName), cancellationToken)), cancellationToken);
-            using var int8Student = OnnxStudent.Load(modelDirectory, new OnnxRunOptions { Threads = threads, BatchSize = Batch, PreferCuda = false }, tokenizer, StudentPrecision.Int8);
+            using var int8Student = OnnxStudent.Load(modelDirectory, padded, tokenizer, StudentPrecision.Int8);
+            using var int8CutStudent = OnnxStudent.Load(modelDirectory, cut, tokenizer, StudentPrecision.Int8);
             var engines = new List<Engine>
             {
-                new("ONNX Runtime in-process", t => { student.PredictProbabilities(t); return Task.CompletedTask; }),
-                new("ONNX Runtime in-process, int8 (model.int8.onnx)", t => { int8Student.PredictProbabilities(t); return Task.CompletedTask; }),
+                new("ONNX Runtime in-process, one padded run per request", t => { student.PredictProbabilities(t); return Task.CompletedTask; }),
+                new("ONNX Runtime in-process, int8 (model.int8.onnx), one padded run per request", t => { int8Student.PredictProbabilities(t); return Task.CompletedTask; }),
+                new($"ONNX Runtime in-process, length-sorted runs (padding <= {cut.MaxPaddingShare:0.##})", t => { cutStudent.PredictProbabilities(t); return Task.CompletedTask; }),
+                new($"ONNX Runtime in-process, int8, length-sorted runs (padding <= {cut.MaxPaddingShare:0.##})", t => { int8CutStudent.PredictProbabilities(t); return Task.CompletedTask; }),
             };
             var clients = new List<HttpClient>();
             if (system is not null && run is not null)
@@ -206,19 +214,23 @@ public static class SpeedBenchmark
             var int8Engine = engines[1];
             var fp32Batch = inProcess.Batch64Seconds / Batch64Requests;
             var int8Batch = int8Engine.Batch64Seconds / Batch64Requests;
+            var fp32CutBatch = engines[2].Batch64Seconds / Batch64Requests;
+            var int8CutBatch = engines[3].Batch64Seconds / Batch64Requests;
+            var bestBatch = new[] { fp32Batch, int8Batch, fp32CutBatch, int8CutBatch }.Min();
             text.AppendLine();
-            text.AppendLine($"A batch of 64 test texts in data order (each call padded to its longest text): fp32 {F(fp32Batch, "F3")} s, int8 {F(int8Batch, "F3")} s " +
-                            $"({F(fp32Batch / int8Batch, "F2")}x); target <= 0.25 s: {(Math.Min(fp32Batch, int8Batch) <= 0.25 ? "met" : "missed")} " +
-                            $"(the paper's BERT-base on a GPU: 0.46 s; its Claude 3 Sonnet: {F(PaperTeachers[0].SecondsPer64, "F2")} s, {F(PaperTeachers[0].SecondsPer64 / int8Batch, "N0")}x the int8 student).");
+            text.AppendLine($"A batch of 64 test texts in data order: one padded run fp32 {F(fp32Batch, "F3")} s, int8 {F(int8Batch, "F3")} s; length-sorted runs fp32 {F(fp32CutBatch, "F3")} s " +
+                            $"({F(fp32Batch / fp32CutBatch, "F2")}x), int8 {F(int8CutBatch, "F3")} s ({F(fp32Batch / int8CutBatch, "F2")}x the padded fp32 run); target <= 0.25 s: {(bestBatch <= 0.25 ? "met" : "missed")} " +
+                            $"(the paper's BERT-base on a GPU: 0.46 s; its Claude 3 Sonnet: {F(PaperTeachers[0].SecondsPer64, "F2")} s, {F(PaperTeachers[0].SecondsPer64 / bestBatch, "N0")}x the fastest student here).");
             text.AppendLine();
             text.AppendLine($"fp32 GEMM rate at {threads} threads (best of {shapes.Length} shapes, incl. the student's [4096x384]x[384x1536]): libtorch `mm` {F(gemmTorch / 1e9, "F1")} GFLOP/s, " +
                             $"ONNX Runtime MatMul {F(gemmOrt / 1e9, "F1")} GFLOP/s; the ratios use the higher, {F(gemm / 1e9, "F1")} GFLOP/s.");
+            // The gateway's engine cuts requests as OnnxStudent does now: the fair in-process reference is the cut fp32 engine.
             var gatewayRatio = engines.FirstOrDefault(e => e.Name.StartsWith("gateway", StringComparison.Ordinal)) is { } gatewayEngine
-                ? gatewayEngine.Batch64PerSecond / inProcess.Batch64PerSecond : double.NaN;
+                ? gatewayEngine.Batch64PerSecond / engines[2].Batch64PerSecond : double.NaN;
             var best64 = Math.Max(usefulFlops / inProcess.Batch64Seconds, usefulFlops / sortedSeconds) / gemm;
             text.AppendLine();
             text.AppendLine($"Targets: student >= 0.6 of the GEMM rate at batch 64: {F(usefulFlops / inProcess.Batch64Seconds / gemm, "F2")} per request of 64, {F(usefulFlops / sortedSeconds / gemm, "F2")} length-sorted ({(best64 >= 0.6 ? "met" : "missed")}); " +
-                            $"gateway batch-64 throughput >= 0.85 of in-process: {F(gatewayRatio, "F2")}{(double.IsNaN(gatewayRatio) ? " (not measured)" : gatewayRatio >= 0.85 ? " (met)" : " (missed)")}.");
+                            $"gateway batch-64 throughput >= 0.85 of in-process (fp32, length-sorted runs, as the gateway's engine cuts): {F(gatewayRatio, "F2")}{(double.IsNaN(gatewayRatio) ? " (not measured)" : gatewayRatio >= 0.85 ? " (met)" : " (missed)")}.");
             text.AppendLine();
 
             text.AppendLine("### The gateway under concurrent clients");
@@ -271,7 +283,7 @@ public static class SpeedBenchmark
                             $"at {F(sonnet.DollarsPer64 / (Batch / inProcess.Batch64PerSecond / 3600 * DollarsPerVcpuHour * threads), "N0")}x lower cost. Student cost assumes ${DollarsPerVcpuHour:F3} per vCPU-hour " +
                             $"(a 2-vCPU Linux VM at $0.096/hour, Azure D2s v5 list price) for the {threads} threads used, at the measured batch-64 throughput; the paper's figures are its Table 5 constants, not measured here.");
             text.AppendLine();
-            text.AppendLine("Method: batch 1 = one text per call, " + $"{2 * Batch1Texts} texts per engine in two blocks taken in turns; batch 64 = {Batch64Requests} calls of 64 texts (1,024 test texts in data order; each call is sorted by length and padded to its longest text, as the gateway does), best of {Passes} passes taken in turns. " +
+            text.AppendLine("Method: batch 1 = one text per call, " + $"{2 * Batch1Texts} texts per engine in two blocks taken in turns; batch 64 = {Batch64Requests} calls of 64 texts (1,024 test texts in data order; each call sorted by length and either padded to its longest text in one run, or cut into runs whose padding stays within the share, as the gateway's engine does), best of {Passes} passes taken in turns. " +
                             "HTTP calls are sequential on one keep-alive connection, JSON in and out, API key checked, the run's model named. TorchSharp eager tokenizes the same way and runs StudentModel.forward under no_grad with the checkpoint's weights. " +
                             "Useful FLOPs count real tokens only (no padding): per token and layer 2*4*384^2 (Q,K,V,O) + 2*2*384*1536 (FFN) + 2*2*L*384 (attention over L tokens); training = 3x forward. " +
                             "GEMM rate = the best of libtorch `mm` and a one-node ONNX Runtime MatMul over square and student-shaped matrices.");

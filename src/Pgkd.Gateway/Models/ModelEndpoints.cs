@@ -104,9 +104,11 @@ public static class ModelEndpoints
     /// <summary>503 with Retry-After: the client should come back, not retry at once.</summary>
     private static ProblemHttpResult Overloaded(HttpContext http, string title, string detail, TimeSpan retryAfter)
     {
-        http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // Whole seconds (RFC 9110 delay-seconds), at least 1: a 0 would have every shed client retry at once.
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return TypedResults.Problem(title: title, detail: detail, statusCode: StatusCodes.Status503ServiceUnavailable,
-            extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = (int)Math.Ceiling(retryAfter.TotalSeconds) });
+            extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = seconds });
     }
 
     private static async Task<Ok<IReadOnlyList<ModelInfo>>> ListAsync(ModelRegistry registry, CancellationToken cancellationToken)

@@ -16,8 +16,12 @@ public sealed class InferenceOptions
     /// <summary>Texts per ONNX Runtime run.</summary>
     public int MaxBatchTexts { get; set; } = 64;
 
-    /// <summary>Padded tokens per run (texts × the batch's longest text), which bounds the run's memory.</summary>
-    public int MaxBatchTokens { get; set; } = 8192;
+    /// <summary>
+    /// Padded tokens per run (texts × the batch's longest text), which bounds the run's memory. 1024, as
+    /// <see cref="OnnxRunOptions.MaxBatchTokens"/>: on 2 cores small runs cost no more per token, and a request of 64 texts
+    /// is cut into several (docs/results.md, Speed: a request of 64 texts).
+    /// </summary>
+    public int MaxBatchTokens { get; set; } = 1024;
 
     /// <summary>
     /// The most of a batch's padded tokens that may be padding: a text joins a batch only while the padding it brings
@@ -42,6 +46,14 @@ public sealed class InferenceOptions
     /// <summary>Which serving graph runs: <c>Fp32</c> (model.onnx) or <c>Int8</c> (model.int8.onnx, weight matrices quantized).</summary>
     public StudentPrecision Precision { get; set; } = StudentPrecision.Fp32;
 
+    /// <summary>
+    /// What a shed request's Retry-After says: <c>UntilAdmitted</c>, the time until the work ahead has drained to where the
+    /// request would be admitted (at least 1 s once the gateway writes whole seconds), or <c>QueueDrained</c>, the time
+    /// until the whole queue and the request itself have drained. The first keeps work queued while shed clients sleep, so
+    /// the model does not idle until they return (docs/reliability.md, serving load).
+    /// </summary>
+    public RetryAfterPolicy RetryAfter { get; set; } = RetryAfterPolicy.UntilAdmitted;
+
     public int EffectiveThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / Math.Max(1, ConcurrentBatches));
 
     public InferenceOptions Validated()
@@ -56,8 +68,16 @@ public sealed class InferenceOptions
         if (Threads < 0) problems.Add($"Threads must be 0 (automatic) or more (was {Threads})");
         if (Deadline <= TimeSpan.Zero) problems.Add($"Deadline must be positive (was {Deadline})");
         if (!Enum.IsDefined(Precision)) problems.Add($"Precision must be Fp32 or Int8 (was {Precision})");
+        if (!Enum.IsDefined(RetryAfter)) problems.Add($"RetryAfter must be UntilAdmitted or QueueDrained (was {RetryAfter})");
         return problems.Count == 0 ? this : throw new InvalidOperationException($"{Section}: {string.Join("; ", problems)}.");
     }
+}
+
+/// <summary>See <see cref="InferenceOptions.RetryAfter"/>.</summary>
+public enum RetryAfterPolicy
+{
+    UntilAdmitted,
+    QueueDrained,
 }
 
 /// <summary>The request was not queued: the queue holds <see cref="InferenceOptions.QueueCapacity"/> texts already, or more work than its deadline allows.</summary>
@@ -318,10 +338,19 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
-    /// <summary>About how long the queue ahead takes to drain at the measured rate: what a shed client should wait.</summary>
-    private TimeSpan RetryAfterLocked(int more) => double.IsNaN(_textsPerSecond)
-        ? TimeSpan.FromSeconds(1)
-        : TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling((_queue.Count + more) / Math.Max(_textsPerSecond, 1)), 1, 30));
+    /// <summary>What a shed client should wait, at the measured rate (<see cref="InferenceOptions.RetryAfter"/>); at most 30 s.</summary>
+    private TimeSpan RetryAfterLocked(int more)
+    {
+        if (double.IsNaN(_textsPerSecond)) return TimeSpan.FromSeconds(1);
+        var rate = Math.Max(_textsPerSecond, 1);
+        if (_options.RetryAfter == RetryAfterPolicy.QueueDrained)
+            return TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling((_queue.Count + more) / rate), 1, 30));
+        // Admitted once the work ahead is within the deadline and the request fits the capacity: the whole queue's drain
+        // time is longer by the deadline, and a client sleeping that long finds the model idle when it returns.
+        var untilDeadline = _queue.Count / rate - _options.Deadline.TotalSeconds;
+        var untilRoom = (_queue.Count + more - _options.QueueCapacity) / rate;
+        return TimeSpan.FromSeconds(Math.Clamp(Math.Max(untilDeadline, untilRoom), 0, 30));
+    }
 
     public void Dispose()
     {
