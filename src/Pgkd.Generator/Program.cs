@@ -9,6 +9,12 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddPgkdBlobs();
+// The first round should not pay for JSON contracts and the teacher tokenizer's ranks (a few MB).
+builder.AddStartupWarmUp("run documents, teacher tokenizer", sp =>
+{
+    RunStore.WarmUpSerialization();
+    sp.GetRequiredService<TeacherClient>().Tokenizer.CountTokens("warm up");
+});
 builder.AddPgkdBus(bus =>
 {
     bus.AddPingResponder();

@@ -7,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddPgkdBlobs();
+builder.AddStartupWarmUp("run documents", _ => RunStore.WarmUpSerialization());
 builder.AddPgkdBus(bus =>
 {
     bus.AddPingResponder();

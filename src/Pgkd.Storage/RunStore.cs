@@ -193,6 +193,26 @@ public sealed class RunStore(BlobServiceClient blobs)
     public Task<bool> CreateManifestAsync(RunManifest manifest, CancellationToken cancellationToken = default) =>
         WriteOnceAsync(RunBlobLayout.Manifest(manifest.RunId), BinaryData.FromObjectAsJson(manifest, Json), cancellationToken);
 
+    /// <summary>
+    /// Serializes and reads back a run's documents (manifest, evaluation, guidance) once, so a service's first message does not
+    /// pay for building their JSON contracts (StartupWarmUp). Pure CPU; touches no storage.
+    /// </summary>
+    public static void WarmUpSerialization()
+    {
+        var runId = Guid.Empty;
+        var manifest = new RunManifest
+        {
+            RunId = runId, CreatedAt = DateTimeOffset.UnixEpoch, Labels = [new LabelDefinition("a"), new LabelDefinition("b")],
+            Configuration = Core.Run.RunConfiguration.Default,
+            SeedTrain = new StoredDataset(RunBlobLayout.SeedTrain(runId), 2, ""), SeedValidation = new StoredDataset(RunBlobLayout.SeedValidation(runId), 2, ""),
+        }.WithRound(new RoundRecord(0) { Accuracy = 1 });
+        BinaryData.FromObjectAsJson(manifest, Json).ToObjectFromJson<RunManifest>(Json);
+        var report = Core.Metrics.ClassificationMetrics.Evaluate([0, 1], [[0.9, 0.1], [0.2, 0.8]], new Core.Data.LabelSet("a", "b"));
+        BinaryData.FromObjectAsJson(new RoundEvaluation(0, "Validation", "", report, Core.Guidance.HardNegativeSelection.Empty), Json)
+            .ToObjectFromJson<RoundEvaluation>(Json);
+        BinaryData.FromObjectAsJson(new RoundGuidance(1, [1, 1], new Core.Teacher.TeacherPromptOptions(), false, ""), Json).ToObjectFromJson<RoundGuidance>(Json);
+    }
+
     public async Task<RunManifest?> ReadManifestAsync(Guid runId, CancellationToken cancellationToken = default) =>
         (await ReadManifestWithETagAsync(runId, cancellationToken))?.Manifest;
 
