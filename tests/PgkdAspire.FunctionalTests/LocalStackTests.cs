@@ -2,7 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Azure.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
 using Pgkd.Contracts;
 using PgkdAspire.AppHost.LocalStack;
 
@@ -51,6 +54,15 @@ public sealed class LocalStackTests
                 }
                 Assert.True(root.GetProperty("allOk").GetBoolean());
 
+                // At start every pipeline service warmed its bus (no first message pays for it), and the gateway's own
+                // check heard from each of them (Diagnostics/PipelinePing.cs). Deadlines are generous: a slow machine only waits longer.
+                await WaitForLogAsync(app, ServiceNames.Gateway, $"Pipeline check at start: {string.Join(", ", PipelineServices)} answered");
+                foreach (var service in PipelineServices)
+                {
+                    await WaitForLogAsync(app, service, $"Warmed up the bus ({BusMessages} contracts");
+                    await WaitForLogAsync(app, service, $"Warmed up {BusMessages} publish endpoints");
+                }
+
                 // Azurite keeps what a client writes: write and read back with the connection string services get.
                 var blobs = new BlobServiceClient(await app.GetConnectionStringAsync(ServiceNames.Blobs));
                 var container = blobs.GetBlobContainerClient("functional-tests");
@@ -74,6 +86,31 @@ public sealed class LocalStackTests
         {
             if (Directory.Exists(args.DataDirectory)) Directory.Delete(args.DataDirectory, recursive: true);
         }
+    }
+
+    private static readonly string[] PipelineServices = [ServiceNames.Orchestrator, ServiceNames.Generator, ServiceNames.Trainer, ServiceNames.Evaluator];
+    private const int BusMessages = 11; // the records of Pgkd.Contracts: StartRun ... RunCompleted, Ping and Pong
+
+    private static async Task WaitForLogAsync(DistributedApplication app, string resource, string text)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var logs = app.Services.GetRequiredService<ResourceLoggerService>();
+        var seen = new List<string>();
+        try
+        {
+            // By the model's resource, not its name: a project's log stream is kept under its running instance's name.
+            var model = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == resource);
+            await foreach (var batch in logs.WatchAsync(model).WithCancellation(deadline.Token))
+            {
+                if (batch.Any(line => line.Content.Contains(text, StringComparison.Ordinal)))
+                    return;
+                seen.AddRange(batch.Select(line => line.Content));
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+        }
+        Assert.Fail($"{resource} never logged \"{text}\"; its last lines:\n{string.Join("\n", seen.TakeLast(30))}");
     }
 
     [Fact]

@@ -64,7 +64,8 @@ public static class RoundAnatomyBenchmark
                             "RabbitMQ hops and queueing, blob reads and writes (\"of which blob I/O\": the union of the round's Azure SDK spans), JSON, manifest updates, downloading the previous checkpoint; " +
                             "\"of which between spans\": wall time covered by no span of the round's trace (broker hops, dispatch, waiting for a core). " +
                             "The gateway's spans (it loads the promoted model when RunCompleted arrives, in the last round's trace) are left out of the rounds and reported after the table. " +
-                            "Each service warms up at start (JSON contracts, the teacher tokenizer; `AddStartupWarmUp`), so round 0 and 1 do not carry first-use costs. " +
+                            "Each service warms up at start (JSON contracts, the teacher tokenizer: `AddStartupWarmUp`; MassTransit's serializer on every contract, each consumer built once, every publish endpoint: `BusWarmUp`), " +
+                            "and the gateway pings the pipeline until every service has answered once (`PipelineCheckAtStart`), so round 0 and 1 do not carry first-use costs. " +
                             "Shares are of the round's wall time. The target (<= 5%) is about a full AG News run (6 rounds x 200 samples, full fine-tune), whose rounds are much longer than a head-mode round; the fixed per-round cost is what to compare.");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
