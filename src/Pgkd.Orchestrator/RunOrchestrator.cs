@@ -196,10 +196,12 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         var config = manifest.Configuration;
         var progress = RunProgress.Start(config);
         RunStep step = null!;
+        // Every round's evaluation at once (a round's fixed cost, Round anatomy), replayed in order.
+        var evaluations = await Task.WhenAll(Enumerable.Range(0, round + 1).Select(async r =>
+            (await store.ReadAsync(RunBlobLayout.Evaluation(manifest.RunId, r, ValidationSplit), cancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!));
         for (var r = 0; r <= round; r++)
         {
-            var evaluation = (await store.ReadAsync(RunBlobLayout.Evaluation(manifest.RunId, r, ValidationSplit), cancellationToken))
-                .ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+            var evaluation = evaluations[r];
             var record = manifest.Round(r);
             (progress, step) = RunPlanner.Next(config, progress, evaluation.Outcome(record.TeacherTokens, record.TeacherCostUsd));
         }
