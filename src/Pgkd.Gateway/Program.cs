@@ -31,6 +31,10 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddRequestGuards();
 builder.Services.AddSingleton(_ => StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure()));
 builder.Services.AddSingleton<ModelRegistry>();
+// Local copies of checkpoint graphs kept on disk (~90 MiB each), the least recently used deleted first (Models/CheckpointGraphs.cs).
+var localCopies = builder.Configuration.GetValue("Gateway:LocalModelCopies", 8);
+CheckpointGraphs.MaxLocalCopies = localCopies >= 1 ? localCopies
+    : throw new InvalidOperationException($"Gateway:LocalModelCopies must be at least 1 (the served model's copy), was {localCopies}.");
 builder.AddGatewayAuthentication(); // every endpoint needs the key or a session unless marked anonymous (Security/)
 builder.Services.AddProblemDetails();
 // Serving metrics (Serving/ServingMetrics.cs) also as a Prometheus scrape at /metrics, behind the key like everything else.
