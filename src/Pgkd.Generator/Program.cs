@@ -5,6 +5,9 @@ using Pgkd.Generator.Rounds;
 using Pgkd.Generator.Teacher;
 using Pgkd.Storage;
 
+// At most two malloc arenas; each generated round is followed by a collection (ServiceMemory, issue 19.1).
+ServiceMemory.ConfigureNativeHeap();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();

@@ -3,6 +3,9 @@
 using Pgkd.Orchestrator;
 using Pgkd.Storage;
 
+// At most two malloc arenas; each finished run is followed by a collection (ServiceMemory, issue 19.1).
+ServiceMemory.ConfigureNativeHeap();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();

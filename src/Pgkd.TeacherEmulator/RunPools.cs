@@ -14,27 +14,52 @@ namespace Pgkd.TeacherEmulator;
 /// sets, or the <c>X-Pgkd-Run-Id</c> header), so other runs are unaffected. A run's pool is written before the run
 /// starts, so whether it has one is looked up once per run and remembered; the lookup lists the blob name rather than
 /// asking for the blob, so a run without a pool costs no 404.
+/// At most <see cref="Capacity"/> runs' engines are kept, the least recently asked out first (issue 19.1: one engine per run,
+/// never dropped, grew the emulator from 215 to 273 MiB over 8 runs of the memory soak). A run asked again after its engine was dropped gets a fresh one,
+/// which may hand it a pool text it had before; the generator's duplicate check rejects it, as after an emulator restart.
 /// </summary>
 public sealed class RunPools(TeacherEngine defaultEngine, EmulatorOptions options, ILogger<RunPools> log, BlobServiceClient? blobs = null)
 {
-    private readonly ConcurrentDictionary<Guid, Lazy<Task<TeacherEngine>>> _engines = new();
+    /// <summary>Runs whose engines are kept: far more than run at once (a run's requests come within minutes of each other).</summary>
+    public const int Capacity = 32;
+
+    private sealed class Entry(Lazy<Task<TeacherEngine>> engine)
+    {
+        public Lazy<Task<TeacherEngine>> Engine { get; } = engine;
+        public long LastUsed;
+    }
+
+    private readonly ConcurrentDictionary<Guid, Entry> _engines = new();
+    private readonly object _evicting = new();
 
     public TeacherEngine Default => defaultEngine;
 
     public async Task<TeacherEngine> EngineForAsync(string runId, CancellationToken cancellationToken)
     {
         if (blobs is null || !Guid.TryParse(runId, out var id)) return defaultEngine;
-        var lazy = _engines.GetOrAdd(id, key => new Lazy<Task<TeacherEngine>>(() => LoadAsync(key, CancellationToken.None)));
+        var entry = _engines.GetOrAdd(id, key => new Entry(new Lazy<Task<TeacherEngine>>(() => LoadAsync(key, CancellationToken.None))));
+        Interlocked.Exchange(ref entry.LastUsed, Environment.TickCount64);
+        if (_engines.Count > Capacity) Evict();
         try
         {
-            return await lazy.Value.WaitAsync(cancellationToken);
+            return await entry.Engine.Value.WaitAsync(cancellationToken);
         }
-        catch when (lazy.Value.IsFaulted)
+        catch when (entry.Engine.Value.IsFaulted)
         {
             // A failed lookup (storage briefly away) is not remembered: the next request tries again.
-            _engines.TryRemove(KeyValuePair.Create(id, lazy));
+            _engines.TryRemove(KeyValuePair.Create(id, entry));
             throw;
         }
+    }
+
+    /// <summary>How many runs' engines are kept now (at most <see cref="Capacity"/> once a request has returned).</summary>
+    public int Count => _engines.Count;
+
+    private void Evict()
+    {
+        lock (_evicting)
+            while (_engines.Count > Capacity && _engines.MinBy(p => Interlocked.Read(ref p.Value.LastUsed)) is var oldest)
+                _engines.TryRemove(oldest);
     }
 
     private async Task<TeacherEngine> LoadAsync(Guid runId, CancellationToken cancellationToken)

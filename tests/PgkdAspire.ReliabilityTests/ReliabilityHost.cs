@@ -19,11 +19,15 @@ public sealed class ReliabilityHost : IAsyncDisposable
     public DistributedApplication App { get; private set; } = null!;
     public HttpClient Gateway { get; private set; } = null!;
 
-    public static async Task<ReliabilityHost> StartAsync(params string[] extraArgs)
+    public static Task<ReliabilityHost> StartAsync(params string[] extraArgs) => StartAsync(configure: null, extraArgs);
+
+    /// <summary>As above, with <paramref name="configure"/> changing the model before it is built (e.g. a service's settings).</summary>
+    public static async Task<ReliabilityHost> StartAsync(Action<IDistributedApplicationTestingBuilder>? configure, params string[] extraArgs)
     {
         var host = new ReliabilityHost();
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(
             host.Arguments.ToArgs().Concat(extraArgs).ToArray());
+        configure?.Invoke(builder);
         host.App = await builder.BuildAsync();
         await host.App.StartAsync();
         await AppHostResources.WaitForAllHealthyAsync(host.App.ResourceNotifications.WaitForResourceHealthyAsync, TimeSpan.FromMinutes(4));
