@@ -8,6 +8,7 @@ using System.Text.RegularExpressions;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.DependencyInjection;
 using Pgkd.Contracts;
 using Pgkd.Storage;
 using Xunit.Abstractions;
@@ -125,6 +126,8 @@ public sealed class ChaosScenario(ITestOutputHelper output)
                 {
                     outcome = $"FAILED: {e.GetType().Name}: {e.Message}";
                     injected = false;
+                    // Bring it back anyway, or every later run would wait for a service that is gone.
+                    outcome += await StartAgainAsync(host, next);
                 }
                 var fault = new Fault(number, next, at, target?.Number, target?.RunId, state, outcome, watch.Elapsed.TotalSeconds, injected);
                 lock (faults) faults.Add(fault);
@@ -149,11 +152,18 @@ public sealed class ChaosScenario(ITestOutputHelper output)
         // Phase 3: the checks, with every service up again.
         foreach (var run in runs.Where(r => r.Status == "Completed"))
         {
-            run.BlobHashes = await BlobHashesAsync(host, run.RunId);
-            CheckLayout(run);
-            run.TeacherAskedAgain = run.TeacherRequests > twins[run.Seed].TeacherRequests;
-            Compare(run, twins[run.Seed]);
-            if (run.TeacherAskedAgain) await CheckShardsValidAsync(host, run);
+            try
+            {
+                run.BlobHashes = await BlobHashesAsync(host, run.RunId);
+                CheckLayout(run);
+                run.TeacherAskedAgain = run.TeacherRequests > twins[run.Seed].TeacherRequests;
+                Compare(run, twins[run.Seed]);
+                if (run.TeacherAskedAgain) await CheckShardsValidAsync(host, run);
+            }
+            catch (Exception e)
+            {
+                run.Problems.Add($"could not be checked: {e.GetType().Name}: {e.Message}");
+            }
         }
         var orphans = await OrphansAsync(host, twins.Values.Concat(runs).Where(r => r.RunId != Guid.Empty).Select(r => r.RunId).ToHashSet());
 
@@ -267,6 +277,25 @@ public sealed class ChaosScenario(ITestOutputHelper output)
         {
             return $"unknown ({e.GetType().Name})";
         }
+    }
+
+    private static async Task<string> StartAgainAsync(ReliabilityHost host, string resource)
+    {
+        var commands = host.App.Services.GetRequiredService<ResourceCommandService>();
+        for (var attempt = 1; attempt <= 5; attempt++)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5));
+                await commands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand);
+                await host.App.ResourceNotifications.WaitForResourceHealthyAsync(resource).WaitAsync(TimeSpan.FromMinutes(2));
+                return $"; started again on attempt {attempt}";
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+            {
+            }
+        }
+        return "; NOT started again";
     }
 
     private static async Task<int> TeacherRequestsAsync(ReliabilityHost host, Guid runId)
@@ -403,7 +432,8 @@ public sealed class ChaosScenario(ITestOutputHelper output)
         var reasked = completed.Where(r => r.TeacherAskedAgain && r.Differences.Count > 0).ToList();
         var lines = new List<string>
         {
-            $"- seed {seed} (`PGKD_CHAOS_SEED={seed}` replays the schedule); faults for {span.TotalMinutes:F1} min; runs: demo data, head mode, " +
+            $"- seed {seed} (`PGKD_CHAOS_SEED={seed}` replays the schedule); faults from 0 to {faults.Select(f => f.AtSeconds).DefaultIfEmpty(0).Max():F0} s " +
+            $"of a {span.TotalMinutes:F1}-minute sequence of runs; runs: demo data, head mode, " +
             $"{MaxRounds} rounds x {SamplesPerRound} samples, run seeds {string.Join("/", RunSeeds)} in turn; generator MaxParallelRequests 1",
             $"- faults injected: {injected.Count} ({string.Join(", ", FaultKinds.Select(k => $"{k} {injected.Count(f => f.Kind == k)}"))}); " +
             $"not injected: {faults.Count - injected.Count}",
