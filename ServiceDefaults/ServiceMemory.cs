@@ -36,7 +36,7 @@ public static class ServiceMemory
     }
 
     /// <summary>
-    /// A full compacting GC and <c>malloc_trim(0)</c> (free pages of every arena back to the system): a few milliseconds on
+    /// A full compacting GC that decommits what it frees, and <c>malloc_trim(0)</c> (free pages of every arena back to the system): a few milliseconds on
     /// these heaps. At most once every 5 s, so a burst of finished jobs (many runs at once) costs one collection.
     /// </summary>
     public static void ReleaseAfterJob()
@@ -46,7 +46,8 @@ public static class ServiceMemory
         if (last != 0 && now - last < MinimumInterval.TotalMilliseconds) return;
         if (Interlocked.CompareExchange(ref _lastReleaseTicks, now, last) != last) return; // another thread is releasing
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        // Aggressive: also hands the freed regions back at once (a forced GC keeps them committed for reuse).
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         if (!UseGlibc) return;
         try
         {
