@@ -103,10 +103,11 @@ public sealed class ChaosScenario(ITestOutputHelper output)
             var number = 0;
             while (chaosClock.Elapsed < Window)
             {
-                // Kinds in shuffled blocks of six, so every kind comes up about as often; gaps of 2-20 s between faults.
+                // Kinds in shuffled blocks of six, so every kind comes up about as often; gaps of 1-10 s between faults (a run of this
+                // size takes 3-10 s undisturbed, a restart 3-15 s).
                 if (order.Count == 0)
                     foreach (var kind in FaultKinds.OrderBy(_ => random.Next())) order.Enqueue(kind);
-                var gap = TimeSpan.FromMilliseconds(random.Next(2_000, 20_000));
+                var gap = TimeSpan.FromMilliseconds(random.Next(1_000, 10_000));
                 var next = order.Dequeue();
                 await Task.Delay(gap);
                 number++;
