@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Pgkd.Contracts;
 
 namespace Microsoft.Extensions.Hosting;
@@ -23,6 +24,9 @@ public static class PgkdBusExtensions
         var broker = ParseAmqpUri(connectionString);
         var serviceName = builder.ServiceName();
 
+        // Hosted services start in order: the warm-up before MassTransit's takes no message, the one after needs the bus.
+        var registrations = builder.Services;
+        builder.Services.AddHostedService(sp => new BusWarmUpBeforeStart(sp, registrations, sp.GetRequiredService<ILogger<BusWarmUpBeforeStart>>()));
         builder.Services.AddMassTransit(bus =>
         {
             bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName + "-", includeNamespace: false));
@@ -51,6 +55,7 @@ public static class PgkdBusExtensions
                 rabbit.ConfigureEndpoints(context);
             });
         });
+        builder.Services.AddHostedService<BusWarmUpAfterStart>();
         return builder;
     }
 

@@ -76,8 +76,8 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         }
         finally
         {
+            // The session's arena and the graph it parsed go back to the system after the message (ReleaseMemoryAfterEachMessage).
             Directory.Delete(local, recursive: true);
-            ProcessMemory.Release(); // the session's arena and the graph it parsed go back to the system (issue 19.1)
         }
     }
 }

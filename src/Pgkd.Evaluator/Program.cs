@@ -13,6 +13,8 @@ builder.AddStartupWarmUp("run documents", _ => RunStore.WarmUpSerialization());
 builder.AddPgkdBus(bus =>
 {
     bus.AddPingResponder();
+    // Each job's freed tensors, arenas and upload buffers go back to the system once its result is announced (issue 19.1).
+    bus.AddAfterEachMessage("memory release", ProcessMemory.Release);
     bus.AddConsumer<EvaluateRoundConsumer>();
 });
 builder.Services.AddSingleton<RunStore>();

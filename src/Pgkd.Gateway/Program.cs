@@ -23,6 +23,8 @@ builder.AddPgkdBus(bus =>
     ModelSwapper.Register(bus);
 });
 builder.Services.AddSingleton<PingTracker>();
+builder.Services.AddSingleton<PipelinePing>();
+builder.Services.AddHostedService<PipelineCheckAtStart>(); // each service answers once at start: wiring checked, first trips paid
 builder.Services.AddSingleton<RunStore>();
 builder.Services.AddSingleton<RunForecaster>();
 builder.Services.AddSingleton(TimeProvider.System);

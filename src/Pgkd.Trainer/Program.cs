@@ -14,6 +14,8 @@ builder.AddStartupWarmUp("run documents", _ => RunStore.WarmUpSerialization());
 builder.AddPgkdBus(bus =>
 {
     bus.AddPingResponder();
+    // Each job's freed tensors, arenas and upload buffers go back to the system once its result is announced (issue 19.1).
+    bus.AddAfterEachMessage("memory release", ProcessMemory.Release);
     // One training at a time per trainer: it uses every core (or the GPU). More trainers = more replicas,
     // competing for the same queue.
     bus.AddConsumer<TrainRoundConsumer>().Endpoint(e => e.ConcurrentMessageLimit = 1);

@@ -42,9 +42,9 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         var manifest = await store.ReadManifestAsync(m.RunId, context.CancellationToken)
                        ?? throw new InvalidOperationException($"run {m.RunId} has no manifest");
         var labels = new LabelSet(manifest.Labels);
-        var examples = new List<LabeledExample>();
-        foreach (var uri in m.TrainingDataUris)
-            examples.AddRange((await store.ReadDatasetAsync(store.BlobNameOf(uri), labels, context.CancellationToken)).Examples);
+        // Seed data and every shard so far, read at once (a round's fixed cost, Round anatomy), kept in the command's order.
+        var datasets = await Task.WhenAll(m.TrainingDataUris.Select(uri => store.ReadDatasetAsync(store.BlobNameOf(uri), labels, context.CancellationToken)));
+        var examples = datasets.SelectMany(d => d.Examples).ToList();
 
         var work = Directory.CreateTempSubdirectory($"pgkd-train-{m.RunId:N}-{m.Round}-").FullName;
         try
@@ -88,8 +88,8 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         }
         finally
         {
+            // What the upload and the datasets held goes back to the system after the message (ReleaseMemoryAfterEachMessage).
             Directory.Delete(work, recursive: true);
-            ProcessMemory.Release(); // what the upload and the datasets held, too (issue 19.1)
         }
     }
 

@@ -12,6 +12,9 @@ public static class TextNormalizer
     public static string Normalize(string? text)
     {
         if (string.IsNullOrEmpty(text)) return "";
+        // Most texts are already normal (ASCII, single spaces, trimmed; ASCII is its own NFC): hashing every dataset
+        // each round (duplicate and leakage checks) then costs no copy and no ICU call.
+        if (IsNormalAscii(text)) return text;
         // Lone surrogates make string.Normalize throw; replace them so hostile input never throws.
         var nfc = ReplaceLoneSurrogates(text).Normalize(NormalizationForm.FormC);
         var sb = new StringBuilder(nfc.Length);
@@ -28,6 +31,23 @@ public static class TextNormalizer
             sb.Append(c);
         }
         return sb.ToString();
+    }
+
+    private static bool IsNormalAscii(string s)
+    {
+        if (s[0] == ' ' || s[^1] == ' ') return false;
+        var previousSpace = false;
+        foreach (var c in s)
+        {
+            if (c == ' ')
+            {
+                if (previousSpace) return false;
+                previousSpace = true;
+            }
+            else if (c is < '!' or > '~') return false; // control characters (tabs, newlines), DEL and everything past ASCII
+            else previousSpace = false;
+        }
+        return true;
     }
 
     private static string ReplaceLoneSurrogates(string s)

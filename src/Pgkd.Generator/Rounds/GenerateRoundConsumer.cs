@@ -81,15 +81,25 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         CancellationToken cancellationToken)
     {
         var config = manifest.Configuration;
-        var guidance = (await store.ReadAsync(store.BlobNameOf(m.GuidanceUri), cancellationToken)).ToObjectFromJson<RoundGuidance>(RunStore.Json)!;
-        var evaluation = (await store.ReadAsync(guidance.EvaluationBlob, cancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!;
+        // The guidance names the evaluation it was planned from; both are read while the datasets are.
+        async Task<(RoundGuidance, RoundEvaluation)> ReadGuidanceAsync()
+        {
+            var guidance = (await store.ReadAsync(store.BlobNameOf(m.GuidanceUri), cancellationToken)).ToObjectFromJson<RoundGuidance>(RunStore.Json)!;
+            return (guidance, (await store.ReadAsync(guidance.EvaluationBlob, cancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)!);
+        }
+        var guidanceRead = ReadGuidanceAsync();
 
-        var seedTrain = await store.ReadDatasetAsync(manifest.SeedTrain.BlobName, labels, cancellationToken);
+        // Everything the student trains on (duplicates) and is judged on (leakage), read at once: a round's fixed cost.
+        var earlierShards = manifest.Rounds.Where(r => r.Round < m.Round && r.ShardBlob is not null).Select(r => r.ShardBlob!);
+        var judgedOn = manifest.Test is { } test ? new[] { manifest.SeedValidation.BlobName, test.BlobName } : [manifest.SeedValidation.BlobName];
+        var trainedOnTask = Task.WhenAll(earlierShards.Prepend(manifest.SeedTrain.BlobName).Select(b => store.ReadDatasetAsync(b, labels, cancellationToken)));
+        var judgedOnTask = Task.WhenAll(judgedOn.Select(b => store.ReadDatasetAsync(b, labels, cancellationToken)));
+        var trainedOn = await trainedOnTask;
+        var seedTrain = trainedOn[0];
         var trainingHashes = seedTrain.TextHashes();
-        foreach (var earlier in manifest.Rounds.Where(r => r.Round < m.Round && r.ShardBlob is not null))
-            trainingHashes.UnionWith((await store.ReadDatasetAsync(earlier.ShardBlob!, labels, cancellationToken)).TextHashes());
-        var heldOut = (await store.ReadDatasetAsync(manifest.SeedValidation.BlobName, labels, cancellationToken)).TextHashes();
-        if (manifest.Test is { } test) heldOut.UnionWith((await store.ReadDatasetAsync(test.BlobName, labels, cancellationToken)).TextHashes());
+        foreach (var earlier in trainedOn.Skip(1)) trainingHashes.UnionWith(earlier.TextHashes());
+        var heldOut = (await judgedOnTask).Select(d => d.TextHashes()).Aggregate((all, next) => { all.UnionWith(next); return all; });
+        var (guidance, evaluation) = await guidanceRead;
 
         // Samples per request carry over from the last round that lowered them (replies cut off at the output limit).
         var request = RoundShardRequest.ForRound(m.RunId.ToString(), m.Round, config, labels, manifest.TaskDescription,

@@ -26,6 +26,25 @@ public class TextNormalizerTests
         Assert.Equal("Sci/Tech: AI!", TextNormalizer.Normalize("Sci/Tech: AI!"));
 
     [Fact]
+    public void Agrees_with_the_definition_on_near_normal_ascii_texts()
+    {
+        // The fast path for already-normal ASCII must give what the definition (NFC, whitespace runs to one space,
+        // trimmed) gives, on texts that are normal and texts one character away from it.
+        var random = new Random(5);
+        const string alphabet = "ab Z.!~ \t\n\u007f\u001f\u00a0\u00e9";
+        var chars = System.Text.RegularExpressions.Regex.Unescape(alphabet);
+        for (var i = 0; i < 5_000; i++)
+        {
+            var text = new string(Enumerable.Range(0, random.Next(1, 12)).Select(_ => chars[random.Next(chars.Length)]).ToArray());
+            var expected = string.Join(' ', text.Normalize(System.Text.NormalizationForm.FormC)
+                .Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(expected == TextNormalizer.Normalize(text), $"'{System.Text.RegularExpressions.Regex.Escape(text)}'");
+        }
+        const string normal = "Already normal: one space, ASCII.";
+        Assert.Same(normal, TextNormalizer.Normalize(normal));
+    }
+
+    [Fact]
     public void Replaces_lone_surrogates_instead_of_throwing()
     {
         Assert.Equal("a\uFFFDb", TextNormalizer.Normalize("a\uD800b"));
