@@ -11,8 +11,9 @@ namespace Microsoft.Extensions.Hosting;
 /// the native memory it holds on to (sockets, buffers) stay resident; and native allocations spread over up to 8 glibc
 /// arenas per core, where what is freed stays as fragments. Measured on the orchestrator: no GC at all in the first 4
 /// minutes of the memory soak, while its malloc arenas grew from 28 to 44 MiB.
-/// <see cref="ConfigureNativeHeap"/> at start and <see cref="ReleaseAfterJob"/> after each unit of work (a finished run,
-/// a generated round) keep what a job leaves behind from accumulating. <c>Pgkd.Student.ProcessMemory</c> does the same
+/// <see cref="ConfigureNativeHeap"/> at start and <see cref="ReleaseAfterJob"/> after handled messages
+/// (<c>AddAfterEachMessage</c>, so it never sits between a step and its announcement) keep what a job leaves behind from
+/// accumulating. <c>Pgkd.Student.ProcessMemory</c> does the same
 /// for the trainer, evaluator and gateway; it lives in the student library, which the benchmark uses without these defaults.
 /// <c>PGKD_NATIVE_MEMORY=default</c> leaves glibc as it is (to measure the difference).
 /// </summary>
@@ -37,7 +38,7 @@ public static class ServiceMemory
 
     /// <summary>
     /// A full compacting GC that decommits what it frees, and <c>malloc_trim(0)</c> (free pages of every arena back to the system): a few milliseconds on
-    /// these heaps. At most once every 5 s, so a burst of finished jobs (many runs at once) costs one collection.
+    /// these heaps. At most once every 5 s, so a busy service (many runs at once) pays for one collection per 5 s.
     /// </summary>
     public static void ReleaseAfterJob()
     {

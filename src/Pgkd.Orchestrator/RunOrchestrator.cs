@@ -185,7 +185,6 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             FailureReason = reason,
         }, context.CancellationToken);
         logger.LogError("Run {RunId} failed: {Reason}", runId, manifest.FailureReason);
-        ServiceMemory.ReleaseAfterJob();
     }
 
     /// <summary>
@@ -225,9 +224,6 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
             context.CancellationToken);
         if (completed.Status != RunStatus.Completed) return; // cancelled or failed meanwhile
         await AnnounceCompletedAsync(context, completed with { BestRound = manifest.BestRound });
-        // A run's end is this service's unit of work: what the run left behind is collected now, not minutes later when
-        // the GC's gen0 budget (sized from the CPU cache, far above what a run allocates) is finally used up.
-        ServiceMemory.ReleaseAfterJob();
     }
 
     /// <summary>Tells the gateway to serve the best round; sent again when the completing event is redelivered.</summary>
@@ -245,7 +241,6 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
         if (!manifest.CancelRequested) return false;
         await store.UpdateManifestAsync(manifest.RunId, run => run.IsFinished ? run : run with { Status = RunStatus.Cancelled }, context.CancellationToken);
         logger.LogInformation("Run {RunId} cancelled after round {Round}", manifest.RunId, round);
-        ServiceMemory.ReleaseAfterJob();
         return true;
     }
 

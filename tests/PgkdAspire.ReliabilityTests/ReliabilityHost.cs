@@ -185,6 +185,25 @@ public sealed class ReliabilityHost : IAsyncDisposable
         return names;
     }
 
+    /// <summary>
+    /// Deletes the gateway's local copies of these runs' served models (<c>$TMPDIR/pgkd-gateway-models/{run}-{round}</c>, see
+    /// the gateway's CheckpointGraphs.LocalFolder). The gateway never deletes them, about 90 MiB a head-mode run: 197 chaos
+    /// runs filled the disk. Only for runs this host made and no longer serves.
+    /// </summary>
+    public static int DeleteServedModelCopies(IEnumerable<Guid> runIds)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "pgkd-gateway-models");
+        if (!Directory.Exists(root)) return 0;
+        var deleted = 0;
+        foreach (var runId in runIds)
+        foreach (var folder in Directory.EnumerateDirectories(root, $"{runId:N}-*"))
+        {
+            try { Directory.Delete(folder, recursive: true); deleted++; }
+            catch (IOException) { }
+        }
+        return deleted;
+    }
+
     public async ValueTask DisposeAsync()
     {
         Gateway?.Dispose();

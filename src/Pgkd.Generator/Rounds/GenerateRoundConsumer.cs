@@ -68,8 +68,6 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
             summary.TeacherCalls, summary.RetriesByCause ?? new Dictionary<string, int>(), summary.RepairedReplies, summary.UnusableReplies,
             summary.StopReason, summary.ResponseMode, summary.PromptsFiltered, summary.RepliesFiltered, summary.TruncatedReplies,
             summary.SamplesLostToTruncation, summary.SamplesPerRequest, summary.CachedPromptTokens, summary.CachedSavingsUsd, summary.TeacherApi));
-        // A round is this service's unit of work: its prompts, replies and parsing garbage are collected now (issue 19.1).
-        ServiceMemory.ReleaseAfterJob();
     }
 
     /// <summary>Once per round: only the delivery whose summary was stored first counts it.</summary>
