@@ -15,8 +15,8 @@ namespace Pgkd.TeacherEmulator;
 /// starts, so whether it has one is looked up once per run and remembered; the lookup lists the blob name rather than
 /// asking for the blob, so a run without a pool costs no 404.
 /// An engine is dropped once its run has asked nothing for <see cref="IdleLimit"/>, and beyond <see cref="Capacity"/> runs the
-/// least recently asked goes first (issue 19.1: one engine per run, never dropped, grew the emulator from 215 to 273 MiB over
-/// 8 runs of the memory soak, about 7 MiB a run). A run asked again after its engine was dropped gets a fresh one, which may
+/// least recently asked goes first (issue 19.1: one engine per run, never dropped, grew the emulator from 214 to 275 MiB over
+/// 11 runs of a memory soak, 6-8 MiB a run). A run asked again after its engine was dropped gets a fresh one, which may
 /// hand it a pool text it had before; the generator's duplicate check rejects it, as after an emulator restart.
 /// </summary>
 public sealed class RunPools(TeacherEngine defaultEngine, EmulatorOptions options, ILogger<RunPools> log, BlobServiceClient? blobs = null)
