@@ -13,8 +13,8 @@ namespace Microsoft.Extensions.Hosting;
 /// minutes of the memory soak, while its malloc arenas grew from 28 to 44 MiB.
 /// <see cref="ConfigureNativeHeap"/> at start and <see cref="ReleaseAfterJob"/> after handled messages
 /// (<c>AddAfterEachMessage</c>, so it never sits between a step and its announcement) keep what a job leaves behind from
-/// accumulating. <c>Pgkd.Student.ProcessMemory</c> does the same
-/// for the trainer, evaluator and gateway; it lives in the student library, which the benchmark uses without these defaults.
+/// accumulating. <c>Pgkd.Student.ProcessMemory</c> does the same for the trainer, evaluator and gateway; it lives in the
+/// student library, which the benchmark uses without these defaults.
 /// <c>PGKD_NATIVE_MEMORY=default</c> leaves glibc as it is (to measure the difference).
 /// </summary>
 public static class ServiceMemory
@@ -37,8 +37,9 @@ public static class ServiceMemory
     }
 
     /// <summary>
-    /// A full compacting GC that decommits what it frees, and <c>malloc_trim(0)</c> (free pages of every arena back to the system): a few milliseconds on
-    /// these heaps. At most once every 5 s, so a busy service (many runs at once) pays for one collection per 5 s.
+    /// A full compacting GC that decommits what it frees, and <c>malloc_trim(0)</c> (free pages of every arena back to the
+    /// system): a few milliseconds on these heaps. At most once every 5 s, so a busy service (many runs at once) pays for one
+    /// collection per 5 s.
     /// </summary>
     public static void ReleaseAfterJob()
     {
