@@ -5,6 +5,9 @@ using Pgkd.Generator.Rounds;
 using Pgkd.Generator.Teacher;
 using Pgkd.Storage;
 
+// At most two malloc arenas, and a collection after handled messages, at most every 5 s (ServiceMemory, issue 19.1).
+ServiceMemory.ConfigureNativeHeap();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -19,6 +22,7 @@ builder.AddPgkdBus(bus =>
 {
     bus.AddPingResponder();
     bus.AddConsumer<GenerateRoundConsumer>();
+    bus.AddAfterEachMessage("memory release", ServiceMemory.ReleaseAfterJob);
 });
 builder.Services.AddSingleton<RunStore>();
 builder.AddTeacherClient();

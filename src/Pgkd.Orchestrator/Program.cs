@@ -3,6 +3,9 @@
 using Pgkd.Orchestrator;
 using Pgkd.Storage;
 
+// At most two malloc arenas, and a collection after handled messages, at most every 5 s (ServiceMemory, issue 19.1).
+ServiceMemory.ConfigureNativeHeap();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -12,6 +15,7 @@ builder.AddPgkdBus(bus =>
 {
     bus.AddPingResponder();
     bus.AddConsumer<RunOrchestrator>();
+    bus.AddAfterEachMessage("memory release", ServiceMemory.ReleaseAfterJob);
 });
 builder.Services.AddSingleton<RunStore>();
 

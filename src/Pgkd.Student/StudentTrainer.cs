@@ -317,7 +317,9 @@ public sealed class StudentTrainer : IDisposable
                 session = _pretrainedEmbedder ??= OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, null, null).ToByteArray(), runOptions, "MiniLM embedder").Session;
             else
                 session = own = OrtSessions.Create(MiniLMOnnx.BuildServingGraph(baseModel, weights!, null).ToByteArray(), runOptions, "fine-tuned embedder").Session;
-            var vectors = OrtSessions.RunBatched(session, missing.Select(i => rows[i]).ToArray(), Math.Max(1, o.EmbeddingBatchSize), ["sentence_embedding"])[0];
+            // One text per run, as PretrainedEmbedder.Embed: a cached vector must be the same bits whichever texts were missing
+            // with it, or a restarted trainer (its cache filled in another order) trains the same round differently (issue 19.5).
+            var vectors = OrtSessions.RunBatched(session, missing.Select(i => rows[i]).ToArray(), 1, ["sentence_embedding"])[0];
             for (var j = 0; j < missing.Count; j++)
             {
                 result[missing[j]] = vectors[j];

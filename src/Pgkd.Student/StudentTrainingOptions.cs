@@ -48,7 +48,10 @@ public sealed record StudentTrainingOptions
     public int BucketWindowBatches { get; init; } = 50;
     /// <summary>A progress report every this many steps (and at each epoch's end).</summary>
     public int ProgressEverySteps { get; init; } = 10;
-    /// <summary>Batch size for computing head-mode embeddings with ONNX Runtime.</summary>
+    /// <summary>
+    /// No longer batches the head-mode embeddings: they are computed one text per run so a cached vector does not depend on
+    /// its batch partners (issue 19.5). Kept so existing option files still bind.
+    /// </summary>
     public int EmbeddingBatchSize { get; init; } = 64;
 
     internal void Validate()

@@ -62,6 +62,12 @@ public static class ChatCompletionsEndpoints
             return Results.Json(new { @object = "list", data = options.EffectiveDeployments.Select(d => new { id = d, @object = "model", owned_by = "pgkd-emulator" }) });
         });
         app.MapGet("/emulator/stats", (EmulatorStats stats) => Results.Json(stats.Snapshot()));
+        // Per run (the id the generator sends as `user`): requests and pool texts handed out, from the run's own engine.
+        app.MapGet("/emulator/runs/{runId}", async (string runId, RunPools pools, CancellationToken cancellationToken) =>
+        {
+            var (requests, handedOut) = (await pools.EngineForAsync(runId, cancellationToken)).RunCounts(runId);
+            return Results.Json(new { runId, requests, poolTextsHandedOut = handedOut });
+        });
         app.MapBatchEndpoints();
         return app;
     }

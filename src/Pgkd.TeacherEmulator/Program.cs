@@ -3,6 +3,9 @@
 // on the OpenAI route /v1/chat/completions and the Azure route /openai/deployments/{deployment}/chat/completions.
 using Pgkd.TeacherEmulator;
 
+// At most two malloc arenas (ServiceMemory, issue 19.1).
+ServiceMemory.ConfigureNativeHeap();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();

@@ -64,6 +64,18 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
     }
 
     /// <summary>
+    /// How many chat requests a run sent (repeats included) and how many pool texts it was handed. A round whose generation
+    /// was cut off and done again shows more requests than the same run undisturbed (the chaos scenario reads it).
+    /// </summary>
+    public (int Requests, int PoolTextsHandedOut) RunCounts(string runId)
+    {
+        RunState? state;
+        lock (_runs) _runs.TryGetValue(runId, out state);
+        if (state is null) return (0, 0);
+        lock (state) return (state.Asked.Values.Sum(), state.UsedCount);
+    }
+
+    /// <summary>
     /// Answers one chat request. A malformed answer (fault injection) is cut-off JSON and consumes no
     /// pool texts, so the repair request gets a full answer. With <paramref name="labelEnum"/> (a json_schema request
     /// whose <c>label</c> is an enum) every label in the reply is one of it, as a server enforcing the schema would

@@ -37,4 +37,27 @@ public sealed class RunPoolsTests(AzuriteFixture azurite) : IClassFixture<Azurit
         var answer = engine.Answer([new ChatTurn("user", "Write 2 examples.")], withPool.ToString(), malformed: false);
         Assert.Equal(["Refund", "Return"], answer.Samples.Select(s => s.Label).Order());
     }
+
+    [Fact]
+    public async Task Only_the_most_recently_asked_runs_keep_their_engines_and_a_dropped_run_is_loaded_again()
+    {
+        var options = new EmulatorOptions { ApiKey = "k", PoolPath = Emulators.DemoFile("pool.jsonl"), Policy = { MinAgreement = 0 } };
+        var defaultEngine = new TeacherEngine(TeacherPool.Load(options), options);
+        var pools = new RunPools(defaultEngine, options, NullLogger<RunPools>.Instance, azurite.Blobs);
+        var container = azurite.Blobs.GetBlobContainerClient(RunBlobLayout.Container);
+        await container.CreateIfNotExistsAsync();
+        var first = Guid.NewGuid();
+        await container.GetBlobClient(RunBlobLayout.Pool(first)).UploadAsync(BinaryData.FromString(
+            "{\"text\":\"Where is my refund for the lamp?\",\"label\":\"Refund\"}\n{\"text\":\"How do I send the coat back?\",\"label\":\"Return\"}\n"));
+        var engine = await pools.EngineForAsync(first.ToString(), CancellationToken.None);
+
+        // Twice the capacity of other runs (without pools of their own): the count stays bounded, the oldest run goes first.
+        for (var i = 0; i < 2 * RunPools.Capacity; i++) await pools.EngineForAsync(Guid.NewGuid().ToString(), CancellationToken.None);
+        Assert.Equal(RunPools.Capacity, pools.Count);
+
+        var again = await pools.EngineForAsync(first.ToString(), CancellationToken.None);
+        Assert.NotSame(engine, again); // dropped, then loaded again from the run's pool
+        Assert.Equal(["Refund", "Return"], again.Pool.Labels.Names);
+        Assert.Equal(RunPools.Capacity, pools.Count);
+    }
 }

@@ -25,6 +25,7 @@ public sealed class MemorySoakScenario(ITestOutputHelper output)
     {
         await using var host = await ReliabilityHost.StartAsync();
         var rows = new List<(int Run, double Seconds, Dictionary<string, long> RssKiB)>();
+        var runIds = new List<Guid>();
         for (var run = 1; run <= Runs; run++)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -33,19 +34,44 @@ public sealed class MemorySoakScenario(ITestOutputHelper output)
             using var created = await host.Gateway.PostAsJsonAsync("/v1/runs", request);
             created.EnsureSuccessStatusCode();
             var runId = (await created.Content.ReadFromJsonAsync<JsonObject>())!["runId"]!.GetValue<Guid>();
+            runIds.Add(runId);
             var end = await host.WaitForEndAsync(runId, TimeSpan.FromMinutes(15));
             Assert.Equal("Completed", (string?)end["status"]);
             await Task.Delay(TimeSpan.FromSeconds(3)); // the last step's release after its reply
             var rss = Services.ToDictionary(s => s, s => ReliabilityHost.RssKiB(host.ProcessIdOf(s)));
+            if (run == 1) CheckMeasuredProcesses(host);
             rows.Add((run, clock.Elapsed.TotalSeconds, rss));
             output.WriteLine($"run {run} ({clock.Elapsed.TotalSeconds:F0} s): " + string.Join(", ", rss.Select(p => $"{p.Key} {p.Value / 1024} MiB")));
             WriteResults(rows); // after every run: a soak cut short still leaves its curve
         }
 
+        ReliabilityHost.DeleteServedModelCopies(runIds); // ~200 MiB a full-mode run, never deleted by the gateway
         var first = rows[0].RssKiB;
         var last = rows[^1].RssKiB;
         var grown = Services.Where(s => last[s] > 1.25 * first[s]).Select(s => $"{s} {first[s] / 1024} -> {last[s] / 1024} MiB").ToList();
         Assert.True(grown.Count == 0, "RSS after the last run above 1.25x the first: " + string.Join("; ", grown));
+    }
+
+    /// <summary>
+    /// The RSS read must be each service's own process, not the <c>dotnet run</c> launcher whose pid Aspire reports (a steady
+    /// ~138 MiB whatever the service holds: earlier figures were the launcher's). A project's own process runs its apphost,
+    /// named after the assembly (Pgkd.Orchestrator), where the launcher runs <c>dotnet</c>.
+    /// </summary>
+    private void CheckMeasuredProcesses(ReliabilityHost host)
+    {
+        var measured = Services.Select(s =>
+        {
+            var launcher = host.ProcessIdOf(s);
+            var own = ReliabilityHost.ServiceProcessOf(launcher);
+            var exe = Path.GetFileName(new FileInfo($"/proc/{own}/exe").LinkTarget ?? "?");
+            return (Service: s, Launcher: launcher, Own: own, Exe: exe);
+        }).ToList();
+        var line = "measured processes: " + string.Join(", ", measured.Select(m => $"{m.Service} pid {m.Own} ({m.Exe}, under {m.Launcher})"));
+        output.WriteLine(line);
+        Results.Write("Memory soak, measured processes", [line]);
+        var wrong = measured.Where(m => !m.Exe.StartsWith("Pgkd.", StringComparison.Ordinal)).ToList();
+        Assert.True(wrong.Count == 0, "RSS would be read from a process that is not the service's own: " +
+                                      string.Join("; ", wrong.Select(m => $"{m.Service}: pid {m.Own} runs {m.Exe}")));
     }
 
     private static void WriteResults(List<(int Run, double Seconds, Dictionary<string, long> RssKiB)> rows)

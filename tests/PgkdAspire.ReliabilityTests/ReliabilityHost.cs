@@ -19,11 +19,15 @@ public sealed class ReliabilityHost : IAsyncDisposable
     public DistributedApplication App { get; private set; } = null!;
     public HttpClient Gateway { get; private set; } = null!;
 
-    public static async Task<ReliabilityHost> StartAsync(params string[] extraArgs)
+    public static Task<ReliabilityHost> StartAsync(params string[] extraArgs) => StartAsync(configure: null, extraArgs);
+
+    /// <summary>As above, with <paramref name="configure"/> changing the model before it is built (e.g. a service's settings).</summary>
+    public static async Task<ReliabilityHost> StartAsync(Action<IDistributedApplicationTestingBuilder>? configure, params string[] extraArgs)
     {
         var host = new ReliabilityHost();
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.PgkdAspire_AppHost>(
             host.Arguments.ToArgs().Concat(extraArgs).ToArray());
+        configure?.Invoke(builder);
         host.App = await builder.BuildAsync();
         await host.App.StartAsync();
         await AppHostResources.WaitForAllHealthyAsync(host.App.ResourceNotifications.WaitForResourceHealthyAsync, TimeSpan.FromMinutes(4));
@@ -179,6 +183,25 @@ public sealed class ReliabilityHost : IAsyncDisposable
         var names = new List<string>();
         await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"{runId:D}/", default)) names.Add(blob.Name[(runId.ToString().Length + 1)..]);
         return names;
+    }
+
+    /// <summary>
+    /// Deletes the gateway's local copies of these runs' served models (<c>$TMPDIR/pgkd-gateway-models/{run}-{round}</c>, see
+    /// the gateway's CheckpointGraphs.LocalFolder). The gateway never deletes them, about 90 MiB a head-mode run: 197 chaos
+    /// runs filled the disk. Only for runs this host made and no longer serves.
+    /// </summary>
+    public static int DeleteServedModelCopies(IEnumerable<Guid> runIds)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "pgkd-gateway-models");
+        if (!Directory.Exists(root)) return 0;
+        var deleted = 0;
+        foreach (var runId in runIds)
+        foreach (var folder in Directory.EnumerateDirectories(root, $"{runId:N}-*"))
+        {
+            try { Directory.Delete(folder, recursive: true); deleted++; }
+            catch (IOException) { }
+        }
+        return deleted;
     }
 
     public async ValueTask DisposeAsync()
