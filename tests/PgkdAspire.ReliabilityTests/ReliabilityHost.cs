@@ -186,22 +186,19 @@ public sealed class ReliabilityHost : IAsyncDisposable
     }
 
     /// <summary>
-    /// Deletes the gateway's local copies of these runs' served models (<c>$TMPDIR/pgkd-gateway-models/{run}-{round}</c>, see
-    /// the gateway's CheckpointGraphs.LocalFolder). The gateway never deletes them, about 90 MiB a head-mode run: 197 chaos
-    /// runs filled the disk. Only for runs this host made and no longer serves.
+    /// The gateway's local model copies stayed bounded: each gateway process keeps at most Gateway:LocalModelCopies (8) of them
+    /// in a folder of its own (<c>$TMPDIR/pgkd-gateway-models/{pid}/{run}-{round}</c>, the gateway's CheckpointGraphs). Before,
+    /// it kept one per model ever served (about 90 MiB a head-mode run), and 197 chaos runs filled the disk.
     /// </summary>
-    public static int DeleteServedModelCopies(IEnumerable<Guid> runIds)
+    public static void AssertServedModelCopiesBounded(int max = 8)
     {
         var root = Path.Combine(Path.GetTempPath(), "pgkd-gateway-models");
-        if (!Directory.Exists(root)) return 0;
-        var deleted = 0;
-        foreach (var runId in runIds)
-        foreach (var folder in Directory.EnumerateDirectories(root, $"{runId:N}-*"))
+        if (!Directory.Exists(root)) return;
+        foreach (var process in Directory.EnumerateDirectories(root))
         {
-            try { Directory.Delete(folder, recursive: true); deleted++; }
-            catch (IOException) { }
+            var copies = Directory.GetDirectories(process).Length;
+            Xunit.Assert.True(copies <= max, $"{process} holds {copies} model copies, more than the {max} a gateway keeps");
         }
-        return deleted;
     }
 
     public async ValueTask DisposeAsync()
