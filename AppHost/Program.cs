@@ -8,6 +8,18 @@ using PgkdAspire.AppHost.LocalStack;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
+// How many processes each service runs: --replicas:trainer=2 (Replicas__trainer=2), default 1; checked before anything starts.
+ServiceReplicas replicas;
+try
+{
+    replicas = ServiceReplicas.FromConfiguration(builder.Configuration);
+}
+catch (ArgumentException problem) when (LocalStackOptions.IsStandalone)
+{
+    Console.Error.WriteLine(problem.Message);
+    return 2;
+}
+
 // Infrastructure. In the cloud: a RabbitMQ container and Azure Storage / Azure OpenAI by connection string.
 // Locally: the same software as plain processes (no Docker), Debian's rabbitmq-server and npm's Azurite.
 IResourceBuilder<IResourceWithConnectionString> rabbit, blobs;
@@ -47,6 +59,8 @@ IResourceBuilder<ProjectResource> AddService<TProject>(string name) where TProje
     // Locally every service serves plain HTTP on loopback: no HTTPS certificate set-up, so the AppHost does not look for
     // a trusted development certificate, and the dashboard shows no "No trusted development certificate" banner.
     if (!builder.ExecutionContext.IsPublishMode) service.WithoutHttpsCertificate();
+    // Replicas compete for the service's queues. Deployed, the workers' KEDA rules set the count instead (README, Scaling).
+    if (!builder.ExecutionContext.IsPublishMode && replicas.Of(name) > 1) service.WithReplicas(replicas.Of(name));
     return service;
 }
 
