@@ -83,12 +83,13 @@ public sealed class ReplicaScenario(ITestOutputHelper output)
         var requests = new Dictionary<Config, JsonObject>();
         foreach (var config in Configs) requests[config] = await Request(config);
         var together = Stopwatch.StartNew();
-        var concurrent = await Task.WhenAll(Configs.Select(async config =>
+        // All four accepted first (a refused request fails the scenario at once), then all four awaited.
+        var posted = new List<(Config Config, Guid Id, Stopwatch Watch)>();
+        foreach (var config in Configs) posted.Add((config, await StartAsync(host, requests[config]), Stopwatch.StartNew()));
+        var concurrent = await Task.WhenAll(posted.Select(async p =>
         {
-            var watch = Stopwatch.StartNew();
-            var id = await StartAsync(host, requests[config]);
-            var end = await host.WaitForEndAsync(id, ConcurrentTimeout);
-            return (Config: config, Id: id, Run: end, Seconds: watch.Elapsed.TotalSeconds);
+            var end = await host.WaitForEndAsync(p.Id, ConcurrentTimeout);
+            return (p.Config, p.Id, Run: end, Seconds: p.Watch.Elapsed.TotalSeconds);
         }));
         together.Stop();
         output.WriteLine($"four runs at once: {together.Elapsed.TotalSeconds:F0} s");
@@ -189,7 +190,7 @@ public sealed class ReplicaScenario(ITestOutputHelper output)
 
     private const string RequestDescription =
         "per dataset the first 40 (agnews) / 3 (banking77) training texts per label, 25 / 3 validation texts per label, 75 / 4 test texts " +
-        "per label and a pool of 100 / 10 texts per label (file order); maxRounds 2, 32 samples a round, seed 11, selectionShare 0, max length 64; " +
+        "per label and a pool of 100 / 10 texts per label (file order); maxRounds 2, 32 / 80 samples a round, seed 11, selectionShare 0, max length 64; " +
         "head mode with its defaults (30 epochs a round on the frozen encoder), full mode 1 epoch in round 0 and 1 a round after";
 
     /// <summary>One configuration's run: a stratified slice of ../shared/data/&lt;dataset&gt; (read there, never copied).</summary>
@@ -222,7 +223,8 @@ public sealed class ReplicaScenario(ITestOutputHelper output)
             ["validation"] = await Slice("seed_val.jsonl", agnews ? 25 : 3),
             ["test"] = await Slice("test.jsonl", agnews ? 75 : 4),
             ["pool"] = await Slice("pool.jsonl", agnews ? 100 : 10),
-            ["configuration"] = new JsonObject { ["maxRounds"] = 2, ["samplesPerRound"] = 32, ["seed"] = 11, ["selectionShare"] = 0 },
+            // A round asks for at least one sample per class (FloorPerClass 1): 80 for banking77's 77 classes.
+            ["configuration"] = new JsonObject { ["maxRounds"] = 2, ["samplesPerRound"] = agnews ? 32 : 80, ["seed"] = 11, ["selectionShare"] = 0 },
             ["student"] = student,
         };
     }
@@ -338,11 +340,13 @@ public sealed class ReplicaScenario(ITestOutputHelper output)
     private static async Task<string[]> InstancesAsync(ReliabilityHost host, string service, int expected)
     {
         var ids = new SortedSet<string>(StringComparer.Ordinal);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {
+            // Only ids with a process: a name without one (were Aspire to publish the resource's own name too) is no replica.
             await foreach (var e in host.App.ResourceNotifications.WatchAsync(cts.Token))
-                if (e.Resource.Name == service && ids.Add(e.ResourceId) && ids.Count >= expected) break;
+                if (e.Resource.Name == service && e.Snapshot.Properties.Any(p => p.Name == "executable.pid" && p.Value is not null)
+                    && ids.Add(e.ResourceId) && ids.Count >= expected) break;
         }
         catch (OperationCanceledException) { } // fewer than expected: the caller says so
         return [.. ids];
