@@ -36,7 +36,7 @@ public sealed class ReplicaScenario(ITestOutputHelper output)
     private const double LossTolerance = 1e-4;
 
     /// <summary>A completed run's model is served by every gateway replica within this time of the run's completion.</summary>
-    private static readonly TimeSpan SwapBound = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan SwapBound = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan ConcurrentTimeout = TimeSpan.FromMinutes(30);
     private static readonly TimeSpan AloneTimeout = TimeSpan.FromMinutes(15);
