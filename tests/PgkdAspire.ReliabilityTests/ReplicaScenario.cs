@@ -182,6 +182,8 @@ public sealed class ReplicaScenario(ITestOutputHelper output)
             measured.Count == 0 ? "- no swap measured" : $"- slowest {measured.Max():F1} s, median {measured.Order().ElementAt(measured.Count / 2):F1} s over {measured.Count} swaps",
         ]);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
+        // Two gateways on one machine keep their model copies apart and each within its bound (CheckpointGraphs).
+        ReliabilityHost.AssertServedModelCopiesBounded();
     }
 
     // ---- the runs ----
