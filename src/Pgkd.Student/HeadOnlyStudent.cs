@@ -59,8 +59,8 @@ public sealed class PretrainedEmbedder : IDisposable
         // One text per run: a cached vector must not depend on which texts were missing with it. Batched (padded to a
         // partner's length, or even with equal-length partners only) the same text came out up to 2e-7 apart, and a process
         // whose cache had been filled in another order (a restarted trainer or evaluator) trained and scored the same run
-        // differently (issue 19.5, the chaos scenario; EmbeddingReplayTests). Unpadded single texts cost about what padded
-        // batches do on CPU (DESIGN.md §3: 4.6 ms a text against ~3.8), and each text is embedded once per process.
+        // differently (issue 19.5, the chaos scenario; EmbeddingReplayTests). The price: a head-mode round 0 on AG News took
+        // 18.7 s against 15.3 s batched (docs/results.md, Round anatomy); each text is embedded once per process.
         var vectors = OrtSessions.RunBatched(Session(), rows, 1, [MiniLMOnnx.SentenceEmbedding], _options)[0];
         for (var j = 0; j < missing.Count; j++)
         {
