@@ -59,7 +59,7 @@ public sealed class PipelinePing(BlobServiceClient blobs, IBus bus, PingTracker 
 /// (deserializing, the consume pipeline, a publish: 40-100 ms of just-in-time compilation per service, Round anatomy)
 /// happens here instead of in a user's first round. Services still starting are pinged again every few seconds.
 /// </summary>
-public sealed class PipelineCheckAtStart(IServiceProvider services, IConfiguration configuration, ILogger<PipelineCheckAtStart> logger)
+public sealed class PipelineCheckAtStart(PipelinePing ping, IConfiguration configuration, ILogger<PipelineCheckAtStart> logger)
     : BackgroundService
 {
     /// <summary>The services that take the rounds' commands; the teacher emulator answers too when it runs, but need not.</summary>
@@ -76,7 +76,7 @@ public sealed class PipelineCheckAtStart(IServiceProvider services, IConfigurati
         {
             try
             {
-                var report = await services.GetRequiredService<PipelinePing>().PingAsync(waitingFor, TimeSpan.FromSeconds(5), stoppingToken);
+                var report = await ping.PingAsync(waitingFor, TimeSpan.FromSeconds(5), stoppingToken);
                 foreach (var answer in report.Answers.Where(a => waitingFor.Remove(a.Service) && !a.Ok))
                     failed.Add($"{answer.Service}: {answer.Error ?? "answered with another hash"}");
             }

@@ -96,7 +96,8 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         var seedTrain = trainedOn[0];
         var trainingHashes = seedTrain.TextHashes();
         foreach (var earlier in trainedOn.Skip(1)) trainingHashes.UnionWith(earlier.TextHashes());
-        var heldOut = (await judgedOnTask).Select(d => d.TextHashes()).Aggregate((all, next) => { all.UnionWith(next); return all; });
+        var heldOut = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var judged in await judgedOnTask) heldOut.UnionWith(judged.TextHashes());
         var (guidance, evaluation) = await guidanceRead;
 
         // Samples per request carry over from the last round that lowered them (replies cut off at the output limit).
