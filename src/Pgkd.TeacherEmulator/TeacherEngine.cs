@@ -40,11 +40,18 @@ public sealed record EngineAnswer(string Content, IReadOnlyList<EmulatedSample> 
 /// the pool at load (<see cref="TeacherPool"/>), and every text shown in the prompt's guidance
 /// (hard negatives and samples, which are validation texts) is excluded by hash per request.
 /// </para>
-/// Every random choice comes from <see cref="SeededRandom"/> derived from the seed, the request's messages and how often
-/// the run asked exactly those before; never from the run id (issue 19.3). So two runs with the same data, configuration
-/// and seed get the same replies and store identical shards, as long as their requests arrive in the same order: with
-/// requests of a round in parallel (Generator:MaxParallelRequests above 1), which of two requests gets a contested pool
-/// text depends on which arrives first.
+/// <para>
+/// Every random choice comes from <see cref="SeededRandom"/> derived from the seed and the request's messages; never from
+/// the run id (issue 19.3). So two runs with the same data, configuration and seed get the same replies and store
+/// identical shards, as long as their requests arrive in the same order: with requests of a round in parallel
+/// (Generator:MaxParallelRequests above 1), which of two requests gets a contested pool text depends on which arrives first.
+/// </para>
+/// <para>
+/// A run that sends a request it sent before gets the reply it got then (issue 19.5): the generator's requests differ in
+/// every batch and round, so a repeat is a retry (a reply lost to a timeout or a dropped connection) or a round asked again
+/// after a crash, and answering it from where the run's pool now stands would make the redone round differ from the same
+/// run undisturbed. A cut-off or withheld reply handed nothing out and is not remembered, so asking again gets the full one.
+/// </para>
 /// </summary>
 public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
 {
@@ -91,9 +98,11 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
         lock (state)
         {
             var requestHash = ContentHash(messages);
-            var repeat = state.Asked.TryGetValue(requestHash, out var before) ? before : 0;
-            state.Asked[requestHash] = repeat + 1;
-            var random = new SeededRandom(SeededRandom.Derive(SeededRandom.Derive(unchecked((ulong)options.Seed), requestHash), (ulong)repeat));
+            state.Asked[requestHash] = state.Asked.GetValueOrDefault(requestHash) + 1;
+            // The label enum shapes the labels written, so a request asked again under another response format is another request.
+            var replyKey = labelEnum is null ? requestHash : SeededRandom.Derive(requestHash, StableHash(string.Join('\n', labelEnum)));
+            if (!malformed && state.Replies.TryGetValue(replyKey, out var earlier)) return earlier;
+            var random = new SeededRandom(SeededRandom.Derive(unchecked((ulong)options.Seed), requestHash));
 
             var guidance = FindGuidance(messages);
             List<(string Label, int Count)> request;
@@ -171,7 +180,9 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
                 return new EngineAnswer("Here are the new examples you asked for:\n" + cut, samples, guidance is not null, true);
             }
             foreach (var s in samples) state.Used.Add(s.PoolIndex);
-            return new EngineAnswer(content, samples, guidance is not null, false);
+            var answer = new EngineAnswer(content, samples, guidance is not null, false);
+            state.Replies[replyKey] = answer;
+            return answer;
         }
     }
 
@@ -273,8 +284,10 @@ public sealed class TeacherEngine(TeacherPool pool, EmulatorOptions options)
     private sealed class RunState
     {
         public readonly HashSet<int> Used = [];
-        /// <summary>How often each request content was asked (a repeated request gets a fresh draw, still reproducible).</summary>
+        /// <summary>How often each request content was asked (a repeat counts, so a round asked again shows).</summary>
         public readonly Dictionary<ulong, int> Asked = [];
+        /// <summary>The reply each request got, by request (and label enum): a repeat gets it again.</summary>
+        public readonly Dictionary<ulong, EngineAnswer> Replies = [];
         public int UsedCount => Used.Count;
     }
 }

@@ -1,5 +1,6 @@
 using Pgkd.Core.Data;
 using Pgkd.Core.Guidance;
+using Pgkd.Core.Teacher;
 
 namespace Pgkd.TeacherEmulator.Tests;
 
@@ -100,7 +101,37 @@ public sealed class GuidanceTests
         var again = await Emulators.AskAsync(http, prompt, "run-x");
         Assert.Equal([4, 4, 4, 4], new Dataset(a).CountByLabel(Emulators.Labels));
         Assert.Equal([4, 4, 4, 4], new Dataset(again).CountByLabel(Emulators.Labels));
-        Assert.NotEqual(a.Select(s => s.Text), again.Select(s => s.Text)); // the same request again: a fresh random draw
+        Assert.Equal(a.Select(s => s.Text), again.Select(s => s.Text)); // the same request again (a retry): the same reply
+        var next = await Emulators.AskAsync(http, Emulators.Prompt([4, 4, 4, 4], hard, includeHardNegatives: false, round: 2), "run-x");
+        Assert.Equal([4, 4, 4, 4], new Dataset(next).CountByLabel(Emulators.Labels));
+        Assert.Empty(next.Select(s => s.Text).Intersect(a.Select(s => s.Text))); // another request: other texts
+    }
+
+    [Fact]
+    public async Task ARoundAskedAgain_GetsTheRepliesOfTheRunUndisturbed()
+    {
+        // Issue 19.5: the generator killed mid-round asks the round's requests again after its restart; the replies, and so
+        // the shard, must be those of the same run undisturbed, and the rounds after it must not notice.
+        await using var server = await Emulators.StartAsync();
+        using var http = Emulators.Http(server);
+        var hard = Emulators.Read("seed_val.jsonl").Examples.Take(4).Select(e => new HardNegative(e.Text, e.Label, "World", 0.9)).ToArray();
+        TeacherPrompt[] prompts = [Emulators.Prompt([3, 3, 3, 3]), Emulators.Prompt([2, 4, 2, 4], hard, round: 2), Emulators.Prompt([3, 3, 3, 3], round: 3)];
+        async Task<List<string>> Ask(TeacherPrompt prompt, string runId) =>
+            (await Emulators.AskAsync(http, prompt, runId)).Select(s => s.Label + "|" + s.Text).ToList();
+
+        var undisturbed = new List<string>();
+        foreach (var prompt in prompts) undisturbed.AddRange(await Ask(prompt, "run-undisturbed"));
+
+        var disturbed = new List<string>();
+        disturbed.AddRange(await Ask(prompts[0], "run-disturbed"));
+        await Ask(prompts[1], "run-disturbed"); // answered, but the shard was never stored
+        disturbed.AddRange(await Ask(prompts[1], "run-disturbed")); // the round asked again
+        disturbed.AddRange(await Ask(prompts[2], "run-disturbed"));
+
+        Assert.Equal(undisturbed, disturbed);
+        Assert.Equal(undisturbed.Count, undisturbed.Distinct().Count());
+        Assert.Equal((3, undisturbed.Count), server.Engine.RunCounts("run-undisturbed"));
+        Assert.Equal((4, undisturbed.Count), server.Engine.RunCounts("run-disturbed")); // the repeat shows in the count
     }
 
     [Fact]
@@ -113,13 +144,13 @@ public sealed class GuidanceTests
         async Task<List<string>> Run(string runId)
         {
             var texts = new List<string>();
-            foreach (var prompt in new[] { Emulators.Prompt([3, 3, 3, 3]), Emulators.Prompt([2, 4, 2, 4], hard), Emulators.Prompt([3, 3, 3, 3]) })
+            foreach (var prompt in new[] { Emulators.Prompt([3, 3, 3, 3]), Emulators.Prompt([2, 4, 2, 4], hard), Emulators.Prompt([3, 3, 3, 3], round: 2) })
                 texts.AddRange((await Emulators.AskAsync(http, prompt, runId)).Select(s => s.Label + "|" + s.Text));
             return texts;
         }
         var first = await Run("3f2b6c1e-0000-4000-8000-00000000000a");
         Assert.Equal(first, await Run("9c0d2e44-0000-4000-8000-00000000000b"));
-        Assert.Equal(first.Count, first.Distinct().Count()); // a repeated prompt within a run still gets other texts
+        Assert.Equal(first.Count, first.Distinct().Count()); // a later request of the run gets other texts
     }
 
     [Fact]
@@ -130,11 +161,11 @@ public sealed class GuidanceTests
         using var http = Emulators.Http(server);
         var seen = new List<string>();
         for (var call = 0; call < 4; call++) // the demo pool has 48 texts per class
-            seen.AddRange((await Emulators.AskAsync(http, Emulators.Prompt([12, 12, 12, 12]), "run-once")).Select(s => s.Text));
+            seen.AddRange((await Emulators.AskAsync(http, Emulators.Prompt([12, 12, 12, 12], round: call + 1), "run-once")).Select(s => s.Text));
         Assert.Equal(192, seen.Count);
         Assert.Equal(192, seen.Distinct().Count());
 
-        var exhausted = await Emulators.AskAsync(http, Emulators.Prompt([2, 2, 2, 2]), "run-once");
+        var exhausted = await Emulators.AskAsync(http, Emulators.Prompt([2, 2, 2, 2], round: 5), "run-once");
         Assert.Empty(exhausted); // pool used up: a shorter (here empty) reply, never a repeat
         Assert.Equal(8, (await Emulators.AskAsync(http, Emulators.Prompt([2, 2, 2, 2]), "run-other")).Count);
     }
@@ -174,7 +205,7 @@ public sealed class GuidanceTests
             var hard = Emulators.Read("seed_val.jsonl").Examples.Take(4).Select(e => new HardNegative(e.Text, e.Label, "World", 0.95)).ToArray();
             var returned = new List<LabeledExample>();
             for (var i = 0; i < 3; i++)
-                returned.AddRange(await Emulators.AskAsync(http, Emulators.Prompt([30, 30, 30, 30], hard), "run-leak"));
+                returned.AddRange(await Emulators.AskAsync(http, Emulators.Prompt([30, 30, 30, 30], hard, round: i + 1), "run-leak"));
             Assert.Equal(192, returned.Count);
             Assert.DoesNotContain(returned, s => heldOut.Contains(TextHash.Of(s.Text)));
         }
@@ -216,7 +247,7 @@ public sealed class GuidanceTests
             using var http = Emulators.Http(server);
             var texts = new List<string>();
             for (var i = 0; i < 3; i++)
-                texts.AddRange((await Emulators.AskAsync(http, Emulators.Prompt([3, 3, 3, 3]), "run-det")).Select(s => s.Label + "|" + s.Text));
+                texts.AddRange((await Emulators.AskAsync(http, Emulators.Prompt([3, 3, 3, 3], round: i + 1), "run-det")).Select(s => s.Label + "|" + s.Text));
             return texts;
         }
         var first = await Transcript("11");

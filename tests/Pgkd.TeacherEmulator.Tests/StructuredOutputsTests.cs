@@ -95,7 +95,7 @@ public sealed class StructuredOutputsTests
         var labels = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            using var response = await http.PostAsync("v1/chat/completions", Body(Emulators.Prompt([2, 2, 2, 2]), SchemaFormat(schemaNode.DeepClone()), "noisy-schema"));
+            using var response = await http.PostAsync("v1/chat/completions", Body(Emulators.Prompt([2, 2, 2, 2], round: i + 1), SchemaFormat(schemaNode.DeepClone()), "noisy-schema"));
             Assert.Equal(200, (int)response.StatusCode);
             using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             using var content = JsonDocument.Parse(doc.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!);
