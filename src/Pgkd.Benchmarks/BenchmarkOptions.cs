@@ -59,6 +59,10 @@ public sealed record BenchmarkOptions
     /// <summary>Epochs per round in full mode (head mode trains its MLP for more; see Quality.QualityBenchmark).</summary>
     public int FullEpochsPerRound { get; init; } = 1;
 
+    /// <summary>The student's head start and steps per class for the quality section (null: the product's defaults, <c>StudentSettings</c>).</summary>
+    public string? HeadStart { get; init; }
+    public int? StepsPerClass { get; init; }
+
     /// <summary>A real teacher as a connection string (Endpoint=...;Key=...;Deployment=...); absent: the emulator.</summary>
     public string? TeacherConnectionString { get; init; }
 
@@ -78,6 +82,8 @@ public sealed record BenchmarkOptions
           --modes head,full                  student modes (default head,full)
           --strategies a,b                   strategies to run (default all; see docs/results.md)
           --full-epochs N                    epochs per round in full mode (default 1)
+          --head-start centroids|random      how a fresh student head starts (default: the product's)
+          --steps-per-class N                optimizer steps a round takes at least, per class (default: the product's)
           --threads N                        CPU threads for training and inference (default 2)
           --anatomy-rounds N                 teacher rounds of the live runs through the AppHost (default 2; at most
                                              --rounds); 6 with --modes full times a whole AG News run end to end
@@ -136,6 +142,11 @@ public sealed record BenchmarkOptions
             Modes = modes,
             Strategies = List("strategies") ?? [],
             FullEpochsPerRound = Int("full-epochs", 1, 1, 50),
+            HeadStart = Take("head-start") is { } start
+                ? start is Pgkd.Storage.StudentSettings.CentroidsHeadStart or Pgkd.Storage.StudentSettings.RandomHeadStart ? start
+                    : throw new BenchmarkUsageException($"--head-start: \"{start}\" is neither {Pgkd.Storage.StudentSettings.CentroidsHeadStart} nor {Pgkd.Storage.StudentSettings.RandomHeadStart}")
+                : null,
+            StepsPerClass = values.ContainsKey("steps-per-class") ? Int("steps-per-class", 0, 0, 1000) : null,
             Threads = Int("threads", 2, 1, 256),
             AnatomyRounds = Int("anatomy-rounds", 2, 1, 100),
             ServingSeconds = Int("serving-seconds", 50, 1, 3600),

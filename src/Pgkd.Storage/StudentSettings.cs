@@ -15,6 +15,22 @@ public sealed record StudentSettings
     public double? LearningRate { get; init; }
     public int MaxLength { get; init; } = 128;
     public int BatchSize { get; init; } = 16;
+    /// <summary>How a fresh classifier head starts: <c>centroids</c> (nearest class centroid) or <c>random</c>; null: <see cref="DefaultHeadStart"/>.</summary>
+    public string? HeadStart { get; init; }
+    /// <summary>Optimizer steps a round takes at least, per class (more epochs when the data is small); null: the mode's default.</summary>
+    public int? StepsPerClass { get; init; }
+
+    public const string CentroidsHeadStart = "centroids";
+    public const string RandomHeadStart = "random";
+    public const string DefaultHeadStart = RandomHeadStart;
+
+    /// <summary>The floor on a round's steps never asks for more than this, however many classes.</summary>
+    public const int MaxMinimumSteps = 4000;
+
+    public bool StartsHeadAtCentroids => string.Equals(HeadStart ?? DefaultHeadStart, CentroidsHeadStart, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The least number of optimizer steps a round of a run with <paramref name="classes"/> classes takes.</summary>
+    public int MinimumSteps(int classes) => (int)Math.Min(MaxMinimumSteps, (long)(StepsPerClass ?? 0) * classes);
 
     public bool IsHead => string.Equals(Mode, "head", StringComparison.OrdinalIgnoreCase);
     public int Epochs => EpochsPerRound ?? (IsHead ? 30 : 1);
@@ -49,6 +65,10 @@ public sealed record StudentSettings
         if (LearningRate is <= 0 or > 1) problems.Add($"LearningRate must be in (0, 1], was {LearningRate}");
         if (MaxLength is < 8 or > 512) problems.Add($"MaxLength must be between 8 and 512, was {MaxLength}");
         if (BatchSize is < 1 or > 512) problems.Add($"BatchSize must be between 1 and 512, was {BatchSize}");
+        if (HeadStart is not null && !string.Equals(HeadStart, CentroidsHeadStart, StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(HeadStart, RandomHeadStart, StringComparison.OrdinalIgnoreCase))
+            problems.Add($"HeadStart must be \"{CentroidsHeadStart}\" or \"{RandomHeadStart}\", was \"{HeadStart}\"");
+        if (StepsPerClass is < 0 or > 1000) problems.Add($"StepsPerClass must be between 0 and 1000, was {StepsPerClass}");
         return problems;
     }
 }

@@ -95,6 +95,13 @@ public sealed class StudentTrainer : IDisposable
 
             var rows = examples.Select(e => Tokenizer.Encode(e.Text, options.MaxLength)).ToArray();
             using var classWeights = ClassWeightTensor(options, targets, labels.Count, device);
+            // A fresh head over the pretrained encoder (round 0 in full mode; every head-mode round) starts at the class centroids.
+            if (options.HeadStart == HeadStart.ClassCentroids && startFrom is null)
+            {
+                var vectors = Embed(model, options, examples.Select(e => e.Text).ToArray(), rows, baseModel, pretrainedEncoder: true);
+                var (weight, bias) = CentroidHead(vectors, targets, labels.Count, options.CentroidScale);
+                model.SetHeadWeights(weight, bias);
+            }
             long steps = options.Mode == StudentTrainingMode.Head
                 ? TrainHead(model, options, examples.Select(e => e.Text).ToArray(), rows, targets, classWeights, device, baseModel, overPretrained, progress, clock, cancellationToken)
                 : TrainFull(model, options, rows, targets, classWeights, device, progress, clock, cancellationToken);
@@ -202,8 +209,9 @@ public sealed class StudentTrainer : IDisposable
     {
         var trainable = parameters.ToArray();
         var batchesPerEpoch = (count + o.BatchSize - 1) / o.BatchSize;
-        long total = (long)o.Epochs * batchesPerEpoch;
+        long total = Math.Max((long)o.Epochs * batchesPerEpoch, o.MinSteps);
         if (o.MaxSteps > 0) total = Math.Min(total, o.MaxSteps);
+        var epochs = (int)Math.Max(o.Epochs, (total + batchesPerEpoch - 1) / batchesPerEpoch);
         var warmup = (long)Math.Ceiling(o.WarmupFraction * total);
         using var optimizer = optim.AdamW(trainable, o.LearningRate, weight_decay: o.WeightDecay);
         model.train();
@@ -213,7 +221,7 @@ public sealed class StudentTrainer : IDisposable
         double lossSum = 0;
         int lossCount = 0, examplesSinceReport = 0;
         var sinceReport = Stopwatch.StartNew();
-        for (var epoch = 1; epoch <= o.Epochs && step < total; epoch++)
+        for (var epoch = 1; epoch <= epochs && step < total; epoch++)
         {
             var batches = MakeBatches(lengths, o.BatchSize, o.BucketWindowBatches, new Random(unchecked(o.Seed * 7919 + epoch)));
             for (var b = 0; b < batches.Count && step < total; b++)
@@ -237,7 +245,7 @@ public sealed class StudentTrainer : IDisposable
                 if (progress is not null && (step % Math.Max(1, o.ProgressEverySteps) == 0 || endOfEpoch))
                 {
                     var seconds = Math.Max(1e-9, sinceReport.Elapsed.TotalSeconds);
-                    progress(new StudentTrainingProgress(StudentTrainingPhase.Training, epoch, o.Epochs, step, total,
+                    progress(new StudentTrainingProgress(StudentTrainingPhase.Training, epoch, epochs, step, total,
                         lossSum / lossCount, examplesSinceReport / seconds, lr, clock.Elapsed));
                     lossSum = 0; lossCount = 0; examplesSinceReport = 0;
                     sinceReport.Restart();
@@ -246,6 +254,58 @@ public sealed class StudentTrainer : IDisposable
         }
         foreach (var p in model.parameters()) p.requires_grad_(true);
         return step;
+    }
+
+    /// <summary>
+    /// A nearest-centroid head: logit_c = s · (x − m) · u_c / r, where u_c is the unit direction of class c's mean embedding from m,
+    /// m the mean of the class means, and r the training vectors' mean distance from m. So the head's argmax is the nearest
+    /// centroid by cosine around the shared direction, which mean-pooled MiniLM vectors all carry and which would otherwise
+    /// dominate every dot product; <paramref name="scale"/> is the logit of a vector lying on its class's direction at the typical
+    /// radius. A class without training examples gets a zero direction and a logit of −scale, below every class that has some.
+    /// </summary>
+    public static (float[] Weight, float[] Bias) CentroidHead(IReadOnlyList<float[]> vectors, IReadOnlyList<long> targets, int classes, double scale)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (vectors.Count != targets.Count) throw new ArgumentException($"{vectors.Count} vectors for {targets.Count} targets.");
+        if (vectors.Count == 0) throw new ArgumentException("No vectors.", nameof(vectors));
+        var dim = vectors[0].Length;
+        var sums = new double[classes, dim];
+        var counts = new int[classes];
+        for (var i = 0; i < vectors.Count; i++)
+        {
+            var c = (int)targets[i];
+            counts[c]++;
+            for (var d = 0; d < dim; d++) sums[c, d] += vectors[i][d];
+        }
+        var present = Enumerable.Range(0, classes).Where(c => counts[c] > 0).ToArray();
+        var centre = new double[dim];
+        foreach (var c in present)
+            for (var d = 0; d < dim; d++) centre[d] += sums[c, d] / counts[c] / present.Length;
+        var radius = vectors.Average(v => Math.Sqrt(Enumerable.Range(0, dim).Sum(d => (v[d] - centre[d]) * (v[d] - centre[d]))));
+        radius = Math.Max(radius, 1e-6);
+        var weight = new float[classes * dim];
+        var bias = new float[classes];
+        for (var c = 0; c < classes; c++)
+        {
+            if (counts[c] == 0)
+            {
+                bias[c] = (float)-scale;
+                continue;
+            }
+            var direction = Enumerable.Range(0, dim).Select(d => sums[c, d] / counts[c] - centre[d]).ToArray();
+            var norm = Math.Sqrt(direction.Sum(x => x * x));
+            if (norm < 1e-12) continue; // a single class: no direction to prefer
+            double b = 0;
+            for (var d = 0; d < dim; d++)
+            {
+                var w = scale * direction[d] / norm / radius;
+                weight[c * dim + d] = (float)w;
+                b -= w * centre[d];
+            }
+            bias[c] = (float)b;
+        }
+        return (weight, bias);
     }
 
     /// <summary>Linear warm-up from 0 over <paramref name="warmup"/> steps, then linear decay to 0 at <paramref name="total"/>.</summary>

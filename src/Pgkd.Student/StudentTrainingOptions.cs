@@ -9,6 +9,18 @@ public enum StudentTrainingMode
     Head,
 }
 
+/// <summary>How a fresh classifier head starts (a later full-mode round continues from the previous one's head).</summary>
+public enum HeadStart
+{
+    /// <summary>TorchSharp's default Linear initialisation: near-uniform predictions that the first steps must move.</summary>
+    Random,
+    /// <summary>
+    /// A nearest-centroid classifier over the training examples' pretrained sentence embeddings (<see cref="StudentTrainer.CentroidHead"/>):
+    /// the student starts where a prototype few-shot classifier ends, so few steps go to finding the classes at all.
+    /// </summary>
+    ClassCentroids,
+}
+
 public enum ClassWeighting
 {
     None,
@@ -23,6 +35,14 @@ public sealed record StudentTrainingOptions
     public int Epochs { get; init; } = 1;
     /// <summary>Stops after this many optimizer steps (0 = no limit); the schedule is planned for the limit.</summary>
     public int MaxSteps { get; init; }
+    /// <summary>
+    /// At least this many optimizer steps (0 = as many as <see cref="Epochs"/> gives): epochs are added until they are reached,
+    /// within <see cref="MaxSteps"/>. Lets a round's length follow the number of classes rather than the data's size alone.
+    /// </summary>
+    public int MinSteps { get; init; }
+    public HeadStart HeadStart { get; init; } = HeadStart.Random;
+    /// <summary>With <see cref="HeadStart.ClassCentroids"/>: the logits' scale at the start (a cosine of 1 gives this logit).</summary>
+    public double CentroidScale { get; init; } = 10;
     public int BatchSize { get; init; } = 16;
     /// <summary>Peak AdamW learning rate (2e-5 suits full fine-tuning; the head alone wants ~1e-3..1e-2).</summary>
     public double LearningRate { get; init; } = 2e-5;
@@ -58,6 +78,8 @@ public sealed record StudentTrainingOptions
     {
         if (Epochs < 1) throw new ArgumentException("Epochs must be at least 1.");
         if (MaxSteps < 0) throw new ArgumentException("MaxSteps must not be negative (0 = no limit).");
+        if (MinSteps < 0) throw new ArgumentException("MinSteps must not be negative (0 = as many as Epochs gives).");
+        if (!(CentroidScale > 0) || !double.IsFinite(CentroidScale)) throw new ArgumentException("CentroidScale must be a positive number.");
         if (BatchSize < 1) throw new ArgumentException("BatchSize must be at least 1.");
         if (MaxLength is < 2 or > MiniLMShape.MaxPositions) throw new ArgumentException($"MaxLength must be in 2..{MiniLMShape.MaxPositions}.");
         if (LearningRate < 0) throw new ArgumentException("LearningRate must not be negative.");

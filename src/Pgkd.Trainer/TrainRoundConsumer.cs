@@ -103,6 +103,6 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
     }
 
     private StudentTrainingOptions TrainingOptions(RunManifest manifest, int round) =>
-        TrainingStep.Options(manifest.Student, manifest.Configuration, round,
+        TrainingStep.Options(manifest.Student, manifest.Configuration, manifest.Labels.Count, round,
             configuration.GetValue("Trainer:Threads", 0), configuration["Trainer:Device"] ?? "auto");
 }

@@ -11,10 +11,12 @@ namespace Pgkd.Trainer;
 /// </summary>
 public static class TrainingStep
 {
-    public static StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int round, int threads, string device) => new()
+    public static StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int classes, int round, int threads, string device) => new()
     {
         Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
         Epochs = student.EpochsFor(round),
+        MinSteps = student.MinimumSteps(classes),
+        HeadStart = student.StartsHeadAtCentroids ? HeadStart.ClassCentroids : HeadStart.Random,
         LearningRate = student.Rate,
         MaxLength = student.MaxLength,
         BatchSize = student.BatchSize,

@@ -50,7 +50,7 @@ public static class Int8Benchmark
                 foreach (var seed in options.Seeds)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    trainingOptions = Pgkd.Trainer.TrainingStep.Options(student, RunConfiguration.Default with { Seed = seed }, 0, options.Threads, "auto");
+                    trainingOptions = Pgkd.Trainer.TrainingStep.Options(student, RunConfiguration.Default with { Seed = seed }, data.Labels.Count, 0, options.Threads, "auto");
                     Console.Error.WriteLine($"[int8] {name} seed {seed}: training round 0 ({data.Train.Count} seed texts, {trainingOptions.Epochs} epochs)");
                     var clock = Stopwatch.StartNew();
                     var checkpoint = trainer.Train(trainingOptions, data.Train.Examples, data.Labels, Path.Combine(work, $"{name}-s{seed}"),

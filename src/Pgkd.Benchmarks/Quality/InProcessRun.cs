@@ -60,7 +60,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
     private readonly Dictionary<(string Mode, int Seed), (StudentCheckpoint Checkpoint, double Seconds)> _roundZero = new();
 
     public async Task<StrategyRunResult> RunAsync(Strategy strategy, string mode, int seed, int rounds, int samplesPerRound, int fullEpochs,
-        StoppingMetric stoppingMetric, CancellationToken cancellationToken)
+        StoppingMetric stoppingMetric, CancellationToken cancellationToken, string? headStart = null, int? stepsPerClass = null)
     {
         var wall = Stopwatch.StartNew();
         var config = strategy.Configure(RunConfiguration.Default with
@@ -69,7 +69,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
             })
             .EnsureValid(data.Labels.Count);
         var parts = config.SplitValidation(data.Validation);
-        var student = new StudentSettings { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null };
+        var student = new StudentSettings { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null, HeadStart = headStart, StepsPerClass = stepsPerClass };
         var runId = $"bench-{mode}-s{seed}-{strategy.Name}-{Guid.NewGuid():N}"[..48];
         var runDirectory = Path.Combine(workDirectory, runId);
         var heldOut = data.Validation.TextHashes();
@@ -131,7 +131,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
 
                 // The trainer's step (TrainRoundConsumer): everything so far, from the previous round's checkpoint in full mode.
                 var trainClock = Stopwatch.StartNew();
-                checkpoint = trainer.Train(TrainingStep.Options(student, config, generate.Round, threads, "auto"), training, data.Labels,
+                checkpoint = trainer.Train(TrainingStep.Options(student, config, data.Labels.Count, generate.Round, threads, "auto"), training, data.Labels,
                     Path.Combine(runDirectory, $"round-{generate.Round}"), student.ContinuesFromPreviousRound ? checkpoint : null,
                     cancellationToken: cancellationToken);
                 trainSeconds = trainClock.Elapsed.TotalSeconds;
@@ -151,7 +151,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
     {
         if (_roundZero.TryGetValue((mode, seed), out var cached)) return cached;
         var clock = Stopwatch.StartNew();
-        var checkpoint = trainer.Train(TrainingStep.Options(student, config, 0, threads, "auto"), data.Train.Examples, data.Labels,
+        var checkpoint = trainer.Train(TrainingStep.Options(student, config, data.Labels.Count, 0, threads, "auto"), data.Train.Examples, data.Labels,
             Path.Combine(workDirectory, $"round0-{mode}-s{seed}"));
         return _roundZero[(mode, seed)] = (checkpoint, clock.Elapsed.TotalSeconds);
     }

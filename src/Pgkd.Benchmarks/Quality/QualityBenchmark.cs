@@ -41,7 +41,7 @@ public static class QualityBenchmark
         // Runs of other modes, seeds or strategies measured earlier with the same settings are kept, so the head-mode grid
         // and a slower full-mode grid can be run by separate commands and still land in one table.
         var settings = $"data={options.DataDirectory};rounds={options.Rounds};samples={options.SamplesPerRound};fullEpochs={options.FullEpochsPerRound};" +
-                       $"stopping={options.StoppingMetric};teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
+                       $"stopping={options.StoppingMetric};headStart={options.HeadStart ?? "default"};stepsPerClass={options.StepsPerClass?.ToString(Inv) ?? "default"};teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
         var stored = LoadRaw(rawPath);
         var earlier = stored?.Settings == settings ? stored : null;
         if (stored is not null && earlier is null)
@@ -64,7 +64,7 @@ public static class QualityBenchmark
                     foreach (var strategy in strategies)
                     {
                         var result = await runner.RunAsync(strategy, mode, seed, options.Rounds, options.SamplesPerRound, options.FullEpochsPerRound,
-                            options.StoppingMetric, cancellationToken);
+                            options.StoppingMetric, cancellationToken, options.HeadStart, options.StepsPerClass);
                         results.Add(result);
                         Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name}: best round {result.BestRound}, test accuracy {result.Best.TestAccuracy:F4}, {result.WallSeconds:F0} s, " +
                             $"RSS {Pgkd.Student.ProcessMemory.ResidentBytes() / 1048576} MiB"); // stays flat run after run (issue 19.1)
