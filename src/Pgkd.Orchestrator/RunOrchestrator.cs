@@ -123,7 +123,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
                 await store.WriteOnceAsync(guidanceBlob, BinaryData.FromObjectAsJson(new RoundGuidance(generate.Round,
                     generate.Allocation, generate.PromptOptions,
                     manifest.Configuration.Strategy == RunStrategy.RandomAugmentation,
-                    RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit)), RunStore.Json), context.CancellationToken);
+                    RunBlobLayout.Evaluation(m.RunId, m.Round, ValidationSplit), generate.Bounds), RunStore.Json), context.CancellationToken);
                 await StartRoundAsync(context, m.RunId, generate.Round, () => context.Publish(new GenerateRound(m.RunId, generate.Round,
                     IdempotencyKeys.For(m.RunId, "generate", generate.Round), store.UriOf(RunBlobLayout.Manifest(m.RunId)),
                     store.UriOf(guidanceBlob), store.UriOf(RunBlobLayout.RoundShard(m.RunId, generate.Round)))));

@@ -22,7 +22,8 @@ public sealed record RoundEvaluation(int Round, string Split, string CheckpointF
 
 /// <summary>
 /// What the orchestrator decided the teacher is asked for in a round (<see cref="RunBlobLayout.Guidance"/>): the
-/// per-class allocation in label order, the prompt switches, and the evaluation whose weaknesses it targets.
+/// per-class allocation in label order, the prompt switches, the evaluation whose weaknesses it targets, and the floor and
+/// cap the allocation kept to (null for random augmentation, and in rounds planned before they existed).
 /// </summary>
 public sealed record RoundGuidance(int Round, IReadOnlyList<int> Allocation, TeacherPromptOptions PromptOptions,
-    bool RandomAugmentation, string EvaluationBlob);
+    bool RandomAugmentation, string EvaluationBlob, AllocationBounds? Bounds = null);

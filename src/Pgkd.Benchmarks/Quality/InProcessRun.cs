@@ -118,7 +118,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
                 // The generator's step (GenerateRoundConsumer): prompt from the guidance, validate the replies.
                 var request = RoundShardRequest.ForRound(runId, generate.Round, config, data.Labels, RunManifest.DefaultTaskDescription,
                     generate.Allocation, generate.PromptOptions, data.Train, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut,
-                    samplesPerRequest);
+                    samplesPerRequest, generate.Bounds);
                 var ledger = TeacherUsageLedger.ForRun(config, progress.TeacherTokensUsed, progress.TeacherCostUsd);
                 var teacherClock = Stopwatch.StartNew();
                 var shard = await generator.GenerateAsync(request, ledger, cancellationToken);

@@ -22,6 +22,8 @@ public static class Strategies
         new("seed-only", "the student trained on the seed data only (round 0)", true, c => c with { SelectionShare = 0.5 }),
         new(Pgkd, "PGKD as in the paper: validation report + hard negatives; one validation set (feedback and selection)", false,
             c => c with { SelectionShare = 0 }),
+        new("pgkd-uncapped", "PGKD with the allocation as before issue 20.4: the floor but no cap per class; one validation set", false,
+            c => c with { SelectionShare = 0, CapPerClass = c.SamplesPerRound }),
         new("pgkd-split", "PGKD with the validation data split 50/50: the feedback part goes to the teacher, the selection part judges rounds", false,
             c => c with { SelectionShare = 0.5 }),
         new("no-report", "PGKD without the validation report (hard negatives only); one validation set", false,

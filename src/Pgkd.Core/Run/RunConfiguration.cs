@@ -114,6 +114,15 @@ public sealed record RunConfiguration
     /// <summary>Each class gets at least this many requested examples per round (when the total allows).</summary>
     public int FloorPerClass { get; init; } = 1;
 
+    /// <summary>
+    /// No class is asked for more than this many examples per round; 0: <see cref="ClassAllocation.DefaultCapMultiple"/> times an even
+    /// share (<see cref="ClassAllocation.Bounds"/>). With many classes it keeps a class the student fails at from taking the round.
+    /// </summary>
+    public int CapPerClass { get; init; }
+
+    /// <summary>The floor and cap a PGKD round's allocation keeps to, for <paramref name="classes"/> classes.</summary>
+    public AllocationBounds AllocationBoundsFor(int classes) => ClassAllocation.Bounds(SamplesPerRound, classes, FloorPerClass, CapPerClass);
+
     /// <summary>Added to every class's (1 − F1) weight so easy classes still get examples.</summary>
     public double AllocationSmoothing { get; init; } = ClassAllocation.DefaultSmoothing;
 
@@ -147,6 +156,9 @@ public sealed record RunConfiguration
         Range(nameof(MaxTextLength), MaxTextLength, 1, 100_000);
         Range(nameof(MinTextLength), MinTextLength, 0, Math.Max(0, MaxTextLength));
         Range(nameof(FloorPerClass), FloorPerClass, 0, 100_000);
+        Range(nameof(CapPerClass), CapPerClass, 0, 100_000);
+        if (CapPerClass > 0 && CapPerClass < FloorPerClass)
+            errors.Add($"{nameof(CapPerClass)} ({CapPerClass}) is below {nameof(FloorPerClass)} ({FloorPerClass})");
         if (!(AllocationSmoothing > 0) || !double.IsFinite(AllocationSmoothing))
             errors.Add($"{nameof(AllocationSmoothing)} must be a positive number, was {AllocationSmoothing.ToString(CultureInfo.InvariantCulture)}");
         if (SelectionShare is { } share && !(share >= 0 && share < 1))

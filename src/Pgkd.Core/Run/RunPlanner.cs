@@ -26,7 +26,8 @@ public abstract record RunStep
     /// Ask the teacher for Allocation[c] examples of each label (label-set order), build the prompt
     /// with PromptOptions; its hard negatives were mined when the previous round was evaluated (<see cref="RunPlanner.MiningFor"/>).
     /// </summary>
-    public sealed record GenerateRound(int Round, IReadOnlyList<int> Allocation, TeacherPromptOptions PromptOptions) : RunStep;
+    public sealed record GenerateRound(int Round, IReadOnlyList<int> Allocation, TeacherPromptOptions PromptOptions,
+        AllocationBounds? Bounds = null) : RunStep;
 
     /// <summary>Stop; the checkpoint of BestRound is the run's result.</summary>
     public sealed record Finish(int BestRound, double BestValue, StopDecision Reason) : RunStep;
@@ -67,9 +68,9 @@ public static class RunPlanner
             return (next, new RunStep.GenerateRound(round, ClassAllocation.Balanced(config.SamplesPerRound, classes), config.PromptOptions));
 
         // A floor that cannot fit (many classes, few samples) is lowered rather than failing the run.
-        var floor = Math.Min(config.FloorPerClass, config.SamplesPerRound / classes);
-        var allocation = ClassAllocation.Allocate(config.SamplesPerRound, feedback.F1ByClass, floor, config.AllocationSmoothing);
-        return (next, new RunStep.GenerateRound(round, allocation, config.PromptOptions));
+        var bounds = config.AllocationBoundsFor(classes);
+        var allocation = ClassAllocation.Allocate(config.SamplesPerRound, feedback.F1ByClass, bounds.Floor, config.AllocationSmoothing, bounds.Cap);
+        return (next, new RunStep.GenerateRound(round, allocation, config.PromptOptions, bounds));
     }
 
     /// <summary>

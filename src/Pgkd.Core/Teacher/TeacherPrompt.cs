@@ -1,6 +1,7 @@
 using Pgkd.Core.Data;
 using Pgkd.Core.Guidance;
 using Pgkd.Core.Metrics;
+using Pgkd.Core.Run;
 
 namespace Pgkd.Core.Teacher;
 
@@ -35,6 +36,12 @@ public sealed record TeacherPromptInput
     /// prompt caches bill at the cached rate.
     /// </summary>
     public int? FewShotSeed { get; init; }
+
+    /// <summary>
+    /// The floor and cap the round's whole allocation kept to (<see cref="RunPlanner"/>); stated in the request so the teacher
+    /// reads this request's counts as its share of a bounded round. Null: not stated (random augmentation).
+    /// </summary>
+    public AllocationBounds? RoundBounds { get; init; }
 }
 
 /// <summary>Switches and limits; the two Include switches are the paper's ablations.</summary>

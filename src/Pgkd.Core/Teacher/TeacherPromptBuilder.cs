@@ -255,6 +255,8 @@ public static class TeacherPromptBuilder
         sb.Append("Write exactly ").Append(requested).Append(" new examples, this many per label:\n");
         for (var c = 0; c < labels.Count; c++)
             sb.Append("- ").Append(labels[c]).Append(": ").Append(input.Allocation[c]).Append('\n');
+        if (input.RoundBounds is { } bounds)
+            sb.Append($"These counts are this request's share of the round, which asks every label for at least {bounds.Floor} and at most {bounds.Cap} examples.\n");
         sb.Append(report is not null
             ? "Labels with lower F1 get more examples: make those especially clear and varied.\n"
             : "Make the examples realistic and varied in topic, length and style.\n");

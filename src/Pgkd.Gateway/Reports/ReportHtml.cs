@@ -142,11 +142,11 @@ public static class ReportHtml
                 [new("cost", teacherRounds.Select(r => (double?)r.Record.TeacherCostUsd).ToList())], "0.0000##")))
             .Append("</div>");
 
-        body.Append("<h2>Rounds</h2><table id=\"rounds\"><thead><tr><th>round</th><th>requested</th><th>accepted</th><th>rejected</th>")
+        body.Append("<h2>Rounds</h2><table id=\"rounds\"><thead><tr><th>round</th><th>requested</th><th title=\"the fewest and most asked of one class; the round's floor and cap\">per class</th><th>accepted</th><th>rejected</th>")
             .Append("<th>tokens</th><th>cost (USD)</th><th>train ex/s</th><th>val. loss</th><th>accuracy</th><th>macro-F1</th><th>selection acc.</th></tr></thead><tbody>");
-        foreach (var r in rounds.Select(v => v.Record))
+        foreach (var (r, guidance) in rounds.Select(v => (v.Record, v.Guidance)))
             body.Append($"<tr{(r.Round == m.BestRound ? " class=\"best\" title=\"best round\"" : "")}><td>{r.Round}{(r.Round == m.BestRound ? " ★" : "")}</td>")
-                .Append($"<td>{r.Requested}</td><td>{r.Accepted}</td><td>{r.RejectedByReason.Values.Sum()}</td><td>{r.TeacherTokens:N0}</td>")
+                .Append($"<td>{r.Requested}</td><td>{PerClass(guidance)}</td><td>{r.Accepted}</td><td>{r.RejectedByReason.Values.Sum()}</td><td>{r.TeacherTokens:N0}</td>")
                 .Append($"<td>{Usd(r.TeacherCostUsd)}</td><td>{N(r.ExamplesPerSecond, "0.0")}</td><td>{N(r.ValidationLoss, "0.0000")}</td>")
                 .Append($"<td>{P(r.Accuracy)}</td><td>{P(r.MacroF1)}</td><td>{P(r.SelectionAccuracy)}</td></tr>");
         body.Append("</tbody></table>");
@@ -255,6 +255,11 @@ public static class ReportHtml
         $"<div class=\"card\" id=\"{id}\"><div class=\"k\">{E(key)}</div><div class=\"v\">{E(value)}</div></div>";
 
     private static string Panel(string svg) => $"<div class=\"panel\">{svg}</div>";
+    /// <summary>A round's per-class asks: "2–9 (floor 1, cap 16)"; random augmentation's even shares without bounds; "–" for round 0.</summary>
+    private static string PerClass(RoundGuidance? guidance) =>
+        guidance is null || guidance.Allocation.Count == 0 ? "–"
+        : $"{guidance.Allocation.Min()}–{guidance.Allocation.Max()}" + (guidance.Bounds is { } b ? $" (floor {b.Floor}, cap {b.Cap})" : "");
+
     private static string P(double? v) => v is { } d && double.IsFinite(d) ? (d * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "–";
     private static string N(double? v, string format) => v is { } d && double.IsFinite(d) ? d.ToString(format, CultureInfo.InvariantCulture) : "–";
     private static string Usd(decimal v) => "$" + v.ToString("0.0000", CultureInfo.InvariantCulture);

@@ -6,10 +6,10 @@ namespace Pgkd.Gateway.Reports;
 
 /// <summary>
 /// One round as the report shows it: the manifest's figures plus what the round's documents add (accepted samples
-/// per class from the shard, the validation report with its confusion matrix, the hard negatives mined from it).
-/// Documents a round has not written yet are null.
+/// per class from the shard, the validation report with its confusion matrix, the hard negatives mined from it, and what the
+/// orchestrator asked the teacher for: the per-class allocation with its floor and cap). Documents a round has not written yet are null.
 /// </summary>
-public sealed record RoundView(RoundRecord Record, IReadOnlyList<int>? AcceptedByClass, RoundEvaluation? Validation);
+public sealed record RoundView(RoundRecord Record, IReadOnlyList<int>? AcceptedByClass, RoundEvaluation? Validation, RoundGuidance? Guidance = null);
 
 /// <summary>Everything the run report page draws, read from the run's blobs.</summary>
 public sealed record RunReportModel(RunManifest Manifest, IReadOnlyList<RoundView> Rounds)
@@ -32,7 +32,11 @@ public sealed record RunReportModel(RunManifest Manifest, IReadOnlyList<RoundVie
             var evaluation = await store.ExistsAsync(evaluationBlob, cancellationToken)
                 ? (await store.ReadAsync(evaluationBlob, cancellationToken)).ToObjectFromJson<RoundEvaluation>(RunStore.Json)
                 : null;
-            return new RoundView(record, accepted, evaluation);
+            var guidanceBlob = RunBlobLayout.Guidance(runId, record.Round);
+            var guidance = record.Round > 0 && await store.ExistsAsync(guidanceBlob, cancellationToken)
+                ? (await store.ReadAsync(guidanceBlob, cancellationToken)).ToObjectFromJson<RoundGuidance>(RunStore.Json)
+                : null;
+            return new RoundView(record, accepted, evaluation, guidance);
         }));
         return new RunReportModel(manifest, rounds);
     }

@@ -103,7 +103,7 @@ public sealed class GenerateRoundConsumer(RunStore store, RoundShardGenerator ge
         // Samples per request carry over from the last round that lowered them (replies cut off at the output limit).
         var request = RoundShardRequest.ForRound(m.RunId.ToString(), m.Round, config, labels, manifest.TaskDescription,
             guidance.Allocation, guidance.PromptOptions, seedTrain, evaluation.Report, evaluation.Guidance, trainingHashes, heldOut,
-            manifest.Rounds.LastOrDefault(r => r.Round < m.Round && r.SamplesPerRequest is not null)?.SamplesPerRequest);
+            manifest.Rounds.LastOrDefault(r => r.Round < m.Round && r.SamplesPerRequest is not null)?.SamplesPerRequest, guidance.Bounds);
         var ledger = TeacherUsageLedger.ForRun(config, manifest.TeacherTokens, manifest.TeacherCostUsd);
         var clock = Stopwatch.StartNew();
         var shard = await generator.GenerateAsync(request, ledger, cancellationToken, new BatchJournal(store, RunBlobLayout.GenerationBatch(m.RunId, m.Round)));

@@ -23,7 +23,8 @@ public sealed record RoundShardRequest(
     /// </summary>
     public static RoundShardRequest ForRound(string runId, int round, RunConfiguration config, LabelSet labels, string taskDescription,
         IReadOnlyList<int> allocation, TeacherPromptOptions promptOptions, Dataset seedTrain, ValidationReport report,
-        HardNegativeSelection hardNegatives, IReadOnlySet<string> trainingHashes, IReadOnlySet<string> heldOutHashes, int? samplesPerRequest) =>
+        HardNegativeSelection hardNegatives, IReadOnlySet<string> trainingHashes, IReadOnlySet<string> heldOutHashes, int? samplesPerRequest,
+        AllocationBounds? bounds = null) =>
         new(runId, round,
             new TeacherPromptInput
             {
@@ -37,6 +38,7 @@ public sealed record RoundShardRequest(
                 Seed = config.SeedForRound(round),
                 // One few-shot draw for the whole run: every request then shares its prompt's start (prompt caching).
                 FewShotSeed = config.Seed,
+                RoundBounds = bounds,
             },
             config.ReplyContext(labels, trainingHashes, heldOutHashes),
             promptOptions,

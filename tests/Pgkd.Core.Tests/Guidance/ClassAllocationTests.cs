@@ -53,6 +53,64 @@ public class ClassAllocationTests
         Assert.Equal([0, 0], ClassAllocation.Balanced(0, 2));
     }
 
+    [Fact]
+    public void A_class_the_student_fails_at_cannot_take_a_many_class_round()
+    {
+        // Banking77-like: 400 samples over 77 classes, one class at F1 0 and the rest perfect: uncapped it gets 42, 8 even shares.
+        var f1 = Enumerable.Repeat(1.0, 77).ToArray();
+        f1[5] = 0;
+        var unbounded = ClassAllocation.Allocate(400, f1, floorPerClass: 1);
+        Assert.True(unbounded[5] >= 40, $"without a cap the failing class got {unbounded[5]}");
+
+        var bounds = ClassAllocation.Bounds(400, 77, floorPerClass: 1, capPerClass: 0);
+        Assert.Equal(new AllocationBounds(1, 16), bounds); // 3 x 400 / 77 = 15.6
+        var capped = ClassAllocation.Allocate(400, f1, bounds.Floor, capPerClass: bounds.Cap);
+        Assert.Equal(400, capped.Sum());
+        Assert.Equal(16, capped[5]);
+        Assert.All(capped, c => Assert.InRange(c, 1, 16));
+        // The excess went to the others evenly (equal F1), not back to the capped class.
+        Assert.True(capped.Where((_, i) => i != 5).Max() - capped.Where((_, i) => i != 5).Min() <= 1);
+    }
+
+    [Fact]
+    public void Bounds_lower_a_floor_that_cannot_fit_and_keep_a_cap_that_holds_the_total()
+    {
+        Assert.Equal(new AllocationBounds(5, 16), ClassAllocation.Bounds(400, 77, floorPerClass: 10, capPerClass: 0));
+        Assert.Equal(new AllocationBounds(1, 6), ClassAllocation.Bounds(400, 77, floorPerClass: 1, capPerClass: 2)); // 2 x 77 < 400: raised to ceil(400 / 77)
+        Assert.Equal(new AllocationBounds(25, 150), ClassAllocation.Bounds(200, 4, floorPerClass: 25, capPerClass: 0));
+        Assert.Equal(new AllocationBounds(3, 3), ClassAllocation.Bounds(12, 4, floorPerClass: 3, capPerClass: 1)); // never below the floor
+        var e = Assert.Throws<ArgumentException>(() => ClassAllocation.Allocate(10, [0.5, 0.5], 0, capPerClass: 4));
+        Assert.Contains("cap of 4 per class cannot hold a total of 10 over 2 classes", e.Message);
+        Assert.Throws<ArgumentException>(() => ClassAllocation.Allocate(10, [0.5, 0.5], 3, capPerClass: 2));
+    }
+
+    private static readonly Gen<(int Total, double[] F1, int Floor, int Cap)> BoundedRequests =
+        Gen.Int[1, 80].SelectMany(k => Gen.Int[0, 3].SelectMany(floor =>
+            Gen.Select(Gen.Int[k * floor, k * floor + 600], Gen.Double[0, 1].Array[k], Gen.Int[0, 40],
+                (total, f1, cap) => (total, f1, floor, cap))));
+
+    [Fact]
+    public void Property_bounded_allocations_sum_exactly_stay_in_bounds_and_favour_weaker_classes()
+    {
+        BoundedRequests.Sample((total, f1, floorPerClass, capPerClass) =>
+        {
+            var bounds = ClassAllocation.Bounds(total, f1.Length, floorPerClass, capPerClass);
+            var counts = ClassAllocation.Allocate(total, f1, bounds.Floor, capPerClass: bounds.Cap);
+            Assert.Equal(total, counts.Sum());
+            Assert.All(counts, c => Assert.InRange(c, bounds.Floor, bounds.Cap));
+            for (var i = 0; i < f1.Length; i++)
+                for (var j = 0; j < f1.Length; j++)
+                    if (f1[i] < f1[j]) Assert.True(counts[i] >= counts[j], $"F1 {f1[i]} got {counts[i]} < F1 {f1[j]} got {counts[j]}");
+        }, iter: 500);
+    }
+
+    [Fact]
+    public void A_cap_that_does_not_bind_changes_nothing()
+    {
+        Requests.Sample((total, f1, floor) =>
+            Assert.Equal(ClassAllocation.Allocate(total, f1, floor), ClassAllocation.Allocate(total, f1, floor, capPerClass: total)), iter: 300);
+    }
+
     private static readonly Gen<(int Total, double[] F1, int Floor)> Requests =
         Gen.Int[1, 8].SelectMany(k => Gen.Int[0, 10].SelectMany(floor =>
             Gen.Select(Gen.Int[k * floor, k * floor + 500], Gen.Double[0, 1].Array[k], (total, f1) => (total, f1, floor))));

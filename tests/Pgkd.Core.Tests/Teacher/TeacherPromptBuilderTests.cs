@@ -44,6 +44,14 @@ public class TeacherPromptBuilderTests
     }
 
     [Fact]
+    public void The_request_states_the_rounds_floor_and_cap_when_given()
+    {
+        Assert.DoesNotContain("at least", TeacherPromptBuilder.Build(Input()).User);
+        var p = TeacherPromptBuilder.Build(Input() with { RoundBounds = new Pgkd.Core.Guidance.AllocationBounds(2, 16) });
+        Assert.Contains("this request's share of the round, which asks every label for at least 2 and at most 16 examples", p.User);
+    }
+
+    [Fact]
     public void Follows_the_papers_structure_in_order()
     {
         var p = TeacherPromptBuilder.Build(Input());
