@@ -62,6 +62,17 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
             ? await store.ReadDatasetAsync(selectionData.BlobName, labels, cancellationToken)
             : null;
 
+        // Hard negatives from training: the seed data and every shard the round trained on, in the trainer's order.
+        var mining = m.Split == EvaluationSplit.Validation ? m.Mining : null;
+        Dataset? training = null;
+        if (mining is { MinesTraining: true })
+        {
+            var blobs = manifest.Rounds.Where(r => r.Round >= 1 && r.Round <= m.Round && r.ShardBlob is not null).Select(r => r.ShardBlob!)
+                .Prepend(manifest.SeedTrain.BlobName);
+            var parts = await Task.WhenAll(blobs.Select(b => store.ReadDatasetAsync(b, labels, cancellationToken)));
+            training = new Dataset(parts.SelectMany(p => p.Examples).ToList());
+        }
+
         var checkpointFolder = store.BlobNameOf(m.CheckpointUri);
         var local = Directory.CreateTempSubdirectory($"pgkd-eval-{m.RunId:N}-{m.Round}-").FullName;
         try
@@ -71,8 +82,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
             await FetchAsync(EvaluationStep.FileNeeded(StudentCheckpoint.ReadMetadata(local)));
             using var student = EvaluationStep.LoadStudent(local, labels, embedder, tokenizer, configuration.GetValue("Evaluator:Threads", 0));
             // Hard negatives only from validation, as the command says: the test set is never shown to anyone.
-            return EvaluationStep.Evaluate(student, m.Round, m.Split.ToString(), checkpointFolder, data, selection, labels,
-                m.Split == EvaluationSplit.Validation ? m.Mining : null);
+            return EvaluationStep.Evaluate(student, m.Round, m.Split.ToString(), checkpointFolder, data, selection, labels, mining, training);
         }
         finally
         {

@@ -38,15 +38,24 @@ public static class EvaluationStep
 
     /// <summary>
     /// Scores <paramref name="data"/> (the feedback part of validation, or the test set) and, when the run splits its validation
-    /// data, the <paramref name="selection"/> part that judges the round. Hard negatives are mined from <paramref name="data"/> with
-    /// <paramref name="mining"/> (decided by the planner, <see cref="Core.Run.RunPlanner.MiningFor"/>; null mines nothing).
+    /// data, the <paramref name="selection"/> part that judges the round. Hard negatives are mined with <paramref name="mining"/>
+    /// (decided by the planner, <see cref="Core.Run.RunPlanner.MiningFor"/>; null mines nothing) from its source: <paramref name="data"/>,
+    /// the round's <paramref name="training"/> data (scored here only for that), or both ranked together.
     /// </summary>
     public static RoundEvaluation Evaluate(IStudentClassifier student, int round, string split, string checkpointFolder, Dataset data,
-        Dataset? selection, LabelSet labels, HardNegativeOptions? mining)
+        Dataset? selection, LabelSet labels, HardNegativeOptions? mining, Dataset? training = null)
     {
         var (report, probabilities) = Score(student, data, labels);
         var selectionReport = selection is null ? null : Score(student, selection, labels).Report;
-        var guidance = mining is null ? HardNegativeSelection.Empty : HardNegativeMiner.Mine(data.Examples, probabilities, labels, mining);
+        var guidance = HardNegativeSelection.Empty;
+        if (mining is not null)
+        {
+            // The training data is scored only when mined: it grows every round.
+            var scoredTraining = mining.MinesTraining && training is not null
+                ? (training.Examples, Score(student, training, labels).Probabilities)
+                : ((IReadOnlyList<LabeledExample>, IReadOnlyList<IReadOnlyList<double>>)?)null;
+            guidance = HardNegativeMiner.MineFromSource(mining, labels, (data.Examples, probabilities), scoredTraining);
+        }
         return new RoundEvaluation(round, split, checkpointFolder, report, guidance, selectionReport);
     }
 

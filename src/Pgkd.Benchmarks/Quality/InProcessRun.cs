@@ -98,7 +98,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
                 using (var classifier = EvaluationStep.LoadStudent(checkpoint.Directory, data.Labels, embedder, tokenizer, threads))
                 {
                     evaluation = EvaluationStep.Evaluate(classifier, round, nameof(EvaluationSplit.Validation), checkpoint.Directory, parts.Feedback,
-                        parts.IsSplit ? parts.Selection : null, data.Labels, RunPlanner.MiningFor(config, round));
+                        parts.IsSplit ? parts.Selection : null, data.Labels, RunPlanner.MiningFor(config, round), new Dataset(training));
                     evaluateSeconds = clock.Elapsed.TotalSeconds;
                     // The curve only; never read by the loop.
                     test = EvaluationStep.Evaluate(classifier, round, nameof(EvaluationSplit.Test), checkpoint.Directory, data.Test, null, data.Labels, null).Report;

@@ -1,3 +1,4 @@
+using Pgkd.Core.Guidance;
 using Pgkd.Core.Run;
 
 namespace Pgkd.Benchmarks.Quality;
@@ -24,6 +25,10 @@ public static class Strategies
             c => c with { SelectionShare = 0 }),
         new("pgkd-uncapped", "PGKD with the allocation as before issue 20.4: the floor but no cap per class; one validation set", false,
             c => c with { SelectionShare = 0, CapPerClass = c.SamplesPerRound }),
+        new("pgkd-train-negatives", "PGKD with hard negatives mined from the training data (seed and teacher), as the public PGKD code does; one validation set", false,
+            c => c with { SelectionShare = 0, HardNegatives = c.HardNegatives with { Source = HardNegativeSource.Training } }),
+        new("pgkd-both-negatives", "PGKD with hard negatives mined from validation and training data together; one validation set", false,
+            c => c with { SelectionShare = 0, HardNegatives = c.HardNegatives with { Source = HardNegativeSource.Both } }),
         new("pgkd-split", "PGKD with the validation data split 50/50: the feedback part goes to the teacher, the selection part judges rounds", false,
             c => c with { SelectionShare = 0.5 }),
         new("no-report", "PGKD without the validation report (hard negatives only); one validation set", false,

@@ -10,6 +10,29 @@ namespace Pgkd.Core.Guidance;
 /// </summary>
 public static class HardNegativeMiner
 {
+    /// <summary>
+    /// Mines from the source <paramref name="options"/> names: the <paramref name="validation"/> examples, the <paramref name="training"/>
+    /// examples, or both ranked together by the student's confidence in its wrong answer (validation first on ties). Each is the
+    /// examples with the student's probabilities for them, row for row.
+    /// </summary>
+    public static HardNegativeSelection MineFromSource(
+        HardNegativeOptions options,
+        LabelSet labels,
+        (IReadOnlyList<LabeledExample> Examples, IReadOnlyList<IReadOnlyList<double>> Probabilities) validation,
+        (IReadOnlyList<LabeledExample> Examples, IReadOnlyList<IReadOnlyList<double>> Probabilities)? training)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MinesTraining && training is null)
+            throw new ArgumentException($"Hard negatives from {options.Source} need the round's training data and the student's probabilities for it.", nameof(training));
+        return options.Source switch
+        {
+            HardNegativeSource.Training => Mine(training!.Value.Examples, training.Value.Probabilities, labels, options),
+            HardNegativeSource.Both => Mine([.. validation.Examples, .. training!.Value.Examples],
+                [.. validation.Probabilities, .. training.Value.Probabilities], labels, options),
+            _ => Mine(validation.Examples, validation.Probabilities, labels, options),
+        };
+    }
+
     public static HardNegativeSelection Mine(
         IReadOnlyList<LabeledExample> examples,
         IReadOnlyList<IReadOnlyList<double>> probabilities,

@@ -2,9 +2,25 @@ using System.Globalization;
 
 namespace Pgkd.Core.Guidance;
 
+/// <summary>Which examples hard negatives (and the prompt's prediction samples) are mined from.</summary>
+public enum HardNegativeSource
+{
+    /// <summary>The feedback part of validation: the paper's setting.</summary>
+    Validation,
+    /// <summary>Everything the round trained on (seed and teacher data), as the public PGKD code mines: what the student still gets wrong after training on it.</summary>
+    Training,
+    /// <summary>Both, ranked together by the student's confidence in its wrong answer.</summary>
+    Both,
+}
+
 /// <summary>How hard negatives and prediction samples are chosen.</summary>
 public sealed record HardNegativeOptions
 {
+    /// <summary>Where they are mined (a run option; the default chosen on validation evidence, docs/results.md).</summary>
+    public HardNegativeSource Source { get; init; } = HardNegativeSource.Validation;
+
+    public bool MinesTraining => Source is HardNegativeSource.Training or HardNegativeSource.Both;
+
     /// <summary>Only mistakes where the student gave its wrong answer at least this probability.</summary>
     public double Threshold { get; init; } = 0.5;
 
@@ -31,6 +47,7 @@ public sealed record HardNegativeOptions
         var errors = new List<string>();
         if (!(Threshold >= 0 && Threshold <= 1))
             errors.Add($"{prefix}Threshold must be between 0 and 1, was {Threshold.ToString(CultureInfo.InvariantCulture)}");
+        if (!Enum.IsDefined(Source)) errors.Add($"{prefix}Source must be Validation, Training or Both, was {(int)Source}");
         if (TopK < 0) errors.Add($"{prefix}TopK must be 0 or more, was {TopK}");
         if (MaxPerClass < 1) errors.Add($"{prefix}MaxPerClass must be 1 or more, was {MaxPerClass}");
         if (CorrectSamples < 0) errors.Add($"{prefix}CorrectSamples must be 0 or more, was {CorrectSamples}");

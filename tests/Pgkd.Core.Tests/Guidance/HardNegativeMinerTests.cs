@@ -37,6 +37,26 @@ public class HardNegativeMinerTests
     }
 
     [Fact]
+    public void The_source_picks_validation_training_or_both_ranked_together()
+    {
+        // Validation: rows 0-4; training: rows 5-9, renamed so the source of each hard negative shows.
+        var validation = (Examples[..5], (IReadOnlyList<IReadOnlyList<double>>)Probabilities[..5]);
+        var training = (Examples[5..].Select(e => e with { Text = "train " + e.Text }).ToArray(), (IReadOnlyList<IReadOnlyList<double>>)Probabilities[5..]);
+        var options = new HardNegativeOptions { Threshold = 0.6, TopK = 3, MaxPerClass = 100, CorrectSamples = 0, IncorrectSamples = 0 };
+
+        string[] Texts(HardNegativeSource source, bool withTraining = true) => HardNegativeMiner
+            .MineFromSource(options with { Source = source }, TestSupport.Abc, validation, withTraining ? training : null)
+            .HardNegatives.Select(h => h.Text).ToArray();
+
+        Assert.Equal(["text 2", "text 0", "text 1"], Texts(HardNegativeSource.Validation, withTraining: false));
+        Assert.Equal(["train text 7", "train text 8", "train text 9"], Texts(HardNegativeSource.Training));
+        Assert.Equal(["text 2", "text 0", "train text 7"], Texts(HardNegativeSource.Both)); // .95, .90, then .90 from training
+        var e = Assert.Throws<ArgumentException>(() => Texts(HardNegativeSource.Both, withTraining: false));
+        Assert.Contains("Hard negatives from Both need the round's training data", e.Message);
+        Assert.Contains("Source must be Validation, Training or Both", string.Join("; ", (options with { Source = (HardNegativeSource)7 }).Validate()));
+    }
+
+    [Fact]
     public void Caps_per_true_class_then_takes_top_k()
     {
         Assert.Equal([2, 0, 7, 8, 4, 9], Indices(Mine(new HardNegativeOptions { Threshold = 0.6, TopK = 100, MaxPerClass = 2 }).HardNegatives));
