@@ -21,7 +21,8 @@ using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
 if (options.ReportOnly)
 {
-    ResultsDocument.WriteFragment(options.OutputDirectory, "quality", Pgkd.Benchmarks.Quality.QualityBenchmark.RenderStored(options));
+    ResultsDocument.WriteFragment(options.OutputDirectory, Pgkd.Benchmarks.Quality.QualityBenchmark.FragmentName(options),
+        Pgkd.Benchmarks.Quality.QualityBenchmark.RenderStored(options));
     Console.Error.WriteLine($"[bench] wrote {ResultsDocument.Compose(options.OutputDirectory)} from stored results");
     return 0;
 }
@@ -40,7 +41,7 @@ foreach (var section in options.Sections)
         "emulator" => await Pgkd.Benchmarks.Emulator.EmulatorWarmUpBenchmark.RunAsync(options, cancel.Token),
         _ => throw new InvalidOperationException(section),
     };
-    ResultsDocument.WriteFragment(options.OutputDirectory, section, markdown);
+    ResultsDocument.WriteFragment(options.OutputDirectory, section == "quality" ? Pgkd.Benchmarks.Quality.QualityBenchmark.FragmentName(options) : section, markdown);
     Console.WriteLine(markdown);
 }
 Console.Error.WriteLine($"[bench] wrote {ResultsDocument.Compose(options.OutputDirectory)}");

@@ -38,10 +38,15 @@ public static class ResultsDocument
         }
         foreach (var section in BenchmarkOptions.AllSections)
         {
-            var path = FragmentPath(outputDirectory, section);
-            if (!File.Exists(path)) continue;
-            text.AppendLine();
-            text.Append(File.ReadAllText(path));
+            // The quality section has a fragment per dataset (quality-agnews.md, quality-banking77.md), in name order.
+            var paths = section == "quality" && Directory.Exists(AssetDirectory(outputDirectory))
+                ? Directory.GetFiles(AssetDirectory(outputDirectory), "quality-*.md").Order(StringComparer.Ordinal).ToArray()
+                : [FragmentPath(outputDirectory, section)];
+            foreach (var path in paths.Where(File.Exists))
+            {
+                text.AppendLine();
+                text.Append(File.ReadAllText(path));
+            }
         }
         var output = Path.Combine(outputDirectory, "results.md");
         File.WriteAllText(output, text.ToString());

@@ -13,7 +13,8 @@ namespace Pgkd.Benchmarks.Quality;
 /// <summary>
 /// Issue 7 item 1 and issue 11: every strategy × student mode × seed on the dataset folder, scored on its test set, with
 /// mean and spread, a paired comparison with random augmentation at equal teacher samples, whether the judge (selection
-/// accuracy) is honest, and the per-round test curve as SVG. Raw results go to results/quality-runs.json after every run.
+/// accuracy) is honest, and the per-round test curve as SVG. Each dataset (named by its folder) has its own fragment
+/// (results/quality-{name}.md), raw results (results/quality-runs-{name}.json, written after every run) and curves.
 /// </summary>
 public static class QualityBenchmark
 {
@@ -36,7 +37,7 @@ public static class QualityBenchmark
         var tokenizer = StudentTokenizer.ForPretrained(PretrainedMiniLM.Ensure());
         using var embedder = new PretrainedEmbedder(PretrainedMiniLM.Ensure(), tokenizer, new OnnxRunOptions { Threads = options.Threads });
         var work = Directory.CreateTempSubdirectory("pgkd-quality-").FullName;
-        var rawPath = Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), "quality-runs.json");
+        var rawPath = RawPath(options);
         Directory.CreateDirectory(Path.GetDirectoryName(rawPath)!);
         // Runs of other modes, seeds or strategies measured earlier with the same settings are kept, so the head-mode grid
         // and a slower full-mode grid can be run by separate commands and still land in one table.
@@ -83,10 +84,19 @@ public static class QualityBenchmark
     /// <summary>The quality fragment from the stored raw results, measuring nothing (<c>--report-only</c>).</summary>
     public static string RenderStored(BenchmarkOptions options)
     {
-        var rawPath = Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), "quality-runs.json");
+        var rawPath = RawPath(options);
         var raw = LoadRaw(rawPath) ?? throw new BenchmarkUsageException($"--report-only: no stored quality results at {rawPath}; run the quality section first");
         return Render(options, raw.Settings, raw.Runs, raw.Measurements ?? []);
     }
+
+    /// <summary>The dataset's name: its folder's (<c>agnews</c>, <c>banking77</c>).</summary>
+    public static string DatasetName(BenchmarkOptions options) => Path.GetFileName(Path.TrimEndingDirectorySeparator(options.DataDirectory));
+
+    /// <summary>The results fragment of the dataset: <c>quality-{name}</c>.</summary>
+    public static string FragmentName(BenchmarkOptions options) => $"quality-{DatasetName(options)}";
+
+    private static string RawPath(BenchmarkOptions options) =>
+        Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), $"quality-runs-{DatasetName(options)}.json");
 
     /// <summary>Every run so far with one settings string (data, rounds, samples, stopping, teacher), and how each batch was measured.</summary>
     private sealed record RawResults(string Settings, List<StrategyRunResult> Runs, List<string>? Measurements = null);
@@ -137,7 +147,7 @@ public static class QualityBenchmark
         var strategies = Strategies.All.Where(s => results.Any(r => r.Strategy == s.Name)).ToList();
         options = options with { Modes = new[] { "head", "full" }.Where(m => results.Any(r => r.Mode == m)).ToList() };
         var md = new StringBuilder();
-        md.AppendLine("## Quality: strategies on the test set (paper Tables 2 and 4)");
+        md.AppendLine($"## Quality on {DatasetName(options)}: strategies on the test set (paper Tables 2 and 4)");
         md.AppendLine();
         md.AppendLine("Measured in batches (each batch's runs, machine and load):");
         foreach (var m in measurements) md.AppendLine($"- {m}");
@@ -263,7 +273,7 @@ public static class QualityBenchmark
                     return (IReadOnlyList<string>)row;
                 })));
 
-            var file = $"quality-{mode}.svg";
+            var file = $"{FragmentName(options)}-{mode}.svg";
             File.WriteAllText(Path.Combine(ResultsDocument.AssetDirectory(options.OutputDirectory), file), Curve(mode, strategies, inMode));
             md.AppendLine();
             md.AppendLine($"![Test accuracy per round, {mode} mode](results/{file})");
