@@ -3,6 +3,7 @@ using Pgkd.Core.Data;
 using Pgkd.Core.Guidance;
 using Pgkd.Core.Metrics;
 using Pgkd.Core.Run;
+using Pgkd.Core.Teacher;
 using Pgkd.Gateway.Reports;
 using Pgkd.Storage;
 
@@ -61,6 +62,22 @@ public sealed class ReportHtmlTests
         Assert.Contains("id=\"best-round\"><div class=\"k\">best round</div><div class=\"v\">2<", html);
         Assert.Matches("<tr class=\"best\"[^>]*><td>2 ★", html);
         Assert.DoesNotContain("http-equiv=\"refresh\"", html); // finished: no reload
+    }
+
+    [Fact]
+    public void Each_teacher_round_shows_its_per_class_range_floor_and_cap()
+    {
+        var model = Model();
+        var views = model.Rounds.Select(v => v.Record.Round switch
+        {
+            1 => v with { Guidance = new RoundGuidance(1, [2, 9, 5], new TeacherPromptOptions(), false, "e", new AllocationBounds(2, 9)) },
+            2 => v with { Guidance = new RoundGuidance(2, [6, 5, 5], new TeacherPromptOptions(), true, "e") },
+            _ => v,
+        }).ToList();
+        var html = ReportHtml.RunReport(model with { Rounds = views });
+        Assert.Contains("<td>2–9 (floor 2, cap 9)</td>", html);
+        Assert.Contains("<td>5–6</td>", html); // random augmentation: even shares, no bounds
+        Assert.Matches("<td>0 ?</td><td>[^<]*</td><td>–</td>", html); // round 0 asks the teacher nothing
     }
 
     [Fact]
