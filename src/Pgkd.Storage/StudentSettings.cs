@@ -23,7 +23,12 @@ public sealed record StudentSettings
     /// at 5e-3 move the head far from where it starts, scored the same either way (0.81-0.83).
     /// </summary>
     public string? HeadStart { get; init; }
-    /// <summary>Optimizer steps a round takes at least, per class (more epochs when the data is small); null: the mode's default.</summary>
+    /// <summary>
+    /// Optimizer steps a round takes at least, per class (more epochs when the data is small); null: none beyond the epochs.
+    /// Measured on Banking77's validation data in full mode from the centroid start, seeds 1-3: 8 per class (616 steps, 13
+    /// epochs) against the 147 of 3 epochs gave validation accuracy 0.838 against 0.834 and loss 0.536 against 0.538, for about
+    /// 4 times the training time; so no floor by default, and the option stays for data where it pays.
+    /// </summary>
     public int? StepsPerClass { get; init; }
 
     public const string CentroidsHeadStart = "centroids";
