@@ -107,7 +107,8 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
                 figures.Add(new RoundFigures(round, feedback.Accuracy, judge.Accuracy, judge.ValidationLoss, test.Accuracy, test.MacroF1,
                     test.WeightedF1, requested, accepted, rejected, tokens, cost, teacherSeconds, trainSeconds, evaluateSeconds));
                 Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name} round {round}: selection {judge.Accuracy:F4} (loss {judge.ValidationLoss:F4}), " +
-                    $"feedback {feedback.Accuracy:F4}, test {test.Accuracy:F4}; teacher {accepted}/{requested} accepted, train {trainSeconds:F0} s");
+                    $"feedback {feedback.Accuracy:F4}, test {test.Accuracy:F4}; teacher {accepted}/{requested} accepted, train {trainSeconds:F0} s; " +
+                    $"{evaluation.Guidance.HardNegatives.Count} hard negatives mined for the next round");
 
                 // The orchestrator's decision.
                 (progress, step) = strategy.SeedOnly

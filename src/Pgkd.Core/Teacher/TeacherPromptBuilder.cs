@@ -67,6 +67,11 @@ public static class TeacherPromptBuilder
 
         var fewShot = PickFewShot(input, options);
         var selection = options.IncludeHardNegatives ? input.Selection ?? HardNegativeSelection.Empty : HardNegativeSelection.Empty;
+        // A round is asked in requests of a few labels each. Only the hard negatives of the labels this request asks for are
+        // shown: with many classes the others would crowd them out of the prompt budget (on Banking77, 77 labels, every hard
+        // negative was trimmed away before this), and the teacher writes nothing for those labels here anyway.
+        var asked = AskedLabels(input);
+        selection = selection with { HardNegatives = selection.HardNegatives.Where(h => asked.Contains(h.TrueLabel)).ToArray() };
         var shown = new Shown(
             fewShot.Select(l => l.Count).ToArray(),
             selection.CorrectSamples.Count,
@@ -151,6 +156,10 @@ public static class TeacherPromptBuilder
         return result;
     }
 
+    /// <summary>The labels this request asks at least one example of.</summary>
+    private static HashSet<string> AskedLabels(TeacherPromptInput input) =>
+        input.Labels.Names.Where((_, c) => input.Allocation[c] > 0).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>How many of each optional item are currently shown; trimming lowers these.</summary>
     private sealed class Shown(int[] fewShot, int correct, int incorrect, int hard)
     {
@@ -222,12 +231,18 @@ public static class TeacherPromptBuilder
             }
         }
 
+        // Per-class figures for the labels asked and those the shown hard negatives were mistaken for: all of them with few
+        // classes, a readable table with many.
+        var asked = AskedLabels(input);
+        var rows = report?.PerClass.Where(m => asked.Contains(m.Label) || hard.Any(h => h.PredictedLabel == m.Label)).ToArray() ?? [];
         if (report is not null)
         {
             sb.Append("\n# How the student does on validation data (round ").Append(input.Round).Append(")\n");
             sb.Append($"Accuracy {F(report.Accuracy)}, macro F1 {F(report.MacroF1)}, weighted F1 {F(report.WeightedF1)}, validation loss {F(report.ValidationLoss)}, {report.Count} examples.\n");
+            if (rows.Length < report.PerClass.Count)
+                sb.Append($"Per label, for the {rows.Length} labels this request asks for or its hard negatives were mistaken for ({report.PerClass.Count} labels in all):\n");
             sb.Append("| label | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
-            foreach (var m in report.PerClass)
+            foreach (var m in rows)
                 sb.Append($"| {m.Label} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {m.Support} |\n");
         }
 
@@ -254,7 +269,7 @@ public static class TeacherPromptBuilder
         sb.Append("\n# Your request\n");
         sb.Append("Write exactly ").Append(requested).Append(" new examples, this many per label:\n");
         for (var c = 0; c < labels.Count; c++)
-            sb.Append("- ").Append(labels[c]).Append(": ").Append(input.Allocation[c]).Append('\n');
+            if (input.Allocation[c] > 0) sb.Append("- ").Append(labels[c]).Append(": ").Append(input.Allocation[c]).Append('\n');
         if (input.RoundBounds is { } bounds)
             sb.Append($"These counts are this request's share of the round, which asks every label for at least {bounds.Floor} and at most {bounds.Cap} examples.\n");
         sb.Append(report is not null
@@ -267,8 +282,8 @@ public static class TeacherPromptBuilder
             input.Round,
             requested,
             labels.Labels.Select(l => new GuidanceLabel(l.Name, l.Description)).ToArray(),
-            labels.Labels.Select((l, c) => new GuidanceAllocation(l.Name, input.Allocation[c])).ToArray(),
-            report is null ? null : new GuidanceMetrics(report.Accuracy, report.MacroF1, report.WeightedF1, report.ValidationLoss, report.PerClass),
+            labels.Labels.Select((l, c) => new GuidanceAllocation(l.Name, input.Allocation[c])).Where(a => a.Count > 0).ToArray(),
+            report is null ? null : new GuidanceMetrics(report.Accuracy, report.MacroF1, report.WeightedF1, report.ValidationLoss, rows),
             hard,
             correct,
             incorrect);

@@ -44,6 +44,37 @@ public class TeacherPromptBuilderTests
     }
 
     [Fact]
+    public void With_many_labels_a_request_shows_the_hard_negatives_and_figures_of_the_labels_it_asks_for_within_budget()
+    {
+        // Banking77's shape: 77 labels, 10 seed texts each, a report row per label, 16 hard negatives over 16 labels.
+        var names = Enumerable.Range(0, 77).Select(i => $"intent_{i:00}").ToArray();
+        var labels = new LabelSet(names);
+        var pool = names.SelectMany(l => Enumerable.Range(0, 10).Select(i => new LabeledExample($"how do I sort out {l} number {i} for my card", l))).ToArray();
+        var hard = Enumerable.Range(0, 16).Select(i => new HardNegative($"customer message {i} about a pending top-up that failed", names[i * 4], names[i * 4 + 1], 0.9 - i * 0.01)).ToArray();
+        var allocation = new int[77];
+        foreach (var c in new[] { 0, 4, 8, 50, 60 }) allocation[c] = 3; // this request's share: 15 samples over 5 labels
+        var input = new TeacherPromptInput
+        {
+            Labels = labels, TaskDescription = "Classify banking questions by intent.", Allocation = allocation, FewShotPool = pool,
+            Report = TestSupport.ReportWithF1(names.Select((_, i) => 0.5 + i % 5 * 0.1).ToArray(), names: names),
+            Selection = new HardNegativeSelection(hard, [], []), Round = 1, Seed = 3,
+        };
+        var prompt = TeacherPromptBuilder.Build(input);
+
+        Assert.True(prompt.WithinBudget, $"{prompt.EstimatedTokens} tokens");
+        var guidance = Guidance(prompt);
+        // The hard negatives of the labels asked (intent_00, _04, _08, _60), and no others.
+        Assert.Equal(["intent_00", "intent_04", "intent_08", "intent_60"], guidance.HardNegatives.Select(h => h.TrueLabel).ToArray());
+        Assert.Equal(0, prompt.Trimming.HardNegativesDropped);
+        Assert.Equal(["intent_00", "intent_04", "intent_08", "intent_50", "intent_60"], guidance.Allocation.Select(a => a.Label).ToArray());
+        // Figures for the labels asked and those the shown hard negatives were mistaken for.
+        Assert.Equal(["intent_00", "intent_01", "intent_04", "intent_05", "intent_08", "intent_09", "intent_50", "intent_60", "intent_61"],
+            guidance.Validation!.PerClass.Select(m => m.Label).ToArray());
+        Assert.Contains("for the 9 labels this request asks for or its hard negatives were mistaken for (77 labels in all)", prompt.User);
+        Assert.DoesNotContain("- intent_02: ", prompt.User.Split("# Your request")[1]);
+    }
+
+    [Fact]
     public void The_request_states_the_rounds_floor_and_cap_when_given()
     {
         Assert.DoesNotContain("at least", TeacherPromptBuilder.Build(Input()).User);
