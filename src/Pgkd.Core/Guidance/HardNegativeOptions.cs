@@ -16,7 +16,12 @@ public enum HardNegativeSource
 /// <summary>How hard negatives and prediction samples are chosen.</summary>
 public sealed record HardNegativeOptions
 {
-    /// <summary>Where they are mined (a run option; the default chosen on validation evidence, docs/results.md).</summary>
+    /// <summary>
+    /// Where they are mined. Validation by default: on Banking77 (head mode, seeds 1-3, 1,200 teacher samples) the validation
+    /// accuracy over the teacher rounds was 0.63 points lower mining training (t = -2.6) and the same mining both (+0.05);
+    /// mining training found no hard negative at all (the student is confident and right on what it trained on), and at equal
+    /// samples no source differed on test by more than 0.5 points (docs/results.md, Banking77).
+    /// </summary>
     public HardNegativeSource Source { get; init; } = HardNegativeSource.Validation;
 
     public bool MinesTraining => Source is HardNegativeSource.Training or HardNegativeSource.Both;

@@ -117,6 +117,8 @@ public sealed record RunConfiguration
     /// <summary>
     /// No class is asked for more than this many examples per round; 0: <see cref="ClassAllocation.DefaultCapMultiple"/> times an even
     /// share (<see cref="ClassAllocation.Bounds"/>). With many classes it keeps a class the student fails at from taking the round.
+    /// A guard, not a measured gain: on Banking77 (head mode, seeds 1-3, 1,200 teacher samples) the validation accuracy over the
+    /// teacher rounds was 0.14 points lower with it (t = -0.3) and the test accuracy at equal samples 0.08 higher (docs/results.md).
     /// </summary>
     public int CapPerClass { get; init; }
 
