@@ -71,12 +71,12 @@ public sealed class ReportHtmlTests
         var views = model.Rounds.Select(v => v.Record.Round switch
         {
             1 => v with { Guidance = new RoundGuidance(1, [2, 9, 5], new TeacherPromptOptions(), false, "e", new AllocationBounds(2, 9)) },
-            2 => v with { Guidance = new RoundGuidance(2, [6, 5, 5], new TeacherPromptOptions(), true, "e") },
+            2 => v with { Guidance = new RoundGuidance(2, [6, 5, 5], new TeacherPromptOptions(), true, "e", new AllocationBounds(1, null)) },
             _ => v,
         }).ToList();
         var html = ReportHtml.RunReport(model with { Rounds = views });
         Assert.Contains("<td>2–9 (floor 2, cap 9)</td>", html);
-        Assert.Contains("<td>5–6</td>", html); // random augmentation: even shares, no bounds
+        Assert.Contains("<td>5–6 (floor 1)</td>", html); // no cap
         Assert.Matches("<td>0 ?</td><td>[^<]*</td><td>–</td>", html); // round 0 asks the teacher nothing
     }
 

@@ -66,7 +66,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         var config = strategy.Configure(RunConfiguration.Default with
             {
                 MaxRounds = rounds, SamplesPerRound = samplesPerRound, Seed = seed, StoppingMetric = stoppingMetric,
-            })
+            }, data.Labels.Count)
             .EnsureValid(data.Labels.Count);
         var parts = config.SplitValidation(data.Validation);
         var student = new StudentSettings { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null, HeadStart = headStart, StepsPerClass = stepsPerClass };

@@ -156,7 +156,14 @@ public static class QualityBenchmark
                       $"Up to {Setting(settings, "rounds")} teacher rounds of {Setting(settings, "samples")} samples after the seed-only round 0; early stopping on {stopping} of the selection data with the product's default patience; " +
                       $"threads {options.Threads}. " +
                       $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {Setting(settings, "fullEpochs")} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
-                      $"head mode a fresh MLP head on the frozen encoder, {new Pgkd.Storage.StudentSettings().Epochs} epochs, every round.");
+                      $"head mode a fresh MLP head on the frozen encoder, {new Pgkd.Storage.StudentSettings().Epochs} epochs, every round. " +
+                      (Setting(settings, "headStart") switch
+                      {
+                          "default" => "A fresh head starts at the class centroids in full mode and at random in head mode (the defaults)",
+                          "?" => "Every head started at random (measured before the centroid start existed)",
+                          var start => $"Every fresh head started at {start} (--head-start)",
+                      }) +
+                      (Setting(settings, "stepsPerClass") is "default" or "?" ? "; no floor on steps." : $"; at least {Setting(settings, "stepsPerClass")} steps per class a round.")); 
         md.AppendLine("Each run is the services' PGKD loop executed in one process (`Quality/InProcessRun.cs`): it calls the services' own step code " +
                       "(the evaluator's `EvaluationStep` scoring with ONNX Runtime, the generator's `RoundShardRequest.ForRound` and `RoundShardGenerator`, the trainer's `TrainingStep`) " +
                       "and takes every decision (allocation, mining, stopping) from the same `RunPlanner`; only the broker and blob storage between the steps are left out.");

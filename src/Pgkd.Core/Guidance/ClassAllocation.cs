@@ -1,7 +1,7 @@
 namespace Pgkd.Core.Guidance;
 
-/// <summary>The least and the most examples any one class is asked for in a round.</summary>
-public sealed record AllocationBounds(int Floor, int Cap);
+/// <summary>The least and the most examples any one class is asked for in a round (<see cref="Cap"/> null: no cap).</summary>
+public sealed record AllocationBounds(int Floor, int? Cap);
 
 /// <summary>
 /// How many new examples to ask the teacher for per class this round. Every class first gets the
@@ -15,13 +15,10 @@ public static class ClassAllocation
 {
     public const double DefaultSmoothing = 0.1;
 
-    /// <summary>The automatic cap (<c>CapPerClass</c> 0): this many times an even share.</summary>
-    public const double DefaultCapMultiple = 3;
-
     /// <summary>
     /// The floor and cap a round of <paramref name="total"/> samples over <paramref name="classes"/> classes uses: the floor
-    /// lowered to what fits (many classes, few samples) rather than failing the run; the cap <paramref name="capPerClass"/>, or
-    /// with 0 <see cref="DefaultCapMultiple"/> times an even share, raised to what lets the total fit and never below the floor.
+    /// lowered to what fits (many classes, few samples) rather than failing the run; the cap <paramref name="capPerClass"/>
+    /// (0: none), raised to what lets the total fit and never below the floor.
     /// </summary>
     public static AllocationBounds Bounds(int total, int classes, int floorPerClass, int capPerClass)
     {
@@ -31,8 +28,7 @@ public static class ClassAllocation
         ArgumentOutOfRangeException.ThrowIfNegative(capPerClass);
         var floor = Math.Min(floorPerClass, total / classes);
         var evenShare = (total + classes - 1) / classes;
-        var cap = capPerClass > 0 ? capPerClass : (int)Math.Ceiling(DefaultCapMultiple * total / classes);
-        return new AllocationBounds(floor, Math.Max(Math.Max(cap, evenShare), floor));
+        return new AllocationBounds(floor, capPerClass > 0 ? Math.Max(Math.Max(capPerClass, evenShare), floor) : null);
     }
 
     public static int[] Allocate(int total, IReadOnlyList<double> perClassF1, int floorPerClass, double smoothing = DefaultSmoothing, int? capPerClass = null)

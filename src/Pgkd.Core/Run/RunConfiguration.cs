@@ -115,10 +115,11 @@ public sealed record RunConfiguration
     public int FloorPerClass { get; init; } = 1;
 
     /// <summary>
-    /// No class is asked for more than this many examples per round; 0: <see cref="ClassAllocation.DefaultCapMultiple"/> times an even
-    /// share (<see cref="ClassAllocation.Bounds"/>). With many classes it keeps a class the student fails at from taking the round.
-    /// A guard, not a measured gain: on Banking77 (head mode, seeds 1-3, 1,200 teacher samples) the validation accuracy over the
-    /// teacher rounds was 0.14 points lower with it (t = -0.3) and the test accuracy at equal samples 0.08 higher (docs/results.md).
+    /// No class is asked for more than this many examples per round; 0 (the default): no cap. With many classes it keeps a
+    /// class the student fails at from taking the round. Off by default because validation did not support it: on Banking77
+    /// (head mode, seeds 1-3, 1,200 teacher samples, a cap of 3 times an even share) the validation accuracy at the last round
+    /// was 1.0 point lower with it (t = -1.9) and 0.14 lower over the teacher rounds (t = -0.3); test scored it +0.08 at
+    /// equal samples and -0.96 for what shipped (docs/results.md, findings).
     /// </summary>
     public int CapPerClass { get; init; }
 

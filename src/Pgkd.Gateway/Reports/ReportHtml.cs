@@ -255,10 +255,10 @@ public static class ReportHtml
         $"<div class=\"card\" id=\"{id}\"><div class=\"k\">{E(key)}</div><div class=\"v\">{E(value)}</div></div>";
 
     private static string Panel(string svg) => $"<div class=\"panel\">{svg}</div>";
-    /// <summary>A round's per-class asks: "2–9 (floor 1, cap 16)"; random augmentation's even shares without bounds; "–" for round 0.</summary>
+    /// <summary>A round's per-class asks: "2–9 (floor 1, cap 16)", "(floor 1)" without a cap; random augmentation's even shares without bounds; "–" for round 0.</summary>
     private static string PerClass(RoundGuidance? guidance) =>
         guidance is null || guidance.Allocation.Count == 0 ? "–"
-        : $"{guidance.Allocation.Min()}–{guidance.Allocation.Max()}" + (guidance.Bounds is { } b ? $" (floor {b.Floor}, cap {b.Cap})" : "");
+        : $"{guidance.Allocation.Min()}–{guidance.Allocation.Max()}" + (guidance.Bounds is { } b ? $" (floor {b.Floor}{(b.Cap is { } cap ? $", cap {cap}" : "")})" : "");
 
     private static string P(double? v) => v is { } d && double.IsFinite(d) ? (d * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "–";
     private static string N(double? v, string format) => v is { } d && double.IsFinite(d) ? d.ToString(format, CultureInfo.InvariantCulture) : "–";

@@ -62,8 +62,9 @@ public class ClassAllocationTests
         var unbounded = ClassAllocation.Allocate(400, f1, floorPerClass: 1);
         Assert.True(unbounded[5] >= 40, $"without a cap the failing class got {unbounded[5]}");
 
-        var bounds = ClassAllocation.Bounds(400, 77, floorPerClass: 1, capPerClass: 0);
-        Assert.Equal(new AllocationBounds(1, 16), bounds); // 3 x 400 / 77 = 15.6
+        Assert.Equal(new AllocationBounds(1, null), ClassAllocation.Bounds(400, 77, floorPerClass: 1, capPerClass: 0)); // no cap by default
+        var bounds = ClassAllocation.Bounds(400, 77, floorPerClass: 1, capPerClass: 16); // about 3 even shares
+        Assert.Equal(new AllocationBounds(1, 16), bounds);
         var capped = ClassAllocation.Allocate(400, f1, bounds.Floor, capPerClass: bounds.Cap);
         Assert.Equal(400, capped.Sum());
         Assert.Equal(16, capped[5]);
@@ -75,9 +76,9 @@ public class ClassAllocationTests
     [Fact]
     public void Bounds_lower_a_floor_that_cannot_fit_and_keep_a_cap_that_holds_the_total()
     {
-        Assert.Equal(new AllocationBounds(5, 16), ClassAllocation.Bounds(400, 77, floorPerClass: 10, capPerClass: 0));
+        Assert.Equal(new AllocationBounds(5, null), ClassAllocation.Bounds(400, 77, floorPerClass: 10, capPerClass: 0));
         Assert.Equal(new AllocationBounds(1, 6), ClassAllocation.Bounds(400, 77, floorPerClass: 1, capPerClass: 2)); // 2 x 77 < 400: raised to ceil(400 / 77)
-        Assert.Equal(new AllocationBounds(25, 150), ClassAllocation.Bounds(200, 4, floorPerClass: 25, capPerClass: 0));
+        Assert.Equal(new AllocationBounds(25, 60), ClassAllocation.Bounds(200, 4, floorPerClass: 25, capPerClass: 60));
         Assert.Equal(new AllocationBounds(3, 3), ClassAllocation.Bounds(12, 4, floorPerClass: 3, capPerClass: 1)); // never below the floor
         var e = Assert.Throws<ArgumentException>(() => ClassAllocation.Allocate(10, [0.5, 0.5], 0, capPerClass: 4));
         Assert.Contains("cap of 4 per class cannot hold a total of 10 over 2 classes", e.Message);
@@ -97,7 +98,7 @@ public class ClassAllocationTests
             var bounds = ClassAllocation.Bounds(total, f1.Length, floorPerClass, capPerClass);
             var counts = ClassAllocation.Allocate(total, f1, bounds.Floor, capPerClass: bounds.Cap);
             Assert.Equal(total, counts.Sum());
-            Assert.All(counts, c => Assert.InRange(c, bounds.Floor, bounds.Cap));
+            Assert.All(counts, c => Assert.InRange(c, bounds.Floor, bounds.Cap ?? total));
             AssertWeakerNeverGetFewer(f1, counts);
         }, iter: 500);
     }

@@ -115,10 +115,10 @@ public class RunPlannerTests
     [Fact]
     public void The_round_carries_the_floor_and_cap_it_kept_to()
     {
-        // 20 samples over 4 classes: the automatic cap is 3 x 5 = 15; a cap of 6 binds on the weak class.
+        // 20 samples over 4 classes: no cap by default; a cap of 6 binds on the weak class.
         var (_, step) = RunPlanner.Next(Config, RunProgress.Start(Config), Outcome(0, 0.5, f1: [1.0, 0.0, 1.0, 1.0]));
         var generate = Assert.IsType<RunStep.GenerateRound>(step);
-        Assert.Equal(new Pgkd.Core.Guidance.AllocationBounds(2, 15), generate.Bounds);
+        Assert.Equal(new Pgkd.Core.Guidance.AllocationBounds(2, null), generate.Bounds);
         Assert.Equal([3, 11, 3, 3], generate.Allocation); // 12 over weights .1, 1.1, .1, .1: the cap does not bind
 
         var capped = Config with { CapPerClass = 6 };

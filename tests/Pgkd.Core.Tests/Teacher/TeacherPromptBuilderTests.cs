@@ -80,6 +80,8 @@ public class TeacherPromptBuilderTests
         Assert.DoesNotContain("at least", TeacherPromptBuilder.Build(Input()).User);
         var p = TeacherPromptBuilder.Build(Input() with { RoundBounds = new Pgkd.Core.Guidance.AllocationBounds(2, 16) });
         Assert.Contains("this request's share of the round, which asks every label for at least 2 and at most 16 examples", p.User);
+        var uncapped = TeacherPromptBuilder.Build(Input() with { RoundBounds = new Pgkd.Core.Guidance.AllocationBounds(1, null) });
+        Assert.Contains("which asks every label for at least 1 examples.", uncapped.User);
     }
 
     [Fact]
