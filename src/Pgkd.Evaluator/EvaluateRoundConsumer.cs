@@ -67,9 +67,7 @@ public sealed class EvaluateRoundConsumer(RunStore store, StudentTokenizer token
         Dataset? training = null;
         if (mining is { MinesTraining: true })
         {
-            var blobs = manifest.Rounds.Where(r => r.Round >= 1 && r.Round <= m.Round && r.ShardBlob is not null).Select(r => r.ShardBlob!)
-                .Prepend(manifest.SeedTrain.BlobName);
-            var parts = await Task.WhenAll(blobs.Select(b => store.ReadDatasetAsync(b, labels, cancellationToken)));
+            var parts = await Task.WhenAll(manifest.TrainingBlobs(m.Round).Select(b => store.ReadDatasetAsync(b, labels, cancellationToken)));
             training = new Dataset(parts.SelectMany(p => p.Examples).ToList());
         }
 

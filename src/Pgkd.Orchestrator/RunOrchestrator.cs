@@ -68,9 +68,7 @@ public sealed class RunOrchestrator(RunStore store, ILogger<RunOrchestrator> log
 
         // Train on everything so far (seed + every round's shard); full mode continues from the previous round's
         // checkpoint, head mode trains a fresh head (see StudentSettings.ContinuesFromPreviousRound).
-        var data = new[] { manifest.SeedTrain.BlobName }
-            .Concat(manifest.Rounds.Where(r => r.Round <= m.Round && r.ShardBlob is not null).Select(r => r.ShardBlob!))
-            .Select(store.UriOf).ToList();
+        var data = manifest.TrainingBlobs(m.Round).Select(store.UriOf).ToList();
         var startFrom = manifest.Student.ContinuesFromPreviousRound ? store.UriOf(RunBlobLayout.CheckpointFolder(m.RunId, m.Round - 1)) : null;
         await context.Publish(new TrainRound(m.RunId, m.Round, IdempotencyKeys.For(m.RunId, "train", m.Round),
             store.UriOf(RunBlobLayout.Manifest(m.RunId)), data, startFrom,

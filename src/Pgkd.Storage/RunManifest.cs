@@ -106,6 +106,10 @@ public sealed record RunManifest
     /// </summary>
     public StoredDataset? Pool { get; init; }
     public IReadOnlyList<RoundRecord> Rounds { get; init; } = [];
+
+    /// <summary>What round <paramref name="round"/> trains on, in order: the seed data, then every shard stored so far up to that round.</summary>
+    public IEnumerable<string> TrainingBlobs(int round) =>
+        Rounds.Where(r => r.Round <= round && r.ShardBlob is not null).Select(r => r.ShardBlob!).Prepend(SeedTrain.BlobName);
     public int? BestRound { get; init; }
     /// <summary>Why the run stopped (patience, max rounds, budget), or why it failed or was cancelled.</summary>
     public string? StopReason { get; init; }

@@ -93,17 +93,16 @@ public sealed class StudentTrainer : IDisposable
             else startFrom.LoadWeights(model, _pretrained);
             model.to(device);
 
-            var rows = examples.Select(e => Tokenizer.Encode(e.Text, options.MaxLength)).ToArray();
+            var texts = examples.Select(e => e.Text).ToArray();
+            var rows = texts.Select(t => Tokenizer.Encode(t, options.MaxLength)).ToArray();
             using var classWeights = ClassWeightTensor(options, targets, labels.Count, device);
-            // A fresh head over the pretrained encoder (round 0 in full mode; every head-mode round) starts at the class centroids.
-            if (options.HeadStart == HeadStart.ClassCentroids && startFrom is null)
-            {
-                var vectors = Embed(model, options, examples.Select(e => e.Text).ToArray(), rows, baseModel, pretrainedEncoder: true);
-                var (weight, bias) = CentroidHead(vectors, targets, labels.Count, options.CentroidScale);
-                model.SetHeadWeights(weight, bias);
-            }
+            // A fresh head over the pretrained encoder (round 0 in full mode; every head-mode round) may start at the class centroids:
+            // head mode from the embeddings it trains on, full mode from the pretrained encoder's, embedded here.
+            var startAtCentroids = options.HeadStart == HeadStart.ClassCentroids && startFrom is null;
+            if (startAtCentroids && options.Mode == StudentTrainingMode.Full)
+                StartAtCentroids(model, Embed(model, options, texts, rows, baseModel, pretrainedEncoder: true), targets, options.CentroidScale);
             long steps = options.Mode == StudentTrainingMode.Head
-                ? TrainHead(model, options, examples.Select(e => e.Text).ToArray(), rows, targets, classWeights, device, baseModel, overPretrained, progress, clock, cancellationToken)
+                ? TrainHead(model, options, texts, rows, targets, classWeights, device, baseModel, overPretrained, startAtCentroids, progress, clock, cancellationToken)
                 : TrainFull(model, options, rows, targets, classWeights, device, progress, clock, cancellationToken);
             // A head over an encoder that is still the pretrained one (e.g. an old complete head-mode checkpoint) is stored head-only too.
             var headOnly = options.Mode == StudentTrainingMode.Head && (overPretrained || EncoderFingerprint(model) == PretrainedFingerprint());
@@ -186,11 +185,13 @@ public sealed class StudentTrainer : IDisposable
     }
 
     private long TrainHead(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, long[] targets, Tensor? classWeights,
-        Device device, byte[] baseModel, bool pretrainedEncoder, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
+        Device device, byte[] baseModel, bool pretrainedEncoder, bool startAtCentroids, Action<StudentTrainingProgress>? progress, Stopwatch clock,
+        CancellationToken ct)
     {
         foreach (var p in model.Encoder.parameters()) p.requires_grad_(false);
         progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Embedding, 0, o.Epochs, 0, 0, double.NaN, 0, 0, clock.Elapsed));
         var vectors = Embed(model, o, texts, rows, baseModel, pretrainedEncoder);
+        if (startAtCentroids) StartAtCentroids(model, vectors, targets, o.CentroidScale);
         var flat = new float[vectors.Length * MiniLMShape.Hidden];
         for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
         using var all = tensor(flat, [vectors.Length, MiniLMShape.Hidden], device: device);
@@ -254,6 +255,12 @@ public sealed class StudentTrainer : IDisposable
         }
         foreach (var p in model.parameters()) p.requires_grad_(true);
         return step;
+    }
+
+    private static void StartAtCentroids(StudentModel model, float[][] vectors, long[] targets, double scale)
+    {
+        var (weight, bias) = CentroidHead(vectors, targets, model.Classes, scale);
+        model.SetHeadWeights(weight, bias);
     }
 
     /// <summary>

@@ -80,9 +80,8 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             foreach (var file in checkpoint.Files)
                 await store.WriteUnannouncedFromFileAsync(folder + file, Path.Combine(checkpoint.Directory, file), context.CancellationToken);
             var summary = new TrainingSummary(m.Round, examples.Count,
-                // Epochs times the data, or more where the round's floor on steps added epochs (StudentSettings.StepsPerClass).
-                Math.Max((long)examples.Count * options.Epochs, Math.Min((last?.Step ?? 0) * options.BatchSize, (long)examples.Count * (last?.Epochs ?? 1)))
-                    / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
+                // The epochs the round ran (more than options.Epochs where its floor on steps added some: StudentSettings.StepsPerClass).
+                (double)examples.Count * (last?.Epochs ?? options.Epochs) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
                 last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
             var firstTime = await store.WriteStepOutputAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), m.IdempotencyKey,
                 context.CancellationToken);

@@ -81,7 +81,7 @@ public static class TeacherPromptBuilder
 
         while (true)
         {
-            var (user, json) = Render(input, options, fewShot, selection, shown);
+            var (user, json) = Render(input, options, fewShot, selection, shown, asked);
             var tokens = countTokens is null ? EstimateTokens(SystemPrompt) + EstimateTokens(user) : ChatTokens.Prompt(countTokens, SystemPrompt, user);
             var fits = tokens <= options.MaxPromptTokens;
             if (fits || !shown.TryDropOne())
@@ -191,7 +191,8 @@ public static class TeacherPromptBuilder
     }
 
     private static (string User, string Json) Render(
-        TeacherPromptInput input, TeacherPromptOptions options, List<List<string>> fewShot, HardNegativeSelection selection, Shown shown)
+        TeacherPromptInput input, TeacherPromptOptions options, List<List<string>> fewShot, HardNegativeSelection selection, Shown shown,
+        HashSet<string> asked)
     {
         string Clip(string text)
         {
@@ -233,7 +234,6 @@ public static class TeacherPromptBuilder
 
         // Per-class figures for the labels asked and those the shown hard negatives were mistaken for: all of them with few
         // classes, a readable table with many.
-        var asked = AskedLabels(input);
         var rows = report?.PerClass.Where(m => asked.Contains(m.Label) || hard.Any(h => h.PredictedLabel == m.Label)).ToArray() ?? [];
         if (report is not null)
         {
