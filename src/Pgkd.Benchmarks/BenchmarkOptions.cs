@@ -59,9 +59,21 @@ public sealed record BenchmarkOptions
     /// <summary>Epochs per round in full mode (head mode trains its MLP for more; see Quality.QualityBenchmark).</summary>
     public int FullEpochsPerRound { get; init; } = 1;
 
-    /// <summary>The student's head start and steps per class for the quality section (null: the product's defaults, <c>StudentSettings</c>).</summary>
+    /// <summary>The student's head start, steps per class, stopping within a round and batches for the quality section (null: the product's defaults, <c>StudentSettings</c>).</summary>
     public string? HeadStart { get; init; }
     public int? StepsPerClass { get; init; }
+    public int? ValidationPatience { get; init; }
+    public int? MaxEpochs { get; init; }
+    public bool? ClassBalancedBatches { get; init; }
+    /// <summary>The share of the validation data that judges rounds, apart from what the teacher and stopping within a round see (null: each strategy's own).</summary>
+    public double? SelectionShare { get; init; }
+
+    /// <summary>The student settings every quality run starts from; each run sets its mode and full-mode epochs.</summary>
+    public Pgkd.Storage.StudentSettings Student => new()
+    {
+        HeadStart = HeadStart, StepsPerClass = StepsPerClass, ValidationPatience = ValidationPatience, MaxEpochs = MaxEpochs,
+        ClassBalancedBatches = ClassBalancedBatches,
+    };
 
     /// <summary>A real teacher as a connection string (Endpoint=...;Key=...;Deployment=...); absent: the emulator.</summary>
     public string? TeacherConnectionString { get; init; }
@@ -84,6 +96,12 @@ public sealed record BenchmarkOptions
           --full-epochs N                    epochs per round in full mode (default 1)
           --head-start centroids|random      how a fresh student head starts (default: the product's)
           --steps-per-class N                optimizer steps a round takes at least, per class (default: the product's)
+          --validation-patience N            stop a round after N epochs without a lower validation loss, keeping its
+                                             best epoch (default: the product's; 0 = no stopping within a round)
+          --max-epochs N                     with --validation-patience: the most epochs a round trains
+          --batches shuffled|balanced        every example once per epoch, or every class an equal share
+          --selection-share X                split the validation data for every strategy: X judges rounds, the rest
+                                             goes to the teacher and to stopping within a round (default: the strategy's)
           --threads N                        CPU threads for training and inference (default 2)
           --anatomy-rounds N                 teacher rounds of the live runs through the AppHost (default 2; at most
                                              --rounds); 6 with --modes full times a whole AG News run end to end
@@ -147,6 +165,19 @@ public sealed record BenchmarkOptions
                     : throw new BenchmarkUsageException($"--head-start: \"{start}\" is neither {Pgkd.Storage.StudentSettings.CentroidsHeadStart} nor {Pgkd.Storage.StudentSettings.RandomHeadStart}")
                 : null,
             StepsPerClass = values.ContainsKey("steps-per-class") ? Int("steps-per-class", 0, 0, 1000) : null,
+            ValidationPatience = values.ContainsKey("validation-patience") ? Int("validation-patience", 0, 0, 50) : null,
+            MaxEpochs = values.ContainsKey("max-epochs") ? Int("max-epochs", 1, 1, 200) : null,
+            SelectionShare = Take("selection-share") is { } share
+                ? double.TryParse(share, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x is >= 0 and < 1 ? x
+                    : throw new BenchmarkUsageException($"--selection-share must be a number from 0 up to (not including) 1, was \"{share}\"")
+                : null,
+            ClassBalancedBatches = Take("batches") switch
+            {
+                null => null,
+                "shuffled" => false,
+                "balanced" => true,
+                var other => throw new BenchmarkUsageException($"--batches: \"{other}\" is neither shuffled nor balanced"),
+            },
             Threads = Int("threads", 2, 1, 256),
             AnatomyRounds = Int("anatomy-rounds", 2, 1, 100),
             ServingSeconds = Int("serving-seconds", 50, 1, 3600),

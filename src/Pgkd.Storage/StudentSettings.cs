@@ -31,6 +31,20 @@ public sealed record StudentSettings
     /// </summary>
     public int? StepsPerClass { get; init; }
 
+    /// <summary>
+    /// Every class an equal share of each epoch's batches (<c>true</c>), or every example once per epoch (<c>false</c>, the
+    /// default); see the trainer's ClassBalancedEpochs.
+    /// </summary>
+    public bool? ClassBalancedBatches { get; init; }
+    /// <summary>
+    /// Stopping within a round: the round measures the loss on the run's feedback validation data after every epoch, stops once
+    /// this many epochs in a row have not lowered it, and keeps its best epoch's weights; it then trains at most
+    /// <see cref="MaxEpochs"/> epochs. Null or 0: no stopping within the round (the epochs of <see cref="EpochsFor"/>).
+    /// </summary>
+    public int? ValidationPatience { get; init; }
+    /// <summary>With <see cref="ValidationPatience"/>: the most epochs a round trains; null: 10 in full mode, 60 in head mode.</summary>
+    public int? MaxEpochs { get; init; }
+
     public const string CentroidsHeadStart = "centroids";
     public const string RandomHeadStart = "random";
 
@@ -43,6 +57,11 @@ public sealed record StudentSettings
     public int MinimumSteps(int classes) => (int)Math.Min(MaxMinimumSteps, (long)(StepsPerClass ?? 0) * classes);
 
     public bool IsHead => string.Equals(Mode, "head", StringComparison.OrdinalIgnoreCase);
+    public bool StopsWithinRound => ValidationPatience is > 0;
+    public bool BalancesClasses => ClassBalancedBatches ?? false;
+
+    /// <summary>The epochs round <paramref name="round"/> may train: the cap when it stops on validation loss, else <see cref="EpochsFor"/>.</summary>
+    public int EpochCapFor(int round) => StopsWithinRound ? MaxEpochs ?? (IsHead ? 60 : 10) : EpochsFor(round);
     public int Epochs => EpochsPerRound ?? (IsHead ? 30 : 1);
 
     /// <summary>
@@ -78,6 +97,8 @@ public sealed record StudentSettings
         if (HeadStart is not null && !string.Equals(HeadStart, CentroidsHeadStart, StringComparison.OrdinalIgnoreCase)
             && !string.Equals(HeadStart, RandomHeadStart, StringComparison.OrdinalIgnoreCase))
             problems.Add($"HeadStart must be \"{CentroidsHeadStart}\" or \"{RandomHeadStart}\", was \"{HeadStart}\"");
+        if (ValidationPatience is < 0 or > 50) problems.Add($"ValidationPatience must be between 0 and 50, was {ValidationPatience}");
+        if (MaxEpochs is < 1 or > 200) problems.Add($"MaxEpochs must be between 1 and 200, was {MaxEpochs}");
         if (StepsPerClass is < 0 or > 1000) problems.Add($"StepsPerClass must be between 0 and 1000, was {StepsPerClass}");
         return problems;
     }

@@ -39,7 +39,9 @@ public sealed class StudentTrainer : IDisposable
     /// <summary>
     /// Trains on <paramref name="examples"/> (labels resolved in <paramref name="labels"/>, whose order is the
     /// output order), starting from <paramref name="startFrom"/> when given (a later round) or from the
-    /// pretrained encoder and a fresh head, and writes the checkpoint into <paramref name="outputDirectory"/>.
+    /// pretrained encoder and a fresh head, and writes the checkpoint into <paramref name="outputDirectory"/>. With
+    /// <see cref="StudentTrainingOptions.ValidationPatience"/> the loss on <paramref name="validation"/> is measured after every epoch,
+    /// the round stops when it stalls, and the best epoch's weights are the ones stored.
     /// </summary>
     public StudentCheckpoint Train(
         StudentTrainingOptions options,
@@ -48,7 +50,8 @@ public sealed class StudentTrainer : IDisposable
         string outputDirectory,
         StudentCheckpoint? startFrom = null,
         Action<StudentTrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        IReadOnlyList<LabeledExample>? validation = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(examples);
@@ -58,6 +61,11 @@ public sealed class StudentTrainer : IDisposable
         var targets = examples.Select((e, i) => labels.IndexOf(e.Label) is var k and >= 0
             ? (long)k
             : throw new ArgumentException($"Example {i} has label \"{e.Label}\", which is not in the label set ({labels}).", nameof(examples))).ToArray();
+        if (options.ValidationPatience > 0 && (validation is null || validation.Count == 0))
+            throw new ArgumentException($"ValidationPatience {options.ValidationPatience} stops the round on the validation loss, but no validation examples were given.", nameof(validation));
+        var validationTargets = options.ValidationPatience == 0 ? null : validation!.Select((e, i) => labels.IndexOf(e.Label) is var k and >= 0
+            ? (long)k
+            : throw new ArgumentException($"Validation example {i} has label \"{e.Label}\", which is not in the label set ({labels}).", nameof(validation))).ToArray();
         if (startFrom is not null)
         {
             if (!startFrom.Metadata.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
@@ -101,13 +109,17 @@ public sealed class StudentTrainer : IDisposable
             var startAtCentroids = options.HeadStart == HeadStart.ClassCentroids && startFrom is null;
             if (startAtCentroids && options.Mode == StudentTrainingMode.Full)
                 StartAtCentroids(model, Embed(model, options, texts, rows, baseModel, pretrainedEncoder: true), targets, options.CentroidScale);
-            long steps = options.Mode == StudentTrainingMode.Head
-                ? TrainHead(model, options, texts, rows, targets, classWeights, device, baseModel, overPretrained, startAtCentroids, progress, clock, cancellationToken)
-                : TrainFull(model, options, rows, targets, classWeights, device, progress, clock, cancellationToken);
+            var held = validationTargets is null ? null : new HeldOut(validation!.Select(e => e.Text).ToArray(),
+                validation!.Select(e => Tokenizer.Encode(e.Text, options.MaxLength)).ToArray(), validationTargets);
+            var run = options.Mode == StudentTrainingMode.Head
+                ? TrainHead(model, options, texts, rows, targets, classWeights, device, baseModel, overPretrained, startAtCentroids, held, progress, clock, cancellationToken)
+                : TrainFull(model, options, rows, targets, classWeights, device, held, progress, clock, cancellationToken);
+            var steps = run.Steps;
             // A head over an encoder that is still the pretrained one (e.g. an old complete head-mode checkpoint) is stored head-only too.
             var headOnly = options.Mode == StudentTrainingMode.Head && (overPretrained || EncoderFingerprint(model) == PretrainedFingerprint());
 
-            progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Exporting, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
+            progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Exporting, run.Epochs, run.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed,
+                run.BestValidationLoss, run.BestEpoch));
             model.eval();
             model.to(CPU); // the state file and the ONNX export read CPU tensors
             var metadata = new StudentCheckpointMetadata(
@@ -124,7 +136,8 @@ public sealed class StudentTrainer : IDisposable
                 DateTimeOffset.UtcNow,
                 headOnly ? _pretrained.Reference : null);
             var checkpoint = StudentCheckpoint.Write(outputDirectory, model, metadata, baseModel);
-            progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Done, options.Epochs, options.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed));
+            progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Done, run.Epochs, run.Epochs, steps, steps, double.NaN, 0, 0, clock.Elapsed,
+                run.BestValidationLoss, run.BestEpoch));
             return checkpoint;
         }
         finally
@@ -170,11 +183,32 @@ public sealed class StudentTrainer : IDisposable
         }
     }
 
-    private long TrainFull(StudentModel model, StudentTrainingOptions o, long[][] rows, long[] targets, Tensor? classWeights,
-        Device device, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
+    /// <summary>The validation examples a round stops on: texts, token rows and targets.</summary>
+    private sealed record HeldOut(string[] Texts, long[][] Rows, long[] Targets);
+
+    /// <summary>What the loop did: optimizer steps, epochs run, and (stopping within the round) the epoch kept and its validation loss.</summary>
+    private readonly record struct LoopResult(long Steps, int Epochs, int? BestEpoch, double? BestValidationLoss);
+
+    private LoopResult TrainFull(StudentModel model, StudentTrainingOptions o, long[][] rows, long[] targets, Tensor? classWeights,
+        Device device, HeldOut? held, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
     {
         var lengths = rows.Select(r => r.Length).ToArray();
-        return Loop(model, model.parameters(), o, targets.Length, lengths, device, progress, clock, ct, (idx, dev) =>
+        Func<double>? validationLoss = held is null ? null : () =>
+        {
+            // Length-sorted runs of 32 (little padding); the mean over examples, unweighted, as the evaluator reports it.
+            double sum = 0;
+            foreach (var run in LengthBatches.Plan(held.Rows.Select(r => r.Length).ToArray(), 32, 32L * o.MaxLength, 1))
+                using (NewDisposeScope())
+                {
+                    var batch = StudentTokenizer.Pad(run.Select(i => held.Rows[i]).ToArray());
+                    var ids = tensor(batch.InputIds, [batch.Count, batch.Length], device: device);
+                    var mask = tensor(batch.AttentionMask, [batch.Count, batch.Length], device: device);
+                    var y = tensor(run.Select(i => held.Targets[i]).ToArray(), device: device);
+                    sum += nn.functional.cross_entropy(model.forward(ids, mask), y, reduction: nn.Reduction.Sum).item<float>();
+                }
+            return sum / held.Targets.Length;
+        };
+        return Loop(model, model.parameters(), o, targets, lengths, device, validationLoss, progress, clock, ct, (idx, dev) =>
         {
             var batch = StudentTokenizer.Pad(idx.Select(i => rows[i]).ToArray());
             var ids = tensor(batch.InputIds, [batch.Count, batch.Length], device: dev);
@@ -184,19 +218,24 @@ public sealed class StudentTrainer : IDisposable
         });
     }
 
-    private long TrainHead(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, long[] targets, Tensor? classWeights,
-        Device device, byte[] baseModel, bool pretrainedEncoder, bool startAtCentroids, Action<StudentTrainingProgress>? progress, Stopwatch clock,
-        CancellationToken ct)
+    private LoopResult TrainHead(StudentModel model, StudentTrainingOptions o, IReadOnlyList<string> texts, long[][] rows, long[] targets, Tensor? classWeights,
+        Device device, byte[] baseModel, bool pretrainedEncoder, bool startAtCentroids, HeldOut? held, Action<StudentTrainingProgress>? progress,
+        Stopwatch clock, CancellationToken ct)
     {
         foreach (var p in model.Encoder.parameters()) p.requires_grad_(false);
         progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Embedding, 0, o.Epochs, 0, 0, double.NaN, 0, 0, clock.Elapsed));
         var vectors = Embed(model, o, texts, rows, baseModel, pretrainedEncoder);
         if (startAtCentroids) StartAtCentroids(model, vectors, targets, o.CentroidScale);
-        var flat = new float[vectors.Length * MiniLMShape.Hidden];
-        for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
-        using var all = tensor(flat, [vectors.Length, MiniLMShape.Hidden], device: device);
+        using var all = Stack(vectors, device);
+        using var heldVectors = held is null ? null : Stack(Embed(model, o, held.Texts, held.Rows, baseModel, pretrainedEncoder), device);
+        using var heldTargets = held is null ? null : tensor(held.Targets, device: device);
+        Func<double>? validationLoss = held is null ? null : () =>
+        {
+            using var scope = NewDisposeScope();
+            return nn.functional.cross_entropy(model.Classify(heldVectors!), heldTargets!).item<float>();
+        };
         var sameLength = new int[rows.Length];
-        return Loop(model, model.Head.parameters(), o, targets.Length, sameLength, device, progress, clock, ct, (idx, dev) =>
+        return Loop(model, model.Head.parameters(), o, targets, sameLength, device, validationLoss, progress, clock, ct, (idx, dev) =>
         {
             var x = all.index_select(0, tensor(idx.Select(i => (long)i).ToArray(), device: dev));
             var y = tensor(idx.Select(i => targets[i]).ToArray(), device: dev);
@@ -204,27 +243,46 @@ public sealed class StudentTrainer : IDisposable
         });
     }
 
-    /// <summary>The shared loop: length-bucketed batches, AdamW, warm-up + linear decay, clipping, progress.</summary>
-    private static long Loop(StudentModel model, IEnumerable<Parameter> parameters, StudentTrainingOptions o, int count, int[] lengths,
-        Device device, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct, Func<int[], Device, Tensor> lossOf)
+    private static Tensor Stack(float[][] vectors, Device device)
+    {
+        var flat = new float[vectors.Length * MiniLMShape.Hidden];
+        for (var i = 0; i < vectors.Length; i++) vectors[i].CopyTo(flat, i * MiniLMShape.Hidden);
+        return tensor(flat, [vectors.Length, MiniLMShape.Hidden], device: device);
+    }
+
+    /// <summary>
+    /// The shared loop: length-bucketed batches (shuffled or class-balanced), AdamW, warm-up + linear decay, clipping, progress;
+    /// with <paramref name="validationLoss"/>, a validation loss after every epoch, a stop when it has not improved for
+    /// <see cref="StudentTrainingOptions.ValidationPatience"/> epochs, and the best epoch's weights restored.
+    /// </summary>
+    private static LoopResult Loop(StudentModel model, IEnumerable<Parameter> parameters, StudentTrainingOptions o, long[] targets, int[] lengths,
+        Device device, Func<double>? validationLoss, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct,
+        Func<int[], Device, Tensor> lossOf)
     {
         var trainable = parameters.ToArray();
+        var count = targets.Length;
         var batchesPerEpoch = (count + o.BatchSize - 1) / o.BatchSize;
         long total = Math.Max((long)o.Epochs * batchesPerEpoch, o.MinSteps);
         if (o.MaxSteps > 0) total = Math.Min(total, o.MaxSteps);
         var epochs = (int)Math.Max(o.Epochs, (total + batchesPerEpoch - 1) / batchesPerEpoch);
         var warmup = (long)Math.Ceiling(o.WarmupFraction * total);
         using var optimizer = optim.AdamW(trainable, o.LearningRate, weight_decay: o.WeightDecay);
+        using var best = validationLoss is null ? null : new BestWeights(trainable);
+        var balanced = o.BatchSampling == BatchSampling.ClassBalanced ? new ClassBalancedEpochs(targets, new Random(unchecked(o.Seed * 104729 + 3))) : null;
         model.train();
         // Re-seed here: what ran since the model was built (e.g. head-mode embedding) must not shift the dropout masks.
         random.manual_seed(unchecked(o.Seed * 31 + 1));
         long step = 0;
         double lossSum = 0;
-        int lossCount = 0, examplesSinceReport = 0;
+        int lossCount = 0, examplesSinceReport = 0, epoch = 0;
         var sinceReport = Stopwatch.StartNew();
-        for (var epoch = 1; epoch <= epochs && step < total; epoch++)
+        while (epoch < epochs && step < total)
         {
-            var batches = MakeBatches(lengths, o.BatchSize, o.BucketWindowBatches, new Random(unchecked(o.Seed * 7919 + epoch)));
+            epoch++;
+            var rng = new Random(unchecked(o.Seed * 7919 + epoch));
+            var batches = balanced is null
+                ? MakeBatches(lengths, o.BatchSize, o.BucketWindowBatches, rng)
+                : MakeBatches(balanced.Next(count), lengths, o.BatchSize, o.BucketWindowBatches, rng);
             for (var b = 0; b < batches.Count && step < total; b++)
             {
                 ct.ThrowIfCancellationRequested();
@@ -243,18 +301,69 @@ public sealed class StudentTrainer : IDisposable
                 examplesSinceReport += batches[b].Length;
                 step++;
                 var endOfEpoch = b == batches.Count - 1 || step == total;
+                double? heldLoss = null;
+                if (endOfEpoch && best is not null)
+                {
+                    model.eval();
+                    using (no_grad()) heldLoss = validationLoss!();
+                    model.train();
+                    best.Offer(epoch, heldLoss.Value);
+                }
                 if (progress is not null && (step % Math.Max(1, o.ProgressEverySteps) == 0 || endOfEpoch))
                 {
                     var seconds = Math.Max(1e-9, sinceReport.Elapsed.TotalSeconds);
                     progress(new StudentTrainingProgress(StudentTrainingPhase.Training, epoch, epochs, step, total,
-                        lossSum / lossCount, examplesSinceReport / seconds, lr, clock.Elapsed));
+                        lossSum / lossCount, examplesSinceReport / seconds, lr, clock.Elapsed, heldLoss, best?.Epoch));
                     lossSum = 0; lossCount = 0; examplesSinceReport = 0;
                     sinceReport.Restart();
                 }
             }
+            if (best is not null && epoch - best.Epoch >= o.ValidationPatience) break;
         }
+        best?.Restore();
         foreach (var p in model.parameters()) p.requires_grad_(true);
-        return step;
+        return new LoopResult(step, epoch, best?.Epoch, best?.Loss);
+    }
+
+    /// <summary>The trainable weights of the epoch with the lowest validation loss so far (one copy, replaced on improvement).</summary>
+    private sealed class BestWeights(Parameter[] trainable) : IDisposable
+    {
+        private Tensor[]? _copy;
+        private bool _current = true;
+
+        public int Epoch { get; private set; }
+        public double Loss { get; private set; } = double.PositiveInfinity;
+
+        /// <summary>Keeps the weights as they are now when <paramref name="loss"/> is lower than every earlier epoch's.</summary>
+        public void Offer(int epoch, double loss)
+        {
+            if (!(loss < Loss))
+            {
+                _current = false;
+                return;
+            }
+            (Epoch, Loss, _current) = (epoch, loss, true);
+            Release();
+            using (no_grad())
+                _copy = trainable.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
+        }
+
+        /// <summary>Puts the best epoch's weights back unless the last epoch was the best.</summary>
+        public void Restore()
+        {
+            if (_current || _copy is null) return;
+            using (no_grad())
+                for (var i = 0; i < trainable.Length; i++) trainable[i].copy_(_copy[i]);
+        }
+
+        private void Release()
+        {
+            if (_copy is null) return;
+            foreach (var t in _copy) t.Dispose();
+            _copy = null;
+        }
+
+        public void Dispose() => Release();
     }
 
     private static void StartAtCentroids(StudentModel model, float[][] vectors, long[] targets, double scale)
@@ -329,6 +438,12 @@ public sealed class StudentTrainer : IDisposable
     {
         var order = Enumerable.Range(0, lengths.Length).ToArray();
         rng.Shuffle(order);
+        return MakeBatches(order, lengths, batchSize, windowBatches, rng);
+    }
+
+    /// <summary>The same cut for an epoch whose examples are given (class-balanced: some repeat, some wait for a later epoch).</summary>
+    internal static List<int[]> MakeBatches(int[] order, int[] lengths, int batchSize, int windowBatches, Random rng)
+    {
         var window = batchSize * Math.Max(1, windowBatches);
         var batches = new List<int[]>();
         for (var w = 0; w < order.Length; w += window)

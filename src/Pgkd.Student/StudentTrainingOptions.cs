@@ -21,6 +21,19 @@ public enum HeadStart
     ClassCentroids,
 }
 
+/// <summary>Which examples an epoch's batches hold.</summary>
+public enum BatchSampling
+{
+    /// <summary>Every example once per epoch, in shuffled order.</summary>
+    Shuffled,
+    /// <summary>
+    /// As many examples per epoch as <see cref="Shuffled"/>, but an equal share from every class that has any: each class's
+    /// examples are dealt from its own shuffled deck, reshuffled when it runs out, so a flooded class is spread over epochs and a
+    /// starved one repeats (see ClassBalancedEpochs).
+    /// </summary>
+    ClassBalanced,
+}
+
 public enum ClassWeighting
 {
     None,
@@ -41,6 +54,13 @@ public sealed record StudentTrainingOptions
     /// </summary>
     public int MinSteps { get; init; }
     public HeadStart HeadStart { get; init; } = HeadStart.Random;
+    public BatchSampling BatchSampling { get; init; } = BatchSampling.Shuffled;
+    /// <summary>
+    /// With validation examples given to <see cref="StudentTrainer.Train"/>: the round stops once this many epochs in a row have not
+    /// lowered the validation loss, and keeps the weights of its best epoch; <see cref="Epochs"/> (and <see cref="MaxSteps"/>) are then
+    /// the cap, and the learning-rate schedule is planned for the cap. 0: no stopping within the round.
+    /// </summary>
+    public int ValidationPatience { get; init; }
     /// <summary>With <see cref="HeadStart.ClassCentroids"/>: the logits' scale at the start (a cosine of 1 gives this logit).</summary>
     public double CentroidScale { get; init; } = 10;
     public int BatchSize { get; init; } = 16;
@@ -79,6 +99,8 @@ public sealed record StudentTrainingOptions
         if (Epochs < 1) throw new ArgumentException("Epochs must be at least 1.");
         if (MaxSteps < 0) throw new ArgumentException("MaxSteps must not be negative (0 = no limit).");
         if (MinSteps < 0) throw new ArgumentException("MinSteps must not be negative (0 = as many as Epochs gives).");
+        if (ValidationPatience < 0) throw new ArgumentException("ValidationPatience must not be negative (0 = no stopping within the round).");
+        if (!Enum.IsDefined(BatchSampling)) throw new ArgumentException($"BatchSampling {BatchSampling} is not one of {string.Join(", ", Enum.GetNames<BatchSampling>())}.");
         if (!(CentroidScale > 0) || !double.IsFinite(CentroidScale)) throw new ArgumentException("CentroidScale must be a positive number.");
         if (BatchSize < 1) throw new ArgumentException("BatchSize must be at least 1.");
         if (MaxLength is < 2 or > MiniLMShape.MaxPositions) throw new ArgumentException($"MaxLength must be in 2..{MiniLMShape.MaxPositions}.");
@@ -100,7 +122,9 @@ public enum StudentTrainingPhase
 
 /// <summary>
 /// A progress report. <see cref="Loss"/> is the mean training loss over the steps since the previous report;
-/// <see cref="ExamplesPerSecond"/> counts training examples over the same span.
+/// <see cref="ExamplesPerSecond"/> counts training examples over the same span. With stopping within the round, the report at an
+/// epoch's end carries that epoch's <see cref="ValidationLoss"/> and the best epoch so far; the Exporting and Done reports name the
+/// epochs run (<see cref="Epoch"/>) and the epoch whose weights were kept (<see cref="BestEpoch"/>).
 /// </summary>
 public sealed record StudentTrainingProgress(
     StudentTrainingPhase Phase,
@@ -111,4 +135,6 @@ public sealed record StudentTrainingProgress(
     double Loss,
     double ExamplesPerSecond,
     double LearningRate,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    double? ValidationLoss = null,
+    int? BestEpoch = null);

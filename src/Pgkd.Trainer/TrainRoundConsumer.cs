@@ -45,6 +45,10 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         // Seed data and every shard so far, read at once (a round's fixed cost, Round anatomy), kept in the command's order.
         var datasets = await Task.WhenAll(m.TrainingDataUris.Select(uri => store.ReadDatasetAsync(store.BlobNameOf(uri), labels, context.CancellationToken)));
         var examples = datasets.SelectMany(d => d.Examples).ToList();
+        // Stopping within the round measures the loss on the data the teacher's report comes from, never the selection part.
+        var validation = manifest.Student.StopsWithinRound
+            ? (await store.ReadDatasetAsync(manifest.FeedbackData.BlobName, labels, context.CancellationToken)).Examples
+            : null;
 
         var work = Directory.CreateTempSubdirectory($"pgkd-train-{m.RunId:N}-{m.Round}-").FullName;
         try
@@ -64,24 +68,33 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
             var options = TrainingOptions(manifest, m.Round);
             var output = Path.Combine(work, "checkpoint");
             var clock = Stopwatch.StartNew();
-            StudentTrainingProgress? last = null;
+            StudentTrainingProgress? last = null, kept = null;
             logger.LogInformation("Run {RunId} round {Round}: training ({Mode}) on {Count} examples", m.RunId, m.Round, options.Mode, examples.Count);
             // Training is CPU-bound and synchronous; keep it off the bus's dispatch threads.
             var checkpoint = await Task.Run(() => trainer.Train(options, examples, labels, output, startFrom, progress =>
             {
+                if (progress.Phase == StudentTrainingPhase.Done) kept = progress;
                 if (progress.Phase != StudentTrainingPhase.Training) return;
                 last = progress;
-                logger.LogInformation("Run {RunId} round {Round}: epoch {Epoch} step {Step}, loss {Loss:F4}, {Rate:F1} examples/s",
+                if (progress.ValidationLoss is { } heldLoss)
+                    logger.LogInformation("Run {RunId} round {Round}: epoch {Epoch}/{Epochs} step {Step}, loss {Loss:F4}, validation loss {ValidationLoss:F4} (best epoch {BestEpoch}), {Rate:F1} examples/s",
+                        m.RunId, m.Round, progress.Epoch, progress.Epochs, progress.Step, progress.Loss, heldLoss, progress.BestEpoch, progress.ExamplesPerSecond);
+                else
+                    logger.LogInformation("Run {RunId} round {Round}: epoch {Epoch} step {Step}, loss {Loss:F4}, {Rate:F1} examples/s",
                         m.RunId, m.Round, progress.Epoch, progress.Step, progress.Loss, progress.ExamplesPerSecond);
-            }, context.CancellationToken), context.CancellationToken);
+            }, context.CancellationToken, validation), context.CancellationToken);
+            if (kept?.BestEpoch is { } bestEpoch)
+                logger.LogInformation("Run {RunId} round {Round}: stopped after epoch {Epoch} of at most {Cap}; kept epoch {BestEpoch} (validation loss {ValidationLoss:F4})",
+                    m.RunId, m.Round, kept.Epoch, options.Epochs, bestEpoch, kept.ValidationLoss);
             clock.Stop();
 
             // The files first, the marker last: a folder without training.json was never announced.
             foreach (var file in checkpoint.Files)
                 await store.WriteUnannouncedFromFileAsync(folder + file, Path.Combine(checkpoint.Directory, file), context.CancellationToken);
             var summary = new TrainingSummary(m.Round, examples.Count,
-                // The epochs the round ran (more than options.Epochs where its floor on steps added some: StudentSettings.StepsPerClass).
-                (double)examples.Count * (last?.Epochs ?? options.Epochs) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
+                // The epochs the round ran: more than options.Epochs where its floor on steps added some (StudentSettings.StepsPerClass),
+                // fewer where it stopped on validation loss (StudentSettings.ValidationPatience).
+                (double)examples.Count * (kept?.Epoch ?? options.Epochs) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
                 last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
             var firstTime = await store.WriteStepOutputAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), m.IdempotencyKey,
                 context.CancellationToken);

@@ -14,7 +14,9 @@ public static class TrainingStep
     public static StudentTrainingOptions Options(StudentSettings student, RunConfiguration config, int classes, int round, int threads, string device) => new()
     {
         Mode = student.IsHead ? StudentTrainingMode.Head : StudentTrainingMode.Full,
-        Epochs = student.EpochsFor(round),
+        Epochs = student.EpochCapFor(round),
+        ValidationPatience = student.StopsWithinRound ? student.ValidationPatience!.Value : 0,
+        BatchSampling = student.BalancesClasses ? BatchSampling.ClassBalanced : BatchSampling.Shuffled,
         MinSteps = student.MinimumSteps(classes),
         HeadStart = student.StartsHeadAtCentroids ? HeadStart.ClassCentroids : HeadStart.Random,
         LearningRate = student.Rate,

@@ -57,19 +57,20 @@ public sealed record BenchmarkData(LabelSet Labels, Dataset Train, Dataset Valid
 public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, RoundShardGenerator generator, PretrainedEmbedder embedder,
     StudentTokenizer tokenizer, int threads, string workDirectory)
 {
-    private readonly Dictionary<(string Mode, int Seed), (StudentCheckpoint Checkpoint, double Seconds)> _roundZero = new();
+    private readonly Dictionary<(string Mode, int Seed, double? StoppingShare), (StudentCheckpoint Checkpoint, double Seconds)> _roundZero = new();
 
     public async Task<StrategyRunResult> RunAsync(Strategy strategy, string mode, int seed, int rounds, int samplesPerRound, int fullEpochs,
-        StoppingMetric stoppingMetric, CancellationToken cancellationToken, string? headStart = null, int? stepsPerClass = null)
+        StoppingMetric stoppingMetric, CancellationToken cancellationToken, StudentSettings? studentTemplate = null, double? selectionShare = null)
     {
         var wall = Stopwatch.StartNew();
         var config = strategy.Configure(RunConfiguration.Default with
             {
                 MaxRounds = rounds, SamplesPerRound = samplesPerRound, Seed = seed, StoppingMetric = stoppingMetric,
-            }, data.Labels.Count)
-            .EnsureValid(data.Labels.Count);
+            }, data.Labels.Count);
+        if (selectionShare is { } share) config = config with { SelectionShare = share };
+        config = config.EnsureValid(data.Labels.Count);
         var parts = config.SplitValidation(data.Validation);
-        var student = new StudentSettings { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null, HeadStart = headStart, StepsPerClass = stepsPerClass };
+        var student = (studentTemplate ?? new StudentSettings()) with { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null };
         var runId = $"bench-{mode}-s{seed}-{strategy.Name}-{Guid.NewGuid():N}"[..48];
         var runDirectory = Path.Combine(workDirectory, runId);
         var heldOut = data.Validation.TextHashes();
@@ -134,7 +135,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
                 var trainClock = Stopwatch.StartNew();
                 checkpoint = trainer.Train(TrainingStep.Options(student, config, data.Labels.Count, generate.Round, threads, "auto"), training, data.Labels,
                     Path.Combine(runDirectory, $"round-{generate.Round}"), student.ContinuesFromPreviousRound ? checkpoint : null,
-                    cancellationToken: cancellationToken);
+                    cancellationToken: cancellationToken, validation: student.StopsWithinRound ? parts.Feedback.Examples : null);
                 trainSeconds = trainClock.Elapsed.TotalSeconds;
             }
         }
@@ -147,13 +148,17 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
             CodeVersion.Current);
     }
 
-    /// <summary>Round 0 depends only on mode and seed (the seed set, the round-0 training seed), so strategies share it.</summary>
+    /// <summary>
+    /// Round 0 depends only on mode and seed (the seed set, the round-0 training seed), so strategies share it; stopping within
+    /// the round also reads the feedback part, so then strategies that split the validation data alike share it.
+    /// </summary>
     private (StudentCheckpoint, double) RoundZero(string mode, int seed, StudentSettings student, RunConfiguration config)
     {
-        if (_roundZero.TryGetValue((mode, seed), out var cached)) return cached;
+        var key = (mode, seed, student.StopsWithinRound ? config.SelectionShare ?? RunConfiguration.SelectionShareFor(data.Validation.Count) : (double?)null);
+        if (_roundZero.TryGetValue(key, out var cached)) return cached;
         var clock = Stopwatch.StartNew();
         var checkpoint = trainer.Train(TrainingStep.Options(student, config, data.Labels.Count, 0, threads, "auto"), data.Train.Examples, data.Labels,
-            Path.Combine(workDirectory, $"round0-{mode}-s{seed}"));
-        return _roundZero[(mode, seed)] = (checkpoint, clock.Elapsed.TotalSeconds);
+            Path.Combine(workDirectory, $"round0-{mode}-s{seed}"), validation: student.StopsWithinRound ? config.SplitValidation(data.Validation).Feedback.Examples : null);
+        return _roundZero[key] = (checkpoint, clock.Elapsed.TotalSeconds);
     }
 }

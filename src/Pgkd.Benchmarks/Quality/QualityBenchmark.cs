@@ -42,7 +42,12 @@ public static class QualityBenchmark
         // Runs of other modes, seeds or strategies measured earlier with the same settings are kept, so the head-mode grid
         // and a slower full-mode grid can be run by separate commands and still land in one table.
         var settings = $"data={options.DataDirectory};rounds={options.Rounds};samples={options.SamplesPerRound};fullEpochs={options.FullEpochsPerRound};" +
-                       $"stopping={options.StoppingMetric};headStart={options.HeadStart ?? "default"};stepsPerClass={options.StepsPerClass?.ToString(Inv) ?? "default"};teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
+                       $"stopping={options.StoppingMetric};headStart={options.HeadStart ?? "default"};stepsPerClass={options.StepsPerClass?.ToString(Inv) ?? "default"};" +
+                       // Keys added later appear only when set, so runs stored before them keep matching the defaults.
+                       (options.ValidationPatience is { } patience ? $"validationPatience={patience};maxEpochs={options.MaxEpochs?.ToString(Inv) ?? "default"};" : "") +
+                       (options.ClassBalancedBatches is { } balanced ? $"batches={(balanced ? "balanced" : "shuffled")};" : "") +
+                       (options.SelectionShare is { } selectionShare ? $"selectionShare={selectionShare.ToString(Inv)};" : "") +
+                       $"teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
         var stored = LoadRaw(rawPath);
         var earlier = stored?.Settings == settings ? stored : null;
         if (stored is not null && earlier is null)
@@ -65,7 +70,7 @@ public static class QualityBenchmark
                     foreach (var strategy in strategies)
                     {
                         var result = await runner.RunAsync(strategy, mode, seed, options.Rounds, options.SamplesPerRound, options.FullEpochsPerRound,
-                            options.StoppingMetric, cancellationToken, options.HeadStart, options.StepsPerClass);
+                            options.StoppingMetric, cancellationToken, options.Student, options.SelectionShare);
                         results.Add(result);
                         Console.Error.WriteLine($"[quality] {mode} seed {seed} {strategy.Name}: best round {result.BestRound}, test accuracy {result.Best.TestAccuracy:F4}, {result.WallSeconds:F0} s, " +
                             $"RSS {Pgkd.Student.ProcessMemory.ResidentBytes() / 1048576} MiB"); // stays flat run after run (issue 19.1)
@@ -163,7 +168,10 @@ public static class QualityBenchmark
                           "?" => "Every head started at random (measured before the centroid start existed)",
                           var start => $"Every fresh head started at {start} (--head-start)",
                       }) +
-                      (Setting(settings, "stepsPerClass") is "default" or "?" ? "; no floor on steps." : $"; at least {Setting(settings, "stepsPerClass")} steps per class a round.")); 
+                      (Setting(settings, "stepsPerClass") is "default" or "?" ? "; no floor on steps" : $"; at least {Setting(settings, "stepsPerClass")} steps per class a round") +
+                      (Setting(settings, "validationPatience") is "?" or "0" ? "; no stopping within a round" : $"; a round stops after {Setting(settings, "validationPatience")} epoch(s) without a lower validation loss (at most {(Setting(settings, "maxEpochs") is "default" ? "10 epochs in full mode, 60 in head mode" : Setting(settings, "maxEpochs") + " epochs")}) and keeps its best epoch") +
+                      (Setting(settings, "batches") is "balanced" ? "; class-balanced batches" : "; every example once per epoch") +
+                      (Setting(settings, "selectionShare") is "?" ? "." : $"; every strategy's validation data split, {Setting(settings, "selectionShare")} of it judging rounds."));
         md.AppendLine("Each run is the services' PGKD loop executed in one process (`Quality/InProcessRun.cs`): it calls the services' own step code " +
                       "(the evaluator's `EvaluationStep` scoring with ONNX Runtime, the generator's `RoundShardRequest.ForRound` and `RoundShardGenerator`, the trainer's `TrainingStep`) " +
                       "and takes every decision (allocation, mining, stopping) from the same `RunPlanner`; only the broker and blob storage between the steps are left out.");
