@@ -32,3 +32,32 @@ public class StudentSettingsTests
         Assert.Empty(new StudentSettings { SeedEpochs = 5 }.Validate());
     }
 }
+
+public class StudentSettingsStoppingTests
+{
+    [Fact]
+    public void Stopping_within_a_round_makes_the_epochs_a_cap_with_a_default_per_mode()
+    {
+        var full = new StudentSettings { Mode = "full" };
+        Assert.False(full.StopsWithinRound);
+        Assert.Equal(3, full.EpochCapFor(0)); // no stopping: the planned epochs
+        Assert.Equal(1, full.EpochCapFor(2));
+        Assert.False((full with { ValidationPatience = 0 }).StopsWithinRound);
+        var stopping = full with { ValidationPatience = 2 };
+        Assert.True(stopping.StopsWithinRound);
+        Assert.Equal(10, stopping.EpochCapFor(0));
+        Assert.Equal(10, stopping.EpochCapFor(3));
+        Assert.Equal(60, new StudentSettings { ValidationPatience = 1 }.EpochCapFor(0));
+        Assert.Equal(25, (stopping with { MaxEpochs = 25 }).EpochCapFor(1));
+    }
+
+    [Fact]
+    public void Stopping_and_batch_settings_out_of_range_are_named()
+    {
+        Assert.Contains(new StudentSettings { ValidationPatience = -1 }.Validate(), p => p.StartsWith("ValidationPatience must be between 0 and 50", StringComparison.Ordinal));
+        Assert.Contains(new StudentSettings { MaxEpochs = 0 }.Validate(), p => p.StartsWith("MaxEpochs must be between 1 and 200", StringComparison.Ordinal));
+        Assert.Empty(new StudentSettings { ValidationPatience = 3, MaxEpochs = 20, ClassBalancedBatches = true }.Validate());
+        Assert.True(new StudentSettings { ClassBalancedBatches = true }.BalancesClasses);
+        Assert.False(new StudentSettings().BalancesClasses);
+    }
+}

@@ -2,7 +2,7 @@ using Xunit;
 
 namespace Pgkd.Student.Tests;
 
-/// <summary>Issue 20.1: a round's schedule that follows the classes (a floor on steps) and a head that starts at the class centroids.</summary>
+/// <summary>Issue 20.1: a round's schedule that follows the classes (a floor on steps, class-balanced batches, stopping on the validation loss) and a head that starts at the class centroids.</summary>
 public sealed class ScheduleTests
 {
     private static readonly StudentTrainingOptions Head = new()
@@ -70,4 +70,85 @@ public sealed class ScheduleTests
         Assert.Equal(1.0, Accuracy(centroids)); // two texts a class: each lies nearer its own centroid
         Assert.True(Accuracy(random) < 0.75, $"a random head scored {Accuracy(random)} on the training texts");
     }
+
+    [Fact]
+    public void ClassBalancedEpochs_GiveEveryClassAnEqualShare_AndSeeEveryExampleOverEpochs()
+    {
+        // One flooded class (12 examples) and two starved ones (2 each).
+        long[] targets = [.. Enumerable.Repeat(0L, 12), 1, 1, 2, 2];
+        var epochs = new ClassBalancedEpochs(targets, new Random(5));
+        var seen = new HashSet<int>();
+        for (var e = 0; e < 3; e++)
+        {
+            var epoch = epochs.Next(16);
+            Assert.Equal(16, epoch.Length);
+            var perClass = epoch.GroupBy(i => targets[i]).ToDictionary(g => g.Key, g => g.Count());
+            Assert.All(new long[] { 0, 1, 2 }, c => Assert.InRange(perClass.GetValueOrDefault(c), 5, 6)); // 16 / 3, the remainder at random
+            // A starved class repeats its examples evenly: each of its 2 appears 2 or 3 times in 5 or 6 draws.
+            Assert.All(new[] { 12, 13, 14, 15 }, i => Assert.InRange(epoch.Count(x => x == i), 2, 3));
+            seen.UnionWith(epoch);
+        }
+        Assert.Equal(16, seen.Count); // the flooded class's 12 are all dealt within 3 epochs (at least 15 draws)
+        // Seeded: the same epochs again.
+        var again = new ClassBalancedEpochs(targets, new Random(5));
+        var first = new ClassBalancedEpochs(targets, new Random(5)).Next(16);
+        Assert.Equal(first, again.Next(16));
+    }
+
+    [Fact]
+    public void ClassBalancedBatches_TrainOnTheBalancedEpochs()
+    {
+        // 6 texts of World, 2 of the others: balanced epochs give World a quarter of the draws, shuffled ones three eighths.
+        var skewed = AgNews.Tiny.Concat(AgNews.Tiny.Where(e => e.Label == AgNews.Tiny[0].Label).Select(e => e with { Text = e.Text + " (again)" }))
+            .Concat(AgNews.Tiny.Where(e => e.Label == AgNews.Tiny[0].Label).Select(e => e with { Text = e.Text + " (once more)" })).ToArray();
+        var shuffled = TestSupport.Trainer.Train(Head with { Epochs = 3 }, skewed, AgNews.Labels, TestSupport.NewTempDirectory("batches-shuffled"));
+        var balanced = TestSupport.Trainer.Train(Head with { Epochs = 3, BatchSampling = BatchSampling.ClassBalanced }, skewed, AgNews.Labels,
+            TestSupport.NewTempDirectory("batches-balanced"));
+        var texts = AgNews.Tiny.Select(e => e.Text).ToArray();
+        var a = TestSupport.Trainer.PredictProbabilities(shuffled, texts).SelectMany(p => p).ToArray();
+        var b = TestSupport.Trainer.PredictProbabilities(balanced, texts).SelectMany(p => p).ToArray();
+        Assert.True(a.Zip(b).Max(t => Math.Abs(t.First - t.Second)) > 1e-4, "balanced batches trained the same weights as shuffled ones");
+    }
+
+    [Fact]
+    public void StoppingWithinARound_StopsWhenTheValidationLossStalls_AndStoresTheBestEpoch()
+    {
+        // Validation texts labelled with the next class: the better the head learns the training labels, the higher this loss.
+        var wrong = AgNews.Tiny.Select(e => e with { Label = AgNews.Labels.Names[(AgNews.Labels.IndexOf(e.Label) + 1) % AgNews.Labels.Count] }).ToArray();
+        var reports = new List<StudentTrainingProgress>();
+        var options = Head with { Epochs = 30, ValidationPatience = 2 };
+        var checkpoint = TestSupport.Trainer.Train(options, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("stop-head"),
+            progress: reports.Add, validation: wrong);
+        var done = reports.Single(r => r.Phase == StudentTrainingPhase.Done);
+        var perEpoch = reports.Where(r => r.ValidationLoss is not null && r.Phase == StudentTrainingPhase.Training).ToArray();
+        Assert.True(done.Epoch < 30, $"ran all {done.Epoch} epochs");
+        Assert.Equal(done.Epoch, perEpoch.Length); // one validation loss per epoch run
+        Assert.Equal(2, done.Epoch - done.BestEpoch); // stopped after 2 epochs without improvement
+        Assert.Equal(perEpoch.Min(r => r.ValidationLoss), done.ValidationLoss);
+        Assert.True(perEpoch[^1].ValidationLoss > done.ValidationLoss + 1e-3, "the last epoch was as good as the best: the test would not see a missing restore");
+        // The stored head is the best epoch's: its loss on the validation texts is the one reported, not the last epoch's.
+        Assert.Equal(done.ValidationLoss!.Value, ValidationLoss(checkpoint, wrong), 3);
+
+        Assert.Throws<ArgumentException>(() => TestSupport.Trainer.Train(options, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("stop-none")));
+        Assert.Throws<ArgumentException>(() => TestSupport.Trainer.Train(options with { ValidationPatience = -1 }, AgNews.Tiny, AgNews.Labels,
+            TestSupport.NewTempDirectory("stop-bad"), validation: wrong));
+    }
+
+    [Fact]
+    public void StoppingWithinARound_InFullMode_KeepsTheBestEpochOfEveryWeight()
+    {
+        var wrong = AgNews.Tiny.Select(e => e with { Label = AgNews.Labels.Names[(AgNews.Labels.IndexOf(e.Label) + 1) % AgNews.Labels.Count] }).ToArray();
+        var reports = new List<StudentTrainingProgress>();
+        var options = Head with { Mode = StudentTrainingMode.Full, Epochs = 4, ValidationPatience = 1, LearningRate = 5e-4, MaxLength = 32 };
+        var checkpoint = TestSupport.Trainer.Train(options, AgNews.Tiny, AgNews.Labels, TestSupport.NewTempDirectory("stop-full"),
+            progress: reports.Add, validation: wrong);
+        var done = reports.Single(r => r.Phase == StudentTrainingPhase.Done);
+        Assert.NotNull(done.BestEpoch);
+        Assert.InRange(done.Epoch, done.BestEpoch!.Value, done.BestEpoch.Value + 1);
+        Assert.Equal(done.ValidationLoss!.Value, ValidationLoss(checkpoint, wrong), 2);
+    }
+
+    private static double ValidationLoss(StudentCheckpoint checkpoint, IReadOnlyList<Pgkd.Core.Data.LabeledExample> examples) =>
+        TestSupport.Trainer.PredictProbabilities(checkpoint, examples.Select(e => e.Text).ToArray())
+            .Select((p, i) => -Math.Log(p[AgNews.Labels.IndexOf(examples[i].Label)])).Average();
 }
