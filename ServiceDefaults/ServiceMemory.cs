@@ -1,5 +1,4 @@
-using System.Runtime;
-using System.Runtime.InteropServices;
+using Pgkd.NativeMemory;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -13,28 +12,17 @@ namespace Microsoft.Extensions.Hosting;
 /// minutes of the memory soak, while its malloc arenas grew from 28 to 44 MiB.
 /// <see cref="ConfigureNativeHeap"/> at start and <see cref="ReleaseAfterJob"/> after handled messages
 /// (<c>AddAfterEachMessage</c>, so it never sits between a step and its announcement) keep what a job leaves behind from
-/// accumulating. <c>Pgkd.Student.ProcessMemory</c> does the same for the trainer, evaluator and gateway; it lives in the
-/// student library, which the benchmark uses without these defaults.
+/// accumulating. <c>Pgkd.Student.ProcessMemory</c> does the same for the trainer, evaluator and gateway (it lives in the
+/// student library, which the benchmark uses without these defaults); both call <c>Pgkd.NativeMemory.GlibcHeap</c>.
 /// <c>PGKD_NATIVE_MEMORY=default</c> leaves glibc as it is (to measure the difference).
 /// </summary>
 public static class ServiceMemory
 {
-    private const int ArenaMax = -8; // M_ARENA_MAX
     private static readonly TimeSpan MinimumInterval = TimeSpan.FromSeconds(5);
     private static long _lastReleaseTicks;
 
     /// <summary>At most 2 malloc arenas (glibc's default is 8 per core). Call once at start; a no-op off glibc.</summary>
-    public static void ConfigureNativeHeap()
-    {
-        if (!UseGlibc) return;
-        try
-        {
-            mallopt(ArenaMax, 2);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
-    }
+    public static void ConfigureNativeHeap() => GlibcHeap.LimitArenas(2);
 
     /// <summary>
     /// A full compacting GC that decommits what it frees, and <c>malloc_trim(0)</c> (free pages of every arena back to the
@@ -47,26 +35,6 @@ public static class ServiceMemory
         var last = Interlocked.Read(ref _lastReleaseTicks);
         if (last != 0 && now - last < MinimumInterval.TotalMilliseconds) return;
         if (Interlocked.CompareExchange(ref _lastReleaseTicks, now, last) != last) return; // another thread is releasing
-        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        // Aggressive: also hands the freed regions back at once (a forced GC keeps them committed for reuse).
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        if (!UseGlibc) return;
-        try
-        {
-            malloc_trim(0);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
+        GlibcHeap.CollectAndTrim(waitForFinalizers: false);
     }
-
-    private static bool UseGlibc => OperatingSystem.IsLinux()
-                                    && !RuntimeInformation.RuntimeIdentifier.StartsWith("linux-musl", StringComparison.Ordinal)
-                                    && Environment.GetEnvironmentVariable("PGKD_NATIVE_MEMORY") != "default";
-
-    [DllImport("libc", EntryPoint = "mallopt")]
-    private static extern int mallopt(int param, int value);
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int malloc_trim(nuint pad);
 }

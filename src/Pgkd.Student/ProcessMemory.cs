@@ -1,5 +1,4 @@
-using System.Runtime;
-using System.Runtime.InteropServices;
+using Pgkd.NativeMemory;
 
 namespace Pgkd.Student;
 
@@ -13,47 +12,24 @@ namespace Pgkd.Student;
 /// </summary>
 public static class ProcessMemory
 {
-    private const int MmapThreshold = -3; // M_MMAP_THRESHOLD
-    private const int ArenaMax = -8; // M_ARENA_MAX
     private static int _configured;
 
     /// <summary>
-    /// Once per process, before the first training: a fixed mmap threshold (blocks of 256 KB and more are mapped and go back to
-    /// the system when freed; setting it also turns off glibc's dynamic raise) and at most 2 malloc arenas. No-op off glibc.
-    /// <c>PGKD_NATIVE_MEMORY=default</c> leaves glibc as it is (to measure the difference).
+    /// Once per process, before the first training: a fixed mmap threshold of 256 KB (large tensors are mapped and go back to the
+    /// system when freed) and at most 2 malloc arenas. No-op off glibc and with <c>PGKD_NATIVE_MEMORY=default</c>.
     /// </summary>
     public static void Configure()
     {
-        if (Interlocked.Exchange(ref _configured, 1) == 1 || !IsGlibc) return;
-        if (Environment.GetEnvironmentVariable("PGKD_NATIVE_MEMORY") == "default") return;
-        try
-        {
-            mallopt(MmapThreshold, 256 * 1024);
-            mallopt(ArenaMax, 2);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
+        if (Interlocked.Exchange(ref _configured, 1) == 1) return;
+        GlibcHeap.MapBlocksFrom(256 * 1024);
+        GlibcHeap.LimitArenas(2);
     }
 
     /// <summary>
     /// After a job: a full, compacting GC (the large-object heap included) and <c>malloc_trim(0)</c>, which hands every
     /// arena's free pages back to the system. A few tens of milliseconds; call it between jobs, not inside one.
     /// </summary>
-    public static void Release()
-    {
-        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
-        if (!IsGlibc || Environment.GetEnvironmentVariable("PGKD_NATIVE_MEMORY") == "default") return;
-        try
-        {
-            malloc_trim(0);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
-    }
+    public static void Release() => GlibcHeap.CollectAndTrim(waitForFinalizers: true);
 
     /// <summary>The process's resident set (VmRSS) in bytes, from /proc; 0 where there is none.</summary>
     public static long ResidentBytes()
@@ -69,13 +45,4 @@ public static class ProcessMemory
         }
         return 0;
     }
-
-    private static bool IsGlibc => OperatingSystem.IsLinux() && RuntimeInformation.RuntimeIdentifier.StartsWith("linux-", StringComparison.Ordinal)
-                                   && !RuntimeInformation.RuntimeIdentifier.StartsWith("linux-musl", StringComparison.Ordinal);
-
-    [DllImport("libc", EntryPoint = "mallopt")]
-    private static extern int mallopt(int param, int value);
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int malloc_trim(nuint pad);
 }
