@@ -9,7 +9,10 @@ using Pgkd.Student;
 namespace Pgkd.Trainer;
 
 /// <summary>What the trainer stores last in a checkpoint folder: the completion marker and the figures it reports.</summary>
-public sealed record TrainingSummary(int Round, int TrainingExamples, double ExamplesPerSecond, double TrainingLoss, double TrainingSeconds, string Device);
+/// <paramref name="Epochs"/> is the epochs the round ran; with stopping within the round, <paramref name="KeptEpoch"/> is the epoch whose
+/// weights the checkpoint holds and <paramref name="ValidationLoss"/> its loss on the feedback validation data (null otherwise).
+public sealed record TrainingSummary(int Round, int TrainingExamples, double ExamplesPerSecond, double TrainingLoss, double TrainingSeconds, string Device,
+    int? Epochs = null, int? KeptEpoch = null, double? ValidationLoss = null);
 
 /// <summary>
 /// Trains the student for one round: seed data plus every shard so far, continuing from the previous round's
@@ -95,7 +98,8 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
                 // The epochs the round ran: more than options.Epochs where its floor on steps added some (StudentSettings.StepsPerClass),
                 // fewer where it stopped on validation loss (StudentSettings.ValidationPatience).
                 (double)examples.Count * (kept?.Epoch ?? options.Epochs) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
-                last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device);
+                last is { Loss: var loss } && double.IsFinite(loss) ? loss : 0, clock.Elapsed.TotalSeconds, options.Device,
+                kept?.Epoch, kept?.BestEpoch, kept?.ValidationLoss);
             var firstTime = await store.WriteStepOutputAsync(summaryBlob, BinaryData.FromObjectAsJson(summary, RunStore.Json), m.IdempotencyKey,
                 context.CancellationToken);
             await AnnounceAsync(context, summary, firstTime);

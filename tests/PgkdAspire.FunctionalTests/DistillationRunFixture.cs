@@ -67,6 +67,10 @@ public sealed class DistillationRunFixture : IAsyncLifetime
         Gateway.Timeout = TimeSpan.FromMinutes(2);
 
         var request = await DemoRun.RequestAsync();
+        // The trainer's stopping within a round, end to end: it reads the run's feedback part from blob storage, stops each
+        // round on its loss and records the epoch it kept (training.json).
+        request["student"]!["validationPatience"] = 3;
+        request["student"]!["maxEpochs"] = 30;
         using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
         var body = await created.Content.ReadAsStringAsync();
         if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/runs answered {(int)created.StatusCode}: {body}");

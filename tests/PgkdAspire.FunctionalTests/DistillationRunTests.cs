@@ -93,6 +93,23 @@ public sealed class DistillationRunTests(DistillationRunFixture run, Xunit.Abstr
     }
 
     [Fact]
+    public async Task Each_round_stopped_on_the_feedback_validation_loss_and_stored_its_best_epoch()
+    {
+        var blobs = new BlobServiceClient(await run.App.GetConnectionStringAsync(ServiceNames.Blobs)).GetBlobContainerClient("runs");
+        for (var r = 0; r <= 2; r++)
+        {
+            var summary = JsonNode.Parse((await blobs.GetBlobClient($"{RunPrefix}checkpoints/round-{r}/training.json").DownloadContentAsync()).Value.Content.ToString())!;
+            var epochs = (int)summary["epochs"]!;
+            var kept = (int)summary["keptEpoch"]!;
+            Assert.InRange(epochs, 1, 30); // the fixture's cap
+            Assert.InRange(kept, 1, epochs);
+            // Either it ran to the cap or it stopped 3 epochs (the patience) after the one it kept.
+            Assert.True(epochs == 30 || epochs - kept == 3, $"round {r}: {summary.ToJsonString()}");
+            Assert.True((double)summary["validationLoss"]! > 0, summary.ToJsonString());
+        }
+    }
+
+    [Fact]
     public void The_forecast_made_before_the_run_bounds_what_every_teacher_round_cost()
     {
         var forecast = run.Run["forecast"]!;
