@@ -165,7 +165,8 @@ public sealed record BenchmarkOptions
                     : throw new BenchmarkUsageException($"--head-start: \"{start}\" is neither {Pgkd.Storage.StudentSettings.CentroidsHeadStart} nor {Pgkd.Storage.StudentSettings.RandomHeadStart}")
                 : null,
             StepsPerClass = values.ContainsKey("steps-per-class") ? Int("steps-per-class", 0, 0, 1000) : null,
-            ValidationPatience = values.ContainsKey("validation-patience") ? Int("validation-patience", 0, 0, 50) : null,
+            // Patience 0 is the default (no stopping within a round), so it stores as the default does.
+            ValidationPatience = values.ContainsKey("validation-patience") && Int("validation-patience", 0, 0, 50) is var patience and > 0 ? patience : null,
             MaxEpochs = values.ContainsKey("max-epochs") ? Int("max-epochs", 1, 1, 200) : null,
             SelectionShare = Take("selection-share") is { } share
                 ? double.TryParse(share, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x is >= 0 and < 1 ? x
@@ -191,6 +192,8 @@ public sealed record BenchmarkOptions
             ReportOnly = Take("report-only") is not null,
         };
         if (values.Count > 0) throw new BenchmarkUsageException($"unknown option --{values.Keys.First()}");
+        if (options.MaxEpochs is not null && options.ValidationPatience is null)
+            throw new BenchmarkUsageException("--max-epochs caps a round that stops on validation loss: give --validation-patience too");
         if (!File.Exists(Path.Combine(options.DataDirectory, "seed_train.jsonl")))
             throw new BenchmarkUsageException($"--data: {options.DataDirectory} has no seed_train.jsonl (it needs labels.txt, seed_train.jsonl, seed_val.jsonl, test.jsonl, pool.jsonl)");
         if (sections.Contains("int8"))

@@ -99,6 +99,12 @@ public sealed record StudentSettings
             problems.Add($"HeadStart must be \"{CentroidsHeadStart}\" or \"{RandomHeadStart}\", was \"{HeadStart}\"");
         if (ValidationPatience is < 0 or > 50) problems.Add($"ValidationPatience must be between 0 and 50, was {ValidationPatience}");
         if (MaxEpochs is < 1 or > 200) problems.Add($"MaxEpochs must be between 1 and 200, was {MaxEpochs}");
+        // Settings that would be silently ignored are named instead.
+        if (MaxEpochs is not null && !StopsWithinRound) problems.Add("MaxEpochs caps a round that stops on validation loss: set ValidationPatience too (or use EpochsPerRound)");
+        if (StopsWithinRound && (EpochsPerRound is not null || SeedEpochs is not null))
+            problems.Add("EpochsPerRound and SeedEpochs do not apply with ValidationPatience (a round then trains until its validation loss stalls, at most MaxEpochs epochs): leave them out");
+        if (StopsWithinRound && StepsPerClass is > 0)
+            problems.Add("StepsPerClass does not apply with ValidationPatience (stopping within the round decides the steps, at most MaxEpochs epochs): leave one out");
         if (StepsPerClass is < 0 or > 1000) problems.Add($"StepsPerClass must be between 0 and 1000, was {StepsPerClass}");
         return problems;
     }

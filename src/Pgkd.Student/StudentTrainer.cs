@@ -224,10 +224,12 @@ public sealed class StudentTrainer : IDisposable
     {
         foreach (var p in model.Encoder.parameters()) p.requires_grad_(false);
         progress?.Invoke(new StudentTrainingProgress(StudentTrainingPhase.Embedding, 0, o.Epochs, 0, 0, double.NaN, 0, 0, clock.Elapsed));
-        var vectors = Embed(model, o, texts, rows, baseModel, pretrainedEncoder);
+        // The validation texts in the same call: over a fine-tuned encoder each call builds its own ONNX Runtime session.
+        var embedded = Embed(model, o, held is null ? texts : [.. texts, .. held.Texts], held is null ? rows : [.. rows, .. held.Rows], baseModel, pretrainedEncoder);
+        var vectors = embedded[..texts.Count];
         if (startAtCentroids) StartAtCentroids(model, vectors, targets, o.CentroidScale);
         using var all = Stack(vectors, device);
-        using var heldVectors = held is null ? null : Stack(Embed(model, o, held.Texts, held.Rows, baseModel, pretrainedEncoder), device);
+        using var heldVectors = held is null ? null : Stack(embedded[texts.Count..], device);
         using var heldTargets = held is null ? null : tensor(held.Targets, device: device);
         Func<double>? validationLoss = held is null ? null : () =>
         {
@@ -337,7 +339,8 @@ public sealed class StudentTrainer : IDisposable
         /// <summary>Keeps the weights as they are now when <paramref name="loss"/> is lower than every earlier epoch's.</summary>
         public void Offer(int epoch, double loss)
         {
-            if (!(loss < Loss))
+            // The first epoch is always kept (even at a NaN loss), so the round reports a real epoch.
+            if (_copy is not null && !(loss < Loss))
             {
                 _current = false;
                 return;
@@ -345,6 +348,7 @@ public sealed class StudentTrainer : IDisposable
             (Epoch, Loss, _current) = (epoch, loss, true);
             Release();
             using (no_grad())
+            using (NewDisposeScope())
                 _copy = trainable.Select(p => p.detach().clone().DetachFromDisposeScope()).ToArray();
         }
 

@@ -48,7 +48,9 @@ public sealed class TrainRoundConsumer(RunStore store, StudentTrainer trainer, I
         // Seed data and every shard so far, read at once (a round's fixed cost, Round anatomy), kept in the command's order.
         var datasets = await Task.WhenAll(m.TrainingDataUris.Select(uri => store.ReadDatasetAsync(store.BlobNameOf(uri), labels, context.CancellationToken)));
         var examples = datasets.SelectMany(d => d.Examples).ToList();
-        // Stopping within the round measures the loss on the data the teacher's report comes from, never the selection part.
+        // Stopping within the round measures the loss on the feedback part (the data the teacher's report comes from). In a split run
+        // the selection part that judges rounds stays unseen; with one validation set (SelectionShare 0) both are the same data,
+        // and the judge's figures are then optimistic by what stopping chose on it.
         var validation = manifest.Student.StopsWithinRound
             ? (await store.ReadDatasetAsync(manifest.FeedbackData.BlobName, labels, context.CancellationToken)).Examples
             : null;

@@ -69,8 +69,7 @@ public sealed class DistillationRunFixture : IAsyncLifetime
         var request = await DemoRun.RequestAsync();
         // The trainer's stopping within a round, end to end: it reads the run's feedback part from blob storage, stops each
         // round on its loss and records the epoch it kept (training.json).
-        request["student"]!["validationPatience"] = 3;
-        request["student"]!["maxEpochs"] = 30;
+        request["student"] = new JsonObject { ["mode"] = "head", ["validationPatience"] = 3, ["maxEpochs"] = 30 };
         using var created = await Gateway.PostAsJsonAsync("/v1/runs", request);
         var body = await created.Content.ReadAsStringAsync();
         if (!created.IsSuccessStatusCode) throw new InvalidOperationException($"POST /v1/runs answered {(int)created.StatusCode}: {body}");

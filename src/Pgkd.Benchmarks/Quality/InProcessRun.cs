@@ -70,7 +70,10 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         if (selectionShare is { } share) config = config with { SelectionShare = share };
         config = config.EnsureValid(data.Labels.Count);
         var parts = config.SplitValidation(data.Validation);
-        var student = (studentTemplate ?? new StudentSettings()) with { Mode = mode, EpochsPerRound = mode == "full" ? fullEpochs : null };
+        var template = studentTemplate ?? new StudentSettings();
+        // Stopping within a round replaces the planned epochs (StudentSettings.Validate names the two together).
+        var student = template with { Mode = mode, EpochsPerRound = mode == "full" && !template.StopsWithinRound ? fullEpochs : null };
+        if (student.Validate() is { Count: > 0 } problems) throw new BenchmarkUsageException($"student settings: {string.Join("; ", problems)}");
         var runId = $"bench-{mode}-s{seed}-{strategy.Name}-{Guid.NewGuid():N}"[..48];
         var runDirectory = Path.Combine(workDirectory, runId);
         var heldOut = data.Validation.TextHashes();
@@ -158,7 +161,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         if (_roundZero.TryGetValue(key, out var cached)) return cached;
         var clock = Stopwatch.StartNew();
         var checkpoint = trainer.Train(TrainingStep.Options(student, config, data.Labels.Count, 0, threads, "auto"), data.Train.Examples, data.Labels,
-            Path.Combine(workDirectory, $"round0-{mode}-s{seed}"), validation: student.StopsWithinRound ? config.SplitValidation(data.Validation).Feedback.Examples : null);
+            Path.Combine(workDirectory, $"round0-{mode}-s{seed}-{key.Item3?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "any"}"), validation: student.StopsWithinRound ? config.SplitValidation(data.Validation).Feedback.Examples : null);
         return _roundZero[key] = (checkpoint, clock.Elapsed.TotalSeconds);
     }
 }
