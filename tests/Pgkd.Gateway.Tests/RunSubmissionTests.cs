@@ -143,6 +143,21 @@ public sealed class RunSubmissionTests
     }
 
     [Fact]
+    public void Student_settings_that_stopping_within_a_round_would_ignore_are_named()
+    {
+        var error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "student": {"mode": "full", "validationPatience": 2, "epochsPerRound": 3} }""")));
+        Assert.Contains(error.Problems, p => p.StartsWith("student: epochsPerRound and seedEpochs do not apply with validationPatience", StringComparison.Ordinal));
+        error = Assert.Throws<RunSubmissionException>(() => RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "student": {"maxEpochs": 12} }""")));
+        Assert.Contains(error.Problems, p => p.StartsWith("student: maxEpochs caps a round that stops on validation loss", StringComparison.Ordinal));
+        var submission = RunSubmissionParser.Parse(Request(
+            $$"""{"labels": {{Labels}}, "train": {{Train}}, "validation": {{Validation}}, "student": {"validationPatience": 2, "maxEpochs": 12, "classBalancedBatches": true} }"""));
+        Assert.Equal(12, submission.Student.EpochCapFor(0));
+        Assert.True(submission.Student.BalancesClasses);
+    }
+
+    [Fact]
     public void A_misspelt_configuration_field_is_an_error_not_a_silent_default()
     {
         var error = Assert.ThrowsAny<JsonException>(() => Request(

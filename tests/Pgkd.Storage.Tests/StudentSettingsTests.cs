@@ -59,8 +59,8 @@ public class StudentSettingsStoppingTests
         Assert.Empty(new StudentSettings { ValidationPatience = 3, MaxEpochs = 20, ClassBalancedBatches = true }.Validate());
         // Settings that stopping within a round would silently ignore are named.
         Assert.Contains(new StudentSettings { MaxEpochs = 20 }.Validate(), p => p.StartsWith("MaxEpochs caps a round that stops on validation loss", StringComparison.Ordinal));
-        Assert.Contains(new StudentSettings { ValidationPatience = 2, EpochsPerRound = 5 }.Validate(), p => p.StartsWith("EpochsPerRound and SeedEpochs do not apply", StringComparison.Ordinal));
-        Assert.Contains(new StudentSettings { ValidationPatience = 2, SeedEpochs = 5 }.Validate(), p => p.StartsWith("EpochsPerRound and SeedEpochs do not apply", StringComparison.Ordinal));
+        Assert.Contains(new StudentSettings { ValidationPatience = 2, EpochsPerRound = 5 }.Validate(), p => p.StartsWith("EpochsPerRound and seedEpochs do not apply", StringComparison.Ordinal));
+        Assert.Contains(new StudentSettings { ValidationPatience = 2, SeedEpochs = 5 }.Validate(), p => p.StartsWith("EpochsPerRound and seedEpochs do not apply", StringComparison.Ordinal));
         Assert.Contains(new StudentSettings { ValidationPatience = 2, StepsPerClass = 8 }.Validate(), p => p.StartsWith("StepsPerClass does not apply", StringComparison.Ordinal));
         Assert.Empty(new StudentSettings { ValidationPatience = 0, EpochsPerRound = 5 }.Validate());
         Assert.True(new StudentSettings { ClassBalancedBatches = true }.BalancesClasses);
