@@ -64,6 +64,7 @@ public sealed record BenchmarkOptions
     public int? StepsPerClass { get; init; }
     public int? ValidationPatience { get; init; }
     public int? MaxEpochs { get; init; }
+    public int? SeedEpochs { get; init; }
     public bool? ClassBalancedBatches { get; init; }
     /// <summary>The share of the validation data that judges rounds, apart from what the teacher and stopping within a round see (null: each strategy's own).</summary>
     public double? SelectionShare { get; init; }
@@ -71,7 +72,7 @@ public sealed record BenchmarkOptions
     /// <summary>The student settings every quality run starts from; each run sets its mode and full-mode epochs.</summary>
     public Pgkd.Storage.StudentSettings Student => new()
     {
-        HeadStart = HeadStart, StepsPerClass = StepsPerClass, ValidationPatience = ValidationPatience, MaxEpochs = MaxEpochs,
+        HeadStart = HeadStart, StepsPerClass = StepsPerClass, ValidationPatience = ValidationPatience, MaxEpochs = MaxEpochs, SeedEpochs = SeedEpochs,
         ClassBalancedBatches = ClassBalancedBatches,
     };
 
@@ -94,6 +95,8 @@ public sealed record BenchmarkOptions
           --modes head,full                  student modes (default head,full)
           --strategies a,b                   strategies to run (default all; see docs/results.md)
           --full-epochs N                    epochs per round in full mode (default 1)
+          --seed-epochs N                    epochs of round 0, the seed data alone (default: the product's, 3 in full
+                                             mode, 30 in head mode)
           --head-start centroids|random      how a fresh student head starts (default: the product's)
           --steps-per-class N                optimizer steps a round takes at least, per class (default: the product's)
           --validation-patience N            stop a round after N epochs without a lower validation loss, keeping its
@@ -168,6 +171,7 @@ public sealed record BenchmarkOptions
             // Patience 0 is the default (no stopping within a round), so it stores as the default does.
             ValidationPatience = values.ContainsKey("validation-patience") && Int("validation-patience", 0, 0, 50) is var patience and > 0 ? patience : null,
             MaxEpochs = values.ContainsKey("max-epochs") ? Int("max-epochs", 1, 1, 200) : null,
+            SeedEpochs = values.ContainsKey("seed-epochs") ? Int("seed-epochs", 1, 1, 200) : null,
             SelectionShare = Take("selection-share") is { } share
                 ? double.TryParse(share, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x is >= 0 and < 1 ? x
                     : throw new BenchmarkUsageException($"--selection-share must be a number from 0 up to (not including) 1, was \"{share}\"")

@@ -50,6 +50,7 @@ public static class QualityBenchmark
                        (options.ValidationPatience is { } patience ? $"validationPatience={patience};maxEpochs={options.MaxEpochs?.ToString(Inv) ?? "default"};" : "") +
                        (options.ClassBalancedBatches is { } balanced ? $"batches={(balanced ? "balanced" : "shuffled")};" : "") +
                        (options.SelectionShare is { } selectionShare ? $"selectionShare={selectionShare.ToString(Inv)};" : "") +
+                       (options.SeedEpochs is { } seedEpochs ? $"seedEpochs={seedEpochs};" : "") +
                        $"teacher={(options.TeacherConnectionString is null ? "emulator" : connection.Endpoint.Host + "/" + connection.Deployment)}";
         var stored = LoadRaw(rawPath);
         var earlier = stored?.Settings == settings ? stored : null;
@@ -163,7 +164,7 @@ public static class QualityBenchmark
         md.AppendLine($"Data: `{Path.GetRelativePath(Path.GetDirectoryName(options.OutputDirectory)!, Setting(settings, "data"))}`. Teacher: {(teacherName == "emulator" ? "the project's emulator (`src/Pgkd.TeacherEmulator`, policy in its README) answering from `pool.jsonl`" : $"`{teacherName}`, given with --teacher")}. " +
                       $"Up to {Setting(settings, "rounds")} teacher rounds of {Setting(settings, "samples")} samples after the seed-only round 0; early stopping on {stopping} of the selection data with the product's default patience; " +
                       $"threads {options.Threads}. " +
-                      $"Students as the product trains them (`StudentSettings`): full mode {new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0)} epochs in round 0, then {Setting(settings, "fullEpochs")} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
+                      $"Students as the product trains them (`StudentSettings`): full mode {(Setting(settings, "seedEpochs") is "?" ? new Pgkd.Storage.StudentSettings { Mode = "full" }.EpochsFor(0).ToString(Inv) : Setting(settings, "seedEpochs"))} epochs in round 0, then {Setting(settings, "fullEpochs")} epoch(s) per round on everything so far, continuing from the previous checkpoint; " +
                       $"head mode a fresh MLP head on the frozen encoder, {new Pgkd.Storage.StudentSettings().Epochs} epochs, every round. " +
                       (Setting(settings, "headStart") switch
                       {
