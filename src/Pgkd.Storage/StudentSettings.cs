@@ -44,7 +44,8 @@ public sealed record StudentSettings
     /// <see cref="MaxEpochs"/> epochs. Null or 0: no stopping within the round (the epochs of <see cref="EpochsFor"/>), the default,
     /// chosen on validation data split so that the judging half had not chosen the epoch: Banking77 full mode round 0, patience 2,
     /// seeds 1-3, judge accuracy -0.22 points (t -0.2) and loss +0.013 against the fixed 3 epochs; head mode with the teacher's
-    /// data, patience 5, -2.4 (t -1.1). The feedback part there is one text per intent (docs/results.md, Banking77 point 6).
+    /// data, patience 5, -2.4 (t -1.1); AG News full mode round 0, -1.0 (t -0.65). The feedback part on Banking77 is one text per
+    /// intent (docs/results.md, Banking77 point 6).
     /// </summary>
     public int? ValidationPatience { get; init; }
     /// <summary>With <see cref="ValidationPatience"/>: the most epochs a round trains; null: 10 in full mode, 60 in head mode.</summary>
