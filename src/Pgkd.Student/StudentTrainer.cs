@@ -58,14 +58,13 @@ public sealed class StudentTrainer : IDisposable
         ArgumentNullException.ThrowIfNull(labels);
         options.Validate();
         if (examples.Count == 0) throw new ArgumentException("No training examples.", nameof(examples));
-        var targets = examples.Select((e, i) => labels.IndexOf(e.Label) is var k and >= 0
+        long[] Targets(IReadOnlyList<LabeledExample> set, string what, string parameter) => set.Select((e, i) => labels.IndexOf(e.Label) is var k and >= 0
             ? (long)k
-            : throw new ArgumentException($"Example {i} has label \"{e.Label}\", which is not in the label set ({labels}).", nameof(examples))).ToArray();
+            : throw new ArgumentException($"{what} {i} has label \"{e.Label}\", which is not in the label set ({labels}).", parameter)).ToArray();
+        var targets = Targets(examples, "Example", nameof(examples));
         if (options.ValidationPatience > 0 && (validation is null || validation.Count == 0))
             throw new ArgumentException($"ValidationPatience {options.ValidationPatience} stops the round on the validation loss, but no validation examples were given.", nameof(validation));
-        var validationTargets = options.ValidationPatience == 0 ? null : validation!.Select((e, i) => labels.IndexOf(e.Label) is var k and >= 0
-            ? (long)k
-            : throw new ArgumentException($"Validation example {i} has label \"{e.Label}\", which is not in the label set ({labels}).", nameof(validation))).ToArray();
+        var validationTargets = options.ValidationPatience == 0 ? null : Targets(validation!, "Validation example", nameof(validation));
         if (startFrom is not null)
         {
             if (!startFrom.Metadata.Labels.SequenceEqual(labels.Names, StringComparer.Ordinal))
@@ -192,29 +191,32 @@ public sealed class StudentTrainer : IDisposable
     private LoopResult TrainFull(StudentModel model, StudentTrainingOptions o, long[][] rows, long[] targets, Tensor? classWeights,
         Device device, HeldOut? held, Action<StudentTrainingProgress>? progress, Stopwatch clock, CancellationToken ct)
     {
+        // The logits of the rows idx (padded to their longest) and their targets.
+        (Tensor Logits, Tensor Y) Forward(long[][] set, long[] setTargets, int[] idx, Device dev)
+        {
+            var batch = StudentTokenizer.Pad(idx.Select(i => set[i]).ToArray());
+            var ids = tensor(batch.InputIds, [batch.Count, batch.Length], device: dev);
+            var mask = tensor(batch.AttentionMask, [batch.Count, batch.Length], device: dev);
+            return (model.forward(ids, mask), tensor(idx.Select(i => setTargets[i]).ToArray(), device: dev));
+        }
         var lengths = rows.Select(r => r.Length).ToArray();
+        // Length-sorted runs of 32 (little padding), planned once per round; the mean over examples, unweighted, as the evaluator reports it.
+        var heldRuns = held is null ? null : LengthBatches.Plan(held.Rows.Select(r => r.Length).ToArray(), 32, 32L * o.MaxLength, 1);
         Func<double>? validationLoss = held is null ? null : () =>
         {
-            // Length-sorted runs of 32 (little padding); the mean over examples, unweighted, as the evaluator reports it.
             double sum = 0;
-            foreach (var run in LengthBatches.Plan(held.Rows.Select(r => r.Length).ToArray(), 32, 32L * o.MaxLength, 1))
+            foreach (var run in heldRuns!)
                 using (NewDisposeScope())
                 {
-                    var batch = StudentTokenizer.Pad(run.Select(i => held.Rows[i]).ToArray());
-                    var ids = tensor(batch.InputIds, [batch.Count, batch.Length], device: device);
-                    var mask = tensor(batch.AttentionMask, [batch.Count, batch.Length], device: device);
-                    var y = tensor(run.Select(i => held.Targets[i]).ToArray(), device: device);
-                    sum += nn.functional.cross_entropy(model.forward(ids, mask), y, reduction: nn.Reduction.Sum).item<float>();
+                    var (logits, y) = Forward(held.Rows, held.Targets, run, device);
+                    sum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
                 }
             return sum / held.Targets.Length;
         };
         return Loop(model, model.parameters(), o, targets, lengths, device, validationLoss, progress, clock, ct, (idx, dev) =>
         {
-            var batch = StudentTokenizer.Pad(idx.Select(i => rows[i]).ToArray());
-            var ids = tensor(batch.InputIds, [batch.Count, batch.Length], device: dev);
-            var mask = tensor(batch.AttentionMask, [batch.Count, batch.Length], device: dev);
-            var y = tensor(idx.Select(i => targets[i]).ToArray(), device: dev);
-            return nn.functional.cross_entropy(model.forward(ids, mask), y, classWeights);
+            var (logits, y) = Forward(rows, targets, idx, dev);
+            return nn.functional.cross_entropy(logits, y, classWeights);
         });
     }
 

@@ -90,7 +90,7 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
         RunStep step;
         try
         {
-            (checkpoint, trainSeconds) = RoundZero(mode, seed, student, config);
+            (checkpoint, trainSeconds) = RoundZero(mode, seed, student, config, parts.Feedback);
             for (var round = 0; ; round++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -155,13 +155,13 @@ public sealed class InProcessRun(BenchmarkData data, StudentTrainer trainer, Rou
     /// Round 0 depends only on mode and seed (the seed set, the round-0 training seed), so strategies share it; stopping within
     /// the round also reads the feedback part, so then strategies that split the validation data alike share it.
     /// </summary>
-    private (StudentCheckpoint, double) RoundZero(string mode, int seed, StudentSettings student, RunConfiguration config)
+    private (StudentCheckpoint, double) RoundZero(string mode, int seed, StudentSettings student, RunConfiguration config, Dataset feedback)
     {
         var key = (mode, seed, student.StopsWithinRound ? config.SelectionShare ?? RunConfiguration.SelectionShareFor(data.Validation.Count) : (double?)null);
         if (_roundZero.TryGetValue(key, out var cached)) return cached;
         var clock = Stopwatch.StartNew();
         var checkpoint = trainer.Train(TrainingStep.Options(student, config, data.Labels.Count, 0, threads, "auto"), data.Train.Examples, data.Labels,
-            Path.Combine(workDirectory, $"round0-{mode}-s{seed}-{key.Item3?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "any"}"), validation: student.StopsWithinRound ? config.SplitValidation(data.Validation).Feedback.Examples : null);
+            Path.Combine(workDirectory, $"round0-{mode}-s{seed}-{key.Item3?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "any"}"), validation: student.StopsWithinRound ? feedback.Examples : null);
         return _roundZero[key] = (checkpoint, clock.Elapsed.TotalSeconds);
     }
 }

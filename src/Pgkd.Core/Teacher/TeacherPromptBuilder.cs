@@ -271,9 +271,8 @@ public static class TeacherPromptBuilder
         for (var c = 0; c < labels.Count; c++)
             if (input.Allocation[c] > 0) sb.Append("- ").Append(labels[c]).Append(": ").Append(input.Allocation[c]).Append('\n');
         if (input.RoundBounds is { } bounds)
-            sb.Append(bounds.Cap is null
-                ? $"These counts are this request's share of the round, which asks every label for at least {bounds.Floor} examples.\n"
-                : $"These counts are this request's share of the round, which asks every label for at least {bounds.Floor} and at most {bounds.Cap} examples.\n");
+            sb.Append($"These counts are this request's share of the round, which asks every label for at least {bounds.Floor}" +
+                      (bounds.Cap is { } cap ? $" and at most {cap}" : "") + " examples.\n");
         sb.Append(report is not null
             ? "Labels with lower F1 get more examples: make those especially clear and varied.\n"
             : "Make the examples realistic and varied in topic, length and style.\n");
